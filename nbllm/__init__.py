@@ -1,0 +1,100 @@
+"""nbllm: a Jupyter-first toolkit for working with large language models.
+
+Public names are listed here and imported on first use, so ``import nbllm`` stays fast and
+starts no thread, process or event loop.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # errors
+    "AuthenticationError": "nbllm.errors",
+    "BackendError": "nbllm.errors",
+    "BatchNotFinishedError": "nbllm.errors",
+    "InvalidInputError": "nbllm.errors",
+    "InvalidParameterError": "nbllm.errors",
+    "MissingDependencyError": "nbllm.errors",
+    "ModelNotFoundError": "nbllm.errors",
+    "NBLLMError": "nbllm.errors",
+    "ParseError": "nbllm.errors",
+    "TransientBackendError": "nbllm.errors",
+    "UnsupportedParameterError": "nbllm.errors",
+    "UsageError": "nbllm.errors",
+    "WorkerDiedError": "nbllm.errors",
+    # core types
+    "GenerateOutput": "nbllm.core.outputs",
+    "Generation": "nbllm.core.outputs",
+    "GenerationParams": "nbllm.core.params",
+    "GenerationStats": "nbllm.core.outputs",
+    "PRESETS": "nbllm.core.params",
+    "PROMPT_FORMATS": "nbllm.core.formats",
+    "merge_responses": "nbllm.core.outputs",
+    # engine
+    "CBlock": "nbllm.engine.components",
+    "Chat": "nbllm.engine.components",
+    "Component": "nbllm.engine.components",
+    "InferenceEngine": "nbllm.engine.protocol",
+    "ModelOutputThunk": "nbllm.engine.thunk",
+    "OutputCache": "nbllm.engine.cache",
+    "RawGeneration": "nbllm.engine.protocol",
+    "RawRequest": "nbllm.engine.protocol",
+    "enable_nested_asyncio": "nbllm.engine.loop",
+    # backends
+    "AsyncLLM": "nbllm.llms.base",
+    "LLM": "nbllm.llms.base",
+    "LlamaCppLLM": "nbllm.llms.llamacpp",
+    "OpenAILLM": "nbllm.llms.openai_compatible",
+    "default_llm": "nbllm.llms.default",
+    "embedded_model_path": "nbllm.llms.embedded",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nbllm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from nbllm.core.formats import PROMPT_FORMATS
+    from nbllm.core.outputs import GenerateOutput, Generation, GenerationStats, merge_responses
+    from nbllm.core.params import PRESETS, GenerationParams
+    from nbllm.engine.cache import OutputCache
+    from nbllm.engine.components import CBlock, Chat, Component
+    from nbllm.engine.loop import enable_nested_asyncio
+    from nbllm.engine.protocol import InferenceEngine, RawGeneration, RawRequest
+    from nbllm.engine.thunk import ModelOutputThunk
+    from nbllm.errors import (
+        AuthenticationError,
+        BackendError,
+        BatchNotFinishedError,
+        InvalidInputError,
+        InvalidParameterError,
+        MissingDependencyError,
+        ModelNotFoundError,
+        NBLLMError,
+        ParseError,
+        TransientBackendError,
+        UnsupportedParameterError,
+        UsageError,
+        WorkerDiedError,
+    )
+    from nbllm.llms.base import LLM, AsyncLLM
+    from nbllm.llms.default import default_llm
+    from nbllm.llms.embedded import embedded_model_path
+    from nbllm.llms.llamacpp import LlamaCppLLM
+    from nbllm.llms.openai_compatible import OpenAILLM

@@ -1,0 +1,91 @@
+"""The `nbllm` command: generate from the terminal and print a table of generations."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from collections.abc import Sequence
+
+from nbllm.errors import NBLLMError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nbllm", description="Work with LLMs from the terminal.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("generate", help="generate from a prompt and print the generations")
+    gen.add_argument("prompt", help="the prompt text")
+    gen.add_argument("-n", "--num-generations", type=int, default=1, help="samples to generate")
+    gen.add_argument("--temperature", type=float)
+    gen.add_argument("--top-p", type=float)
+    gen.add_argument("--max-tokens", type=int)
+    gen.add_argument("--seed", type=int)
+    gen.add_argument("--model", help="a .gguf file, or a model name served at --base-url")
+    gen.add_argument("--base-url", help="an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    gen.add_argument("--system", help="a system prompt")
+    gen.add_argument("--fresh", action="store_true", help="skip the cache lookup: new samples")
+    gen.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from nbllm.llms.default import default_llm
+
+    overrides = {
+        key: value
+        for key, value in {
+            "temperature": args.temperature,
+            "top_p": args.top_p,
+            "max_tokens": args.max_tokens,
+            "seed": args.seed,
+        }.items()
+        if value is not None
+    }
+    try:
+        llm = default_llm(args.model, args.base_url, system_prompt=args.system, cache=not args.no_cache)
+        (output,) = llm.generate(
+            args.prompt, num_generations=args.num_generations, fresh=args.fresh, **overrides
+        )
+    except NBLLMError as exc:
+        print(f"nbllm: error: {exc}", file=sys.stderr)
+        return 2
+    print(render_table(output))
+    return 1 if output.errors else 0
+
+
+def render_table(output) -> str:
+    """A plain-text table: one row per generation with its token statistics."""
+    header = ("#", "in", "out", "latency", "tok/s", "cached", "finish", "generation")
+    rows = []
+    for g in output.generations:
+        s = g.stats
+        text = g.text if g.error is None else f"ERROR: {g.error}"
+        rows.append(
+            (
+                str(g.sample_index),
+                str(s.input_tokens),
+                str(s.output_tokens),
+                f"{s.latency:.2f}s",
+                f"{s.tokens_per_second:.1f}",
+                "yes" if s.cache_hit else "no",
+                str(s.finish_reason or "-"),
+                text or "",
+            )
+        )
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header[:-1])]
+    indent = sum(widths) + 2 * len(widths)
+    lines = [f"model: {output.model_name}"]
+    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)) + "  " + header[-1])
+    for row in rows:
+        wrapped = textwrap.wrap(row[-1].replace("\n", " "), width=max(30, 100 - indent)) or [""]
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + wrapped[0])
+        lines.extend(" " * indent + more for more in wrapped[1:])
+    total_in = sum(g.stats.input_tokens for g in output.generations)
+    total_out = sum(g.stats.output_tokens for g in output.generations)
+    lines.append(f"tokens: {total_in} in, {total_out} out")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

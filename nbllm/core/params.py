@@ -1,0 +1,117 @@
+"""Generation parameters: one validated object instead of a setter per field."""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from nbllm.errors import InvalidParameterError
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "precise": {"temperature": 0.1, "top_p": 0.5},
+    "balanced": {"temperature": 0.7, "top_p": 0.9},
+    "creative": {"temperature": 1.1, "top_p": 0.98},
+    "deterministic": {"temperature": 0.0},
+}
+
+
+class GenerationParams(BaseModel):
+    """Sampling settings; a field left as None means "the backend's default".
+
+    Assignment is validated: ``params.temperature = 5`` raises InvalidParameterError
+    naming the field and its allowed range.
+    """
+
+    model_config = ConfigDict(validate_assignment=True, extra="forbid")
+
+    temperature: Optional[float] = Field(None, ge=0.0, le=2.0)
+    top_p: Optional[float] = Field(None, ge=0.0, le=1.0)
+    top_k: Optional[int] = Field(None, ge=0)
+    min_p: Optional[float] = Field(None, ge=0.0, le=1.0)
+    max_tokens: Optional[int] = Field(None, ge=1, le=131072)
+    seed: Optional[int] = Field(None, ge=0, lt=2**32)
+    stop: Optional[Union[str, list[str]]] = None
+    frequency_penalty: Optional[float] = Field(None, ge=-2.0, le=2.0)
+    presence_penalty: Optional[float] = Field(None, ge=-2.0, le=2.0)
+    repetition_penalty: Optional[float] = Field(None, gt=0.0, le=10.0)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _friendly(exc, data) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:
+            raise _friendly(exc, {name: value}) from None
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_strings(cls, value: Any) -> Any:
+        if isinstance(value, list) and not all(isinstance(s, str) and s for s in value):
+            raise ValueError("stop must be a non-empty string or a list of non-empty strings")
+        if value == "":
+            raise ValueError("stop must not be empty")
+        return value
+
+    def set_values(self) -> dict[str, Any]:
+        """The fields that are set (not None), for merging over defaults."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+    def update(self, **values: Any) -> GenerationParams:
+        """Set several fields at once, validating each; returns self."""
+        for key, value in values.items():
+            if key not in type(self).model_fields:
+                raise _unknown(key)
+            setattr(self, key, value)
+        return self
+
+    def apply_preset(self, name: str) -> GenerationParams:
+        """Apply a named preset ("precise", "balanced", "creative", "deterministic")."""
+        if name not in PRESETS:
+            raise InvalidParameterError(
+                f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}.", "preset"
+            )
+        return self.update(**PRESETS[name])
+
+    @classmethod
+    def merge(cls, *layers: dict[str, Any]) -> GenerationParams:
+        """Later layers win; every value is validated."""
+        merged: dict[str, Any] = {}
+        for layer in layers:
+            for key, value in layer.items():
+                if key not in cls.model_fields:
+                    raise _unknown(key)
+                if value is not None:
+                    merged[key] = value
+        return cls(**merged)
+
+
+def _unknown(key: str) -> InvalidParameterError:
+    known = ", ".join(GenerationParams.model_fields)
+    return InvalidParameterError(f"unknown generation parameter {key!r}; known: {known}.", key)
+
+
+def _friendly(exc: ValidationError, data: dict[str, Any]) -> InvalidParameterError:
+    err = exc.errors()[0]
+    field = str(err["loc"][0]) if err["loc"] else "?"
+    if err["type"] == "extra_forbidden":
+        return _unknown(field)
+    value = data.get(field, err.get("input"))
+    return InvalidParameterError(f"{field}={value!r} is invalid: {_allowed(field) or err['msg']}.", field)
+
+
+def _allowed(field: str) -> str:
+    info = GenerationParams.model_fields.get(field)
+    if info is None:
+        return ""
+    bounds = {type(m).__name__: next(iter(vars(m).values())) for m in info.metadata}
+    low = f">= {bounds['Ge']}" if "Ge" in bounds else f"> {bounds['Gt']}" if "Gt" in bounds else ""
+    high = f"<= {bounds['Le']}" if "Le" in bounds else f"< {bounds['Lt']}" if "Lt" in bounds else ""
+    kind = "an integer" if "int" in str(info.annotation) else "a number"
+    if field == "stop":
+        return "stop must be a non-empty string or a list of non-empty strings"
+    return f"{field} must be {kind} " + " and ".join(x for x in (low, high) if x)

@@ -1,0 +1,67 @@
+"""The engine's log: one entry per generation, readable back per component, optionally to a file."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+logger = logging.getLogger("nbllm")
+
+
+@dataclass
+class LogEntry:
+    """What happened for one sample of one component."""
+
+    component_id: int
+    sample_index: int
+    model: str
+    params: dict[str, Any]
+    cache_hit: bool
+    latency: float
+    input_tokens: int
+    output_tokens: int
+    error: str | None = None
+    time: float = field(default_factory=time.time)
+
+
+class EngineLog:
+    """The most recent entries (bounded), with a per-component view and an optional file."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.entries: deque[LogEntry] = deque(maxlen=max_entries)
+        self._file_handler: logging.Handler | None = None
+
+    def record(self, entry: LogEntry) -> None:
+        self.entries.append(entry)
+        self._write(asdict(entry))
+
+    def event(self, message: str, **fields: Any) -> None:
+        """Log a free-form event (also to the file when enabled)."""
+        logger.info(message)
+        self._write({"event": message, **fields, "time": time.time()})
+
+    def _write(self, payload: dict[str, Any]) -> None:
+        if self._file_handler is not None:
+            record = logging.makeLogRecord(
+                {"msg": json.dumps(payload, default=str), "levelno": logging.INFO, "name": "nbllm"}
+            )
+            self._file_handler.handle(record)
+
+    def for_component(self, component: Any) -> list[LogEntry]:
+        cid = getattr(component, "component_id", component)
+        return [e for e in self.entries if e.component_id == cid]
+
+    def enable_file(self, path: str) -> None:
+        """Append every entry to `path` as a JSON line."""
+        self.disable_file()
+        self._file_handler = logging.FileHandler(path, encoding="utf-8")
+        self._file_handler.setFormatter(logging.Formatter("%(message)s"))
+
+    def disable_file(self) -> None:
+        if self._file_handler is not None:
+            self._file_handler.close()
+            self._file_handler = None

@@ -1,0 +1,112 @@
+"""One persistent I/O event loop on a daemon thread, shared by every nbllm client.
+
+Clients (httpx/aiohttp pools) belong to the loop that first used them, so all backend I/O
+runs here, whether the caller is a plain script, a Jupyter cell (which already runs a loop)
+or another event loop. Sync callers submit and wait; async callers await via wrap_future.
+The loop starts on first use, never at import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_thread: threading.Thread | None = None
+
+
+def io_loop() -> asyncio.AbstractEventLoop:
+    """The nbllm I/O loop, started on first call (and again after a fork)."""
+    global _loop, _thread
+    if _loop is not None and _thread is not None and _thread.is_alive():
+        return _loop
+    with _lock:
+        if _loop is None or _thread is None or not _thread.is_alive():
+            loop = asyncio.new_event_loop()
+            started = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(started.set)
+                loop.run_forever()
+
+            thread = threading.Thread(target=run, name="nbllm-io", daemon=True)
+            thread.start()
+            started.wait()
+            _loop, _thread = loop, thread
+    return _loop
+
+
+def in_io_thread() -> bool:
+    return _thread is not None and threading.current_thread() is _thread
+
+
+def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+    """Schedule a coroutine on the I/O loop; returns a thread-safe future."""
+    return asyncio.run_coroutine_threadsafe(coro, io_loop())
+
+
+def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+    """Run a coroutine on the I/O loop and wait for it, from any thread, loop or notebook.
+
+    A KeyboardInterrupt while waiting cancels the work and is re-raised.
+    """
+    if in_io_thread():
+        coro.close()
+        raise RuntimeError(
+            "a sync nbllm call was made from inside nbllm's own I/O loop; await the async "
+            "API (agenerate, arun, ...) there instead."
+        )
+    future = submit(coro)
+    try:
+        return _wait(future, timeout)
+    except BaseException:
+        future.cancel()
+        raise
+
+
+def _wait(future: concurrent.futures.Future[T], timeout: float | None) -> T:
+    # Short waits keep the main thread responsive to Ctrl-C / kernel interrupts.
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        try:
+            return future.result(timeout=0.1)
+        except concurrent.futures.TimeoutError:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"nbllm call did not finish within {timeout} s") from None
+
+
+async def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Await a coroutine on the I/O loop from any event loop (or directly when already there)."""
+    if in_io_thread():
+        return await coro
+    future = submit(coro)
+    try:
+        return await asyncio.wrap_future(future)
+    except asyncio.CancelledError:
+        future.cancel()
+        raise
+
+
+def enable_nested_asyncio() -> None:
+    """Opt-in: patch asyncio with nest-asyncio2 so ``loop.run_until_complete`` nests.
+
+    nbllm does not need this (its sync API already works inside Jupyter); it is for users
+    who drive nbllm coroutines with run_until_complete inside a running loop themselves.
+    """
+    try:
+        import nest_asyncio2
+    except ImportError as exc:
+        from nbllm.errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            "enable_nested_asyncio needs nest-asyncio2: pip install nest-asyncio2"
+        ) from exc
+    nest_asyncio2.apply()

