@@ -108,7 +108,11 @@ def _allowed(field: str) -> str:
     info = GenerationParams.model_fields.get(field)
     if info is None:
         return ""
-    bounds = {type(m).__name__: next(iter(vars(m).values())) for m in info.metadata}
+    bounds = {
+        type(m).__name__: getattr(m, type(m).__name__.lower())
+        for m in info.metadata
+        if type(m).__name__ in ("Ge", "Gt", "Le", "Lt")
+    }
     low = f">= {bounds['Ge']}" if "Ge" in bounds else f"> {bounds['Gt']}" if "Gt" in bounds else ""
     high = f"<= {bounds['Le']}" if "Le" in bounds else f"< {bounds['Lt']}" if "Lt" in bounds else ""
     kind = "an integer" if "int" in str(info.annotation) else "a number"

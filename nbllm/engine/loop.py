@@ -9,10 +9,12 @@ The loop starts on first use, never at import.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import threading
 import time
-from collections.abc import Coroutine
+import weakref
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -20,6 +22,7 @@ T = TypeVar("T")
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 _thread: threading.Thread | None = None
+_closers: list[weakref.WeakMethod[Any]] = []
 
 
 def io_loop() -> asyncio.AbstractEventLoop:
@@ -42,6 +45,26 @@ def io_loop() -> asyncio.AbstractEventLoop:
             started.wait()
             _loop, _thread = loop, thread
     return _loop
+
+
+def close_at_exit(aclose: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+    """Run the bound method `aclose()` on the I/O loop at exit, if its object still lives."""
+    _closers.append(weakref.WeakMethod(aclose))  # type: ignore[arg-type]
+    if len(_closers) == 1:
+        atexit.register(_close_all)
+
+
+def _close_all() -> None:
+    if _loop is None or not _loop.is_running():
+        return
+    for ref in _closers:
+        aclose = ref()
+        if aclose is None:
+            continue
+        try:
+            submit(aclose()).result(timeout=2)
+        except Exception:
+            pass  # exiting anyway; a half-closed pool only costs a warning
 
 
 def in_io_thread() -> bool:

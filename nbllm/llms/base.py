@@ -13,7 +13,7 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any, Callable, ClassVar, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from nbllm.core.formats import resolve_prompt_format
 from nbllm.core.messages import Input, to_batch
@@ -65,8 +65,17 @@ class LLM(ConveniencesMixin, BaseModel):
             data["concurrency"] = data.pop("num_threads")
         if isinstance(data.get("params"), dict):
             data["params"] = GenerationParams(**data["params"])
-        super().__init__(**data)
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _config_error(type(self).__name__, exc) from None
         resolve_prompt_format(self.prompt_format, self.prompt_formatting_fn)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:
+            raise _config_error(type(self).__name__, exc) from None
 
     @field_validator("prompt_format")
     @classmethod
@@ -218,6 +227,16 @@ class LLM(ConveniencesMixin, BaseModel):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model_name!r}, params={self.generation_kwargs})"
+
+
+def _config_error(owner: str, exc: ValidationError) -> InvalidParameterError:
+    """A pydantic error on an LLM's configuration, as nbllm's error naming the field."""
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "?"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = f"{owner} has no setting {field!r}"
+    return InvalidParameterError(f"{owner}.{field}: {message} (got {err.get('input')!r:.80})", field)
 
 
 class AsyncLLM(LLM):

@@ -115,6 +115,7 @@ class OpenAILLM(AsyncLLM):
     async def _ensure_client(self) -> Any:
         if self._client is None:
             self._client = self._make_client()
+            loop.close_at_exit(self._client.close)
         if self.check_model and not self._model_checked:
             await self._check_model()
         return self._client

@@ -1,0 +1,66 @@
+"""Sync calls work inside a running event loop; async calls work from any loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from nbllm.engine import loop
+from tests.scripted import ScriptedLLM
+
+
+def test_import_starts_no_thread() -> None:
+    import subprocess
+    import sys
+
+    code = "import threading, nbllm; nbllm.LLM; print(threading.active_count())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "1", out.stderr
+
+
+def test_sync_generate_inside_a_running_loop(scripted: ScriptedLLM) -> None:
+    async def cell():  # what a Jupyter cell is: code running inside the kernel's loop
+        assert asyncio.get_running_loop().is_running()
+        return scripted.run("inside a loop")
+
+    assert asyncio.run(cell()).startswith("reply-")
+
+
+def test_async_api_from_two_different_loops(scripted: ScriptedLLM) -> None:
+    first = asyncio.run(scripted.arun("one"))
+    second = asyncio.run(scripted.arun("two"))  # a new loop: the client still works
+    assert first != second
+
+
+def test_async_from_another_thread_loop(scripted: ScriptedLLM) -> None:
+    results = []
+
+    def worker():
+        results.append(asyncio.run(scripted.arun("thread")))
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join(timeout=30)
+    assert results and results[0].startswith("reply-")
+
+
+def test_run_sync_from_the_io_loop_is_refused() -> None:
+    async def nested():
+        coro = asyncio.sleep(0)
+        try:
+            loop.run_sync(coro)
+        except RuntimeError as exc:
+            return str(exc)
+        return "no error"
+
+    assert "await the async API" in loop.run_sync(nested())
+
+
+def test_cancelling_a_sync_wait_cancels_the_work(scripted: ScriptedLLM) -> None:
+    scripted.delay = 5
+    future = loop.submit(scripted.agenerate_many("slow"))
+    try:
+        loop._wait(future, timeout=0.2)
+    except TimeoutError:
+        future.cancel()
+    assert future.cancelled()
