@@ -115,6 +115,10 @@ class LlamaCppLLM(LLM):
             )
         self.load()
         with self._lock:
+            if "seed" in request.params:
+                # A reused KV-cache prefix changes the logits slightly; a seeded call must
+                # evaluate its prompt from scratch to be reproducible.
+                self._model.reset()
             try:
                 if request.prompt is not None:
                     response = self._model.create_completion(request.prompt, **kwargs)

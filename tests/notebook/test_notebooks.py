@@ -1,0 +1,45 @@
+"""Every notebook in notebooks/ runs top to bottom in a real Jupyter kernel, offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+pytestmark = pytest.mark.slow
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
+
+
+def execute(path: Path, timeout: int = 240) -> nbformat.NotebookNode:
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        store_widget_state=True,
+    )
+    client.execute()
+    return nb
+
+
+def test_there_are_notebooks() -> None:
+    assert NOTEBOOKS, "notebooks/ has no notebooks"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_runs_without_errors(path: Path) -> None:
+    nb = execute(path)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
+    assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+def test_notebooks_are_saved_without_outputs() -> None:
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), path.name
+        assert "widgets" not in nb.metadata, path.name
