@@ -47,7 +47,14 @@ def test_options_are_validated_with_a_clear_message(tmp_path: Path) -> None:
 
 def test_endpoint_flags_reach_the_openai_backend(llama_server: str, tmp_path: Path) -> None:
     result = run_cli(
-        "generate", "Name a fruit.", "--model", "smollm2", "--base-url", llama_server, "--max-tokens", "10",
+        "generate",
+        "Name a fruit.",
+        "--model",
+        "smollm2",
+        "--base-url",
+        llama_server,
+        "--max-tokens",
+        "10",
         cache_dir=tmp_path,
     )
     assert result.returncode == 0, result.stderr

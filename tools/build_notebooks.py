@@ -22,16 +22,40 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
     "01_quickstart.ipynb": [
         ("md", "# nbllm quickstart\n\nGenerate with a language model from a notebook cell.\n\n" + SWITCH),
         ("code", "import nbllm\n\nllm = nbllm.default_llm()  # the embedded model\nllm"),
-        ("md", "## Generate\n`generate` takes a prompt (or chat messages, or a list of them) and returns, per input, `num_generations` samples with their statistics."),
-        ("code", 'outputs = llm.generate("What is the capital of France?", num_generations=3, temperature=0.8, max_tokens=60)\nfor g in outputs[0].generations:\n    print(g.sample_index, g.stats.output_tokens, "tokens:", g.text)'),
-        ("md", "## Statistics\nEvery generation carries input/output tokens, latency, finish reason and whether it came from the cache."),
+        (
+            "md",
+            "## Generate\n`generate` takes a prompt (or chat messages, or a list of them) and returns, per input, `num_generations` samples with their statistics.",
+        ),
+        (
+            "code",
+            'outputs = llm.generate("What is the capital of France?", num_generations=3, temperature=0.8, max_tokens=60)\nfor g in outputs[0].generations:\n    print(g.sample_index, g.stats.output_tokens, "tokens:", g.text)',
+        ),
+        (
+            "md",
+            "## Statistics\nEvery generation carries input/output tokens, latency, finish reason and whether it came from the cache.",
+        ),
         ("code", "outputs[0].statistics"),
-        ("md", "## The cache\nRerunning the same cell with the same inputs and parameters does not call the model again: answers come from a persistent cache, marked `cache_hit`. Pass `fresh=True` for new samples."),
-        ("code", 'again = llm.generate("What is the capital of France?", num_generations=3, temperature=0.8, max_tokens=60)\n[g.stats.cache_hit for g in again[0].generations]'),
+        (
+            "md",
+            "## The cache\nRerunning the same cell with the same inputs and parameters does not call the model again: answers come from a persistent cache, marked `cache_hit`. Pass `fresh=True` for new samples.",
+        ),
+        (
+            "code",
+            'again = llm.generate("What is the capital of France?", num_generations=3, temperature=0.8, max_tokens=60)\n[g.stats.cache_hit for g in again[0].generations]',
+        ),
         ("md", "## Chat\n`chat` keeps a history you can read and edit as a list."),
-        ("code", 'llm.chat("Hi! My name is Ada.", max_tokens=40)\nllm.chat("What is my name?", max_tokens=40)\nllm.history'),
-        ("md", "## Parameters\nGeneration parameters are one validated object: a bad value fails at once, naming the field."),
-        ("code", 'llm.params.temperature = 0.2\ntry:\n    llm.params.top_p = 1.5\nexcept nbllm.InvalidParameterError as error:\n    print(error)'),
+        (
+            "code",
+            'llm.chat("Hi! My name is Ada.", max_tokens=40)\nllm.chat("What is my name?", max_tokens=40)\nllm.history',
+        ),
+        (
+            "md",
+            "## Parameters\nGeneration parameters are one validated object: a bad value fails at once, naming the field.",
+        ),
+        (
+            "code",
+            "llm.params.temperature = 0.2\ntry:\n    llm.params.top_p = 1.5\nexcept nbllm.InvalidParameterError as error:\n    print(error)",
+        ),
     ],
 }
 

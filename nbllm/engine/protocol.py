@@ -131,9 +131,16 @@ class InferenceEngine:
         params: dict[str, Any],
         schema: dict[str, Any] | None = None,
         fresh: bool = False,
+        sample_offset: int = 0,
     ) -> list[ModelOutputThunk]:
-        """Schedule `num_generations` samples of `component`; returns their thunks at once."""
+        """Schedule `num_generations` samples of `component`; returns their thunks at once.
+
+        Samples are numbered from `sample_offset`, so several callers (a pool's members) can
+        split one set of distinct samples between them.
+        """
         messages = component.format_for_llm()
+        if schema is None and component.output_schema is not None:
+            schema = schema_dict(component.output_schema)
         fn = config.prompt_formatting_fn
         request = RawRequest(
             messages=messages,
@@ -142,7 +149,7 @@ class InferenceEngine:
             response_schema=schema,
             schema_name=schema_name(component.output_schema) if component.output_schema else "output",
         )
-        thunks = [ModelOutputThunk(component, i, params) for i in range(num_generations)]
+        thunks = [ModelOutputThunk(component, sample_offset + i, params) for i in range(num_generations)]
         work = loop.submit(self._process(config, component, request, thunks, fresh))
         for thunk in thunks:
             thunk._future.add_done_callback(lambda f: f.cancelled() and work.cancel())

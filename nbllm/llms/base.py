@@ -150,11 +150,13 @@ class LLM(ConveniencesMixin, BaseModel):
         *,
         fresh: bool = False,
         structured_output: Optional[OutputSchema] = None,
+        sample_offset: int = 0,
         **overrides: Any,
     ) -> list[list[ModelOutputThunk]]:
         """Validate everything, then schedule the work; returns thunks per input at once.
 
         ``fresh=True`` skips the cache lookup (new samples; they are still stored).
+        ``sample_offset`` numbers the samples from there (distinct seeds and cache entries).
         """
         if not isinstance(num_generations, int) or num_generations < 1:
             raise InvalidParameterError(
@@ -164,7 +166,10 @@ class LLM(ConveniencesMixin, BaseModel):
         components = self._components(inputs, structured_output)
         config = self._engine_config()
         params, schema = self.engine.prepare(config, [self.params.set_values(), overrides], structured_output)
-        return [self.engine.generate(config, c, num_generations, params, schema, fresh) for c in components]
+        return [
+            self.engine.generate(config, c, num_generations, params, schema, fresh, sample_offset)
+            for c in components
+        ]
 
     def _components(self, inputs: Any, structured_output: Optional[OutputSchema]) -> list[Component]:
         if isinstance(inputs, Component):

@@ -20,7 +20,9 @@ PLANTED_KEY = "sk-nbllm-planted-secret-0123456789"
 
 def test_n_generations_exactly_with_statistics(server_llm: OpenAILLM) -> None:
     # the server returns one choice whatever n is; the rest come from separate calls
-    outputs = server_llm.generate(["What is the capital of France?", "Name a fruit."], num_generations=3, max_tokens=20)
+    outputs = server_llm.generate(
+        ["What is the capital of France?", "Name a fruit."], num_generations=3, max_tokens=20
+    )
     assert [len(o.generations) for o in outputs] == [3, 3]
     for output in outputs:
         assert output.model_name == SERVER_ALIAS
@@ -81,7 +83,9 @@ def test_async_api_and_structured_output(server_llm: OpenAILLM) -> None:
     }
 
     async def main():
-        return await server_llm.agenerate("Give a person as JSON with name and age.", structured_output=schema, max_tokens=60)
+        return await server_llm.agenerate(
+            "Give a person as JSON with name and age.", structured_output=schema, max_tokens=60
+        )
 
     output = asyncio.run(main())
     g = output.generations[0]
@@ -95,9 +99,13 @@ def test_no_key_for_a_remote_endpoint_fails_before_any_request(monkeypatch: pyte
         OpenAILLM(model="gpt-4o-mini").generate("hi")
 
 
-def test_api_key_never_appears_anywhere(llama_server: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_api_key_never_appears_anywhere(
+    llama_server: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
-    llm = OpenAILLM(model=SERVER_ALIAS, base_url=llama_server, api_key=PLANTED_KEY, cache_path=str(tmp_path / "c.sqlite3"))
+    llm = OpenAILLM(
+        model=SERVER_ALIAS, base_url=llama_server, api_key=PLANTED_KEY, cache_path=str(tmp_path / "c.sqlite3")
+    )
     llm.enable_logging(tmp_path / "events.log")
     llm.run("Say hi.", max_tokens=5)
     bad = OpenAILLM(model="nope", base_url=llama_server, api_key=PLANTED_KEY, cache=False)

@@ -1,0 +1,130 @@
+"""The common part of every generator: an LLM, a job, progress, and results aligned with inputs."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+from nbllm.engine import loop
+from nbllm.errors import InvalidInputError
+from nbllm.generators.jobs import Job, JobCall, JobInput
+from nbllm.generators.registry import GENERATORS
+from nbllm.generators.results import RunResult
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class Progress:
+    """Counts finished runs and reports (done, total) to a callback, from any thread."""
+
+    def __init__(self, total: int, callback: ProgressCallback | None) -> None:
+        self.total = total
+        self.done = 0
+        self.callback = callback
+        self._lock = threading.Lock()
+
+    def tick(self, *_: Any) -> None:
+        with self._lock:
+            self.done += 1
+            done = self.done
+        if self.callback is not None:
+            self.callback(done, self.total)
+
+
+class BaseGenerator(ABC):
+    """Runs a job on an LLM. Subclasses implement ``agenerate``; ``generate`` waits for it and
+    ``submit`` returns a Future instead of waiting."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        job: Job,
+        llm: Any = None,
+        *,
+        progress_callback: ProgressCallback | None = None,
+        fresh: bool = False,
+        **params: Any,
+    ) -> None:
+        from nbllm.llms.default import default_llm
+
+        if not isinstance(job, Job):
+            raise InvalidInputError(f"{type(self).__name__} needs a Job, not {type(job).__name__}.")
+        self.job = job
+        self.llm = llm if llm is not None else default_llm()
+        self.progress_callback = progress_callback
+        self.fresh = fresh
+        self.params = params
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            GENERATORS[cls.name] = cls
+
+    @abstractmethod
+    async def agenerate(self, inputs: Any, **params: Any) -> Any:
+        """Run the generator; the shape of the result is documented per generator."""
+
+    def generate(self, inputs: Any, **params: Any) -> Any:
+        return loop.run_sync(self.agenerate(inputs, **params))
+
+    def submit(self, inputs: Any, **params: Any) -> concurrent.futures.Future[Any]:
+        """Start the generator and return a Future of its result, without waiting."""
+        return loop.submit(self.agenerate(inputs, **params))
+
+    # -- shared steps -------------------------------------------------------------------------
+    def _calls(self, inputs: Sequence[JobInput], job: Job | None = None) -> list[JobCall]:
+        """Render every input first, so a bad one fails before any request."""
+        job = job or self.job
+        return [job.call(value) for value in inputs]
+
+    async def _run(
+        self,
+        call: JobCall,
+        input_index: int,
+        num_runs: int,
+        progress: Progress | None,
+        params: dict[str, Any],
+        variant: str | None = None,
+        sample_offset: int = 0,
+    ) -> list[RunResult]:
+        """`num_runs` concurrent runs of one rendered input, as RunResults in run order."""
+        overrides = {**call.job.params, **self.params, **params}
+        (thunks,) = self.llm.submit(
+            call, num_runs, fresh=self.fresh, sample_offset=sample_offset, **overrides
+        )
+        if progress is not None:
+            for thunk in thunks:
+                thunk._future.add_done_callback(progress.tick)
+        try:
+            generations = await asyncio.gather(*thunks)
+        except asyncio.CancelledError:
+            for thunk in thunks:
+                thunk.cancel()
+            raise
+        return [
+            RunResult.from_generation(
+                g, input_index, call.value, self.llm.model_name, self.name, thunks[0].params, variant
+            )
+            for g in generations
+        ]
+
+
+def as_batch(inputs: Any) -> tuple[list[JobInput], bool]:
+    """The inputs as a list, and whether a single input was given."""
+    if isinstance(inputs, (str, dict)):
+        return [inputs], True
+    if isinstance(inputs, Sequence) and len(inputs) > 0:
+        return list(inputs), False
+    raise InvalidInputError("inputs must be one input (a string or a dict) or a non-empty list of them.")
+
+
+def check_runs(num_runs: int, name: str = "num_runs") -> int:
+    if not isinstance(num_runs, int) or num_runs < 1:
+        raise InvalidInputError(f"{name}={num_runs!r} is invalid: it must be an integer >= 1.")
+    return num_runs

@@ -1,0 +1,24 @@
+"""Generators registered by name, each with a one-line description (what a dropdown lists)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+GENERATORS: dict[str, Any] = {}
+
+
+def list_generators() -> dict[str, str]:
+    """Every registered generator's name and one-line description, in registration order."""
+    import nbllm.generators  # noqa: F401  - importing the package registers the built-in ones
+
+    return {name: cls.description for name, cls in GENERATORS.items()}
+
+
+def get_generator(name: str) -> Any:
+    """The generator class registered under `name`."""
+    from nbllm.errors import UsageError
+
+    list_generators()
+    if name not in GENERATORS:
+        raise UsageError(f"no generator named {name!r}; registered: {', '.join(GENERATORS)}.")
+    return GENERATORS[name]
