@@ -9,8 +9,10 @@ from nbllm.generators.concurrent import (
 from nbllm.generators.consensus import MajorVoteGenerator
 from nbllm.generators.examples import ExampleGenerator, ExampleRecord
 from nbllm.generators.jobs import Example, Job, JobCall, JobSettings
+from nbllm.generators.pool import LLMPool, ProcessLLM, split_generations
 from nbllm.generators.registry import GENERATORS, get_generator, list_generators
 from nbllm.generators.results import RunResult, VoteResult
+from nbllm.generators.sampler import Sampler, VariantResult, grid
 from nbllm.generators.simple import Generator
 
 __all__ = [
@@ -23,12 +25,18 @@ __all__ = [
     "Job",
     "JobCall",
     "JobSettings",
+    "LLMPool",
     "MajorVoteGenerator",
     "MultiThreadingAsyncGenerator",
+    "ProcessLLM",
     "RunResult",
+    "Sampler",
     "SequentialAsyncGenerator",
     "SequentialAsyncGenerator2",
+    "VariantResult",
     "VoteResult",
     "get_generator",
+    "grid",
     "list_generators",
+    "split_generations",
 ]

@@ -1,0 +1,272 @@
+"""ProcessLLM and LLMPool: LLMs in child processes, generating in parallel.
+
+A ProcessLLM's child is created from a load function (sent with dill, so a function defined in
+a notebook cell works under the spawn start method). A bridge thread in the parent moves
+requests and results through multiprocessing queues and resolves Futures; a child that dies
+fails its pending Futures with WorkerDiedError instead of hanging the parent.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import multiprocessing
+import pickle
+import queue
+import random
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from nbllm.core.messages import to_batch
+from nbllm.core.outputs import GenerateOutput, Generation
+from nbllm.core.params import GenerationParams
+from nbllm.errors import BackendError, MissingDependencyError, UsageError, WorkerDiedError
+
+
+def _child_main(payload: bytes, requests: Any, results: Any) -> None:
+    """The child process: load the LLM, then answer requests until the None sentinel."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the child stops
+    import dill
+
+    try:
+        llm = dill.loads(payload)()
+        llm.load()
+        results.put(("ready", llm.model_name))
+    except BaseException as exc:
+        results.put(("load-error", _portable(exc)))
+        return
+    while True:
+        request = requests.get()
+        if request is None:
+            break
+        request_id, inputs, num_generations, options = request
+        try:
+            results.put((request_id, "ok", llm.generate(inputs, num_generations, **options)))
+        except BaseException as exc:
+            results.put((request_id, "error", _portable(exc)))
+    llm.unload()
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """The exception itself when it pickles (nbllm's do), else a BackendError describing it."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return BackendError(f"{type(exc).__name__} in the child process: {exc}")
+
+
+class ProcessLLM:
+    """An LLM living in a child process; ``generate`` returns a Future."""
+
+    def __init__(self, load_llm_fn: Callable[[], Any], start_timeout: float = 180.0) -> None:
+        try:
+            import dill
+        except ImportError as exc:
+            raise MissingDependencyError("ProcessLLM needs dill: pip install dill") from exc
+        if not callable(load_llm_fn):
+            raise UsageError("ProcessLLM needs a function that returns an LLM.")
+        self.start_timeout = start_timeout
+        ctx = multiprocessing.get_context("spawn")
+        self._requests = ctx.Queue()
+        self._results = ctx.Queue()
+        self._process = ctx.Process(
+            target=_child_main,
+            args=(dill.dumps(load_llm_fn, recurse=True), self._requests, self._results),
+            daemon=True,
+            name="nbllm-process-llm",
+        )
+        self._pending: dict[int, concurrent.futures.Future[list[GenerateOutput]]] = {}
+        self._ready: concurrent.futures.Future[str] = concurrent.futures.Future()
+        self._ids = itertools.count()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._process.start()
+        self._bridge = threading.Thread(target=self._bridge_loop, name="nbllm-bridge", daemon=True)
+        self._bridge.start()
+
+    @property
+    def model_name(self) -> str:
+        """The child's model name, once it has loaded (waits for it)."""
+        return self._ready.result(timeout=self.start_timeout)
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    @property
+    def is_alive(self) -> bool:
+        return self._process.is_alive()
+
+    def generate(
+        self, inputs: Any, num_generations: int = 1, **options: Any
+    ) -> concurrent.futures.Future[list[GenerateOutput]]:
+        """Send a request to the child; the Future resolves to one GenerateOutput per input."""
+        to_batch(inputs)  # bad inputs and parameters fail here, before the child sees them
+        GenerationParams(**{k: v for k, v in options.items() if k in GenerationParams.model_fields})
+        future: concurrent.futures.Future[list[GenerateOutput]] = concurrent.futures.Future()
+        with self._lock:
+            if self._stopping.is_set() or not self._process.is_alive():
+                future.set_exception(WorkerDiedError("the ProcessLLM's child process is not running."))
+                return future
+            request_id = next(self._ids)
+            self._pending[request_id] = future
+        self._requests.put((request_id, inputs, num_generations, options))
+        return future
+
+    def _bridge_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                message = self._results.get(timeout=0.2)
+            except queue.Empty:
+                if not self._process.is_alive():
+                    self._fail_all(
+                        WorkerDiedError(f"the child process died (exit code {self._process.exitcode}).")
+                    )
+                    return
+                continue
+            except (EOFError, OSError):
+                self._fail_all(WorkerDiedError("the connection to the child process broke."))
+                return
+            self._handle(message)
+
+    def _handle(self, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "ready":
+            self._ready.set_result(message[1])
+            return
+        if kind == "load-error":
+            self._ready.set_exception(message[1])
+            self._fail_all(WorkerDiedError(f"the child could not load its LLM: {message[1]}"))
+            return
+        request_id, status, payload = message
+        with self._lock:
+            future = self._pending.pop(request_id, None)
+        if future is None or future.done():
+            return
+        if status == "ok":
+            future.set_result(payload)
+        else:
+            future.set_exception(payload)
+
+    def _fail_all(self, error: BaseException) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(error)
+        if not self._ready.done():
+            self._ready.set_exception(error)
+
+    def teardown(self, timeout: float = 10.0) -> None:
+        """Stop the child and the bridge thread; pending Futures fail with WorkerDiedError."""
+        if self._process.is_alive():
+            try:
+                self._requests.put(None)
+            except (OSError, ValueError):
+                pass
+            self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(timeout)
+        self._stopping.set()
+        self._bridge.join(timeout)
+        self._fail_all(WorkerDiedError("the ProcessLLM was torn down."))
+        self._requests.cancel_join_thread()  # a dead child never drains its queue: do not wait on it
+        self._requests.close()
+        self._results.close()
+
+    def __enter__(self) -> ProcessLLM:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.teardown()
+
+
+def split_generations(num_generations: int, num_llms: int, rng: random.Random | None = None) -> list[int]:
+    """How many generations each LLM makes (distilabel's LLMPool rule).
+
+    Fewer than LLMs: that many LLMs, chosen at random, make one each. Equal: one each. More:
+    ``num_generations // num_llms`` each and the remainder to randomly chosen LLMs.
+    """
+    if num_llms < 1 or num_generations < 1:
+        raise UsageError("split_generations needs at least one LLM and one generation.")
+    rng = rng or random.Random()
+    counts = [num_generations // num_llms] * num_llms
+    for index in rng.sample(range(num_llms), num_generations % num_llms):
+        counts[index] += 1
+    return counts
+
+
+class LLMPool:
+    """Several ProcessLLMs generating in parallel; results merged per input."""
+
+    def __init__(self, llms: Sequence[ProcessLLM], seed: int | None = None) -> None:
+        if not llms or not all(isinstance(llm, ProcessLLM) for llm in llms):
+            raise UsageError("LLMPool needs a non-empty list of ProcessLLM.")
+        self.llms = list(llms)
+        self._rng = random.Random(seed)
+
+    @property
+    def model_name(self) -> str:
+        return self.llms[0].model_name
+
+    def submit(
+        self, inputs: Any, num_generations: int = 1, **options: Any
+    ) -> concurrent.futures.Future[list[GenerateOutput]]:
+        """Split the generations over the pool; a Future of the merged outputs."""
+        batch = to_batch(inputs)
+        counts = split_generations(num_generations, len(self.llms), self._rng)
+        offsets = list(itertools.accumulate([0, *counts[:-1]]))
+        parts = [
+            (llm.generate(inputs, count, sample_offset=offset, **options), count, offset)
+            for llm, count, offset in zip(self.llms, counts, offsets)
+            if count > 0
+        ]
+        merged: concurrent.futures.Future[list[GenerateOutput]] = concurrent.futures.Future()
+        remaining = [len(parts)]
+        lock = threading.Lock()
+
+        def done(_: Any) -> None:
+            with lock:
+                remaining[0] -= 1
+                if remaining[0]:
+                    return
+            merged.set_result(self._merge(batch, parts))
+
+        for future, _, _ in parts:
+            future.add_done_callback(done)
+        return merged
+
+    def generate(self, inputs: Any, num_generations: int = 1, **options: Any) -> list[GenerateOutput]:
+        return self.submit(inputs, num_generations, **options).result()
+
+    def _merge(
+        self, batch: list[Any], parts: list[tuple[concurrent.futures.Future[Any], int, int]]
+    ) -> list[GenerateOutput]:
+        """One output per input with every member's generations, in sample order; a failed
+        member's share becomes failed generations carrying its error."""
+        merged = []
+        for index, messages in enumerate(batch):
+            generations: list[Generation] = []
+            model = ""
+            for future, count, offset in parts:
+                error = future.exception()
+                if error is None:
+                    output = future.result()[index]
+                    generations.extend(output.generations)
+                    model = model or output.model_name
+                else:
+                    failure = error if isinstance(error, BackendError) else BackendError(str(error))
+                    generations.extend(
+                        Generation(None, sample_index=offset + i, error=failure) for i in range(count)
+                    )
+            generations.sort(key=lambda g: g.sample_index)
+            merged.append(GenerateOutput(model, generations, messages))
+        return merged
+
+    def teardown(self) -> None:
+        for llm in self.llms:
+            llm.teardown()
