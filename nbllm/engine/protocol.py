@@ -58,6 +58,13 @@ class RawGeneration:
 
 
 @dataclass
+class _Job:
+    component: Component
+    request: RawRequest
+    thunks: list[ModelOutputThunk]
+
+
+@dataclass
 class RetryPolicy:
     """Exponential backoff with jitter for TransientBackendError, honouring retry_after."""
 
@@ -104,6 +111,7 @@ class InferenceEngine:
         self.log = EngineLog()
         self.on_generation = on_generation
         self._semaphore: asyncio.Semaphore | None = None
+        self._tasks: set[asyncio.Future[Any]] = set()
 
     # -- steps 1-2: merge and validate, synchronously, before anything is sent --------
     def prepare(
@@ -126,64 +134,104 @@ class InferenceEngine:
     def generate(
         self,
         config: EngineConfig,
-        component: Component,
+        components: list[Component],
         num_generations: int,
         params: dict[str, Any],
         schema: dict[str, Any] | None = None,
         fresh: bool = False,
         sample_offset: int = 0,
-    ) -> list[ModelOutputThunk]:
-        """Schedule `num_generations` samples of `component`; returns their thunks at once.
+    ) -> list[list[ModelOutputThunk]]:
+        """Schedule `num_generations` samples of each component; returns their thunks at once.
 
         Samples are numbered from `sample_offset`, so several callers (a pool's members) can
         split one set of distinct samples between them.
         """
+        jobs = []
+        for component in components:
+            request = self._request(config, component, params, schema)
+            thunks = [ModelOutputThunk(component, sample_offset + i, params) for i in range(num_generations)]
+            jobs.append(_Job(component, request, thunks))
+        coro = self._process(config, jobs, fresh)
+        if loop.in_io_thread():
+            self._keep(asyncio.ensure_future(coro))
+        else:
+            loop.submit(coro)
+        return [job.thunks for job in jobs]
+
+    def _keep(self, task: asyncio.Future[Any]) -> asyncio.Future[Any]:
+        """Hold a reference to a running task (the loop keeps only weak ones)."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    @staticmethod
+    def _request(
+        config: EngineConfig, component: Component, params: dict[str, Any], schema: dict[str, Any] | None
+    ) -> RawRequest:
         messages = component.format_for_llm()
         if schema is None and component.output_schema is not None:
             schema = schema_dict(component.output_schema)
         fn = config.prompt_formatting_fn
-        request = RawRequest(
+        return RawRequest(
             messages=messages,
             prompt=fn(messages) if fn is not None else None,
             params=params,
             response_schema=schema,
             schema_name=schema_name(component.output_schema) if component.output_schema else "output",
         )
-        thunks = [ModelOutputThunk(component, sample_offset + i, params) for i in range(num_generations)]
-        work = loop.submit(self._process(config, component, request, thunks, fresh))
-        for thunk in thunks:
-            thunk._future.add_done_callback(lambda f: f.cancelled() and work.cancel())
-        return thunks
 
     # -- steps 3-8, on the I/O loop ----------------------------------------------------
-    async def _process(
-        self,
-        config: EngineConfig,
-        component: Component,
-        request: RawRequest,
-        thunks: list[ModelOutputThunk],
-        fresh: bool,
-    ) -> None:
-        key_request = {
-            "messages": request.messages,
-            "prompt": request.prompt,
-            "params": request.params,
-            "schema": request.response_schema,
-        }
-        keys = [cache_key(config.identity, key_request, t.sample_index) for t in thunks]
+    async def _process(self, config: EngineConfig, jobs: list[_Job], fresh: bool) -> None:
+        """One cache lookup for the whole batch, then a task per component with misses."""
         try:
-            hits = self.cache.get_many(keys) if self.cache is not None and not fresh else {}
+            self._dispatch(config, jobs, fresh)
+        except Exception as exc:  # e.g. an unreadable cache file: fail the rows, never hang them
+            error = BackendError(f"nbllm engine failure: {type(exc).__name__}: {exc}")
+            for job in jobs:
+                for thunk in job.thunks:
+                    if not thunk._future.done():
+                        self._fail(config, job.component, thunk, error, job.request)
+
+    def _dispatch(self, config: EngineConfig, jobs: list[_Job], fresh: bool) -> None:
+        use_cache = self.cache is not None
+        keys: list[list[str]] = []
+        for job in jobs:
+            if use_cache:
+                key_request = {
+                    "messages": job.request.messages,
+                    "prompt": job.request.prompt,
+                    "params": job.request.params,
+                    "schema": job.request.response_schema,
+                }
+                keys.append([cache_key(config.identity, key_request, t.sample_index) for t in job.thunks])
+            else:
+                keys.append([""] * len(job.thunks))
+        hits = self.cache.get_many([k for ks in keys for k in ks]) if use_cache and not fresh else {}
+        io = asyncio.get_running_loop()
+        for job, job_keys in zip(jobs, keys):
             missing: list[tuple[ModelOutputThunk, str]] = []
-            for thunk, key in zip(thunks, keys):
+            for thunk, key in zip(job.thunks, job_keys):
+                if thunk._future.cancelled():
+                    continue
                 if key in hits:
                     stats = GenerationStats(**{**hits[key]["stats"], "cache_hit": True})
-                    self._finish(config, component, thunk, hits[key]["text"], stats, request)
+                    self._finish(config, job.component, thunk, hits[key]["text"], stats, job.request)
                 else:
                     missing.append((thunk, key))
             if missing:
-                await self._generate_missing(config, component, request, missing)
-        finally:
-            for thunk in thunks:
+                task = self._keep(io.create_task(self._generate_guarded(config, job, missing)))
+                for thunk, _ in missing:
+                    thunk._future.add_done_callback(
+                        lambda f, t=task: f.cancelled() and io.call_soon_threadsafe(t.cancel)
+                    )
+
+    async def _generate_guarded(
+        self, config: EngineConfig, job: _Job, missing: list[tuple[ModelOutputThunk, str]]
+    ) -> None:
+        try:
+            await self._generate_missing(config, job.component, job.request, missing)
+        finally:  # cancelled or crashed: no thunk may wait forever
+            for thunk, _ in missing:
                 if not thunk._future.done():
                     thunk._future.cancel()
 
@@ -283,7 +331,7 @@ class InferenceEngine:
             peak_memory_mb=call_stats.peak_memory_mb,
             attempts=call_stats.attempts,
         )
-        if self.cache is not None:
+        if self.cache is not None and key:
             self.cache.put(key, {"text": raw.text, "stats": _cacheable(stats)})
         self._finish(config, component, thunk, raw.text, stats, request)
 

@@ -166,10 +166,7 @@ class LLM(ConveniencesMixin, BaseModel):
         components = self._components(inputs, structured_output)
         config = self._engine_config()
         params, schema = self.engine.prepare(config, [self.params.set_values(), overrides], structured_output)
-        return [
-            self.engine.generate(config, c, num_generations, params, schema, fresh, sample_offset)
-            for c in components
-        ]
+        return self.engine.generate(config, components, num_generations, params, schema, fresh, sample_offset)
 
     def _components(self, inputs: Any, structured_output: Optional[OutputSchema]) -> list[Component]:
         if isinstance(inputs, Component):
