@@ -51,6 +51,24 @@ _EXPORTS: dict[str, str] = {
     "OpenAILLM": "nbllm.llms.openai_compatible",
     "default_llm": "nbllm.llms.default",
     "embedded_model_path": "nbllm.llms.embedded",
+    # generators
+    "AsyncGenerator": "nbllm.generators",
+    "Example": "nbllm.generators",
+    "ExampleGenerator": "nbllm.generators",
+    "Generator": "nbllm.generators",
+    "Job": "nbllm.generators",
+    "JobSettings": "nbllm.generators",
+    "LLMPool": "nbllm.generators",
+    "MajorVoteGenerator": "nbllm.generators",
+    "MultiThreadingAsyncGenerator": "nbllm.generators",
+    "ProcessLLM": "nbllm.generators",
+    "Sampler": "nbllm.generators",
+    "SequentialAsyncGenerator": "nbllm.generators",
+    "SequentialAsyncGenerator2": "nbllm.generators",
+    "list_generators": "nbllm.generators",
+    # notebook layer
+    "to_dataframe": "nbllm.notebook.frames",
+    "to_wide": "nbllm.notebook.frames",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -93,8 +111,25 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         UsageError,
         WorkerDiedError,
     )
+    from nbllm.generators import (
+        AsyncGenerator,
+        Example,
+        ExampleGenerator,
+        Generator,
+        Job,
+        JobSettings,
+        LLMPool,
+        MajorVoteGenerator,
+        MultiThreadingAsyncGenerator,
+        ProcessLLM,
+        Sampler,
+        SequentialAsyncGenerator,
+        SequentialAsyncGenerator2,
+        list_generators,
+    )
     from nbllm.llms.base import LLM, AsyncLLM
     from nbllm.llms.default import default_llm
     from nbllm.llms.embedded import embedded_model_path
     from nbllm.llms.llamacpp import LlamaCppLLM
     from nbllm.llms.openai_compatible import OpenAILLM
+    from nbllm.notebook.frames import to_dataframe, to_wide

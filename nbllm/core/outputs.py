@@ -77,6 +77,12 @@ class GenerateOutput:
     def __len__(self) -> int:
         return len(self.generations)
 
+    def to_dataframe(self) -> Any:
+        """One row per generation (see nbllm.to_dataframe)."""
+        from nbllm.notebook.frames import to_dataframe
+
+        return to_dataframe(self)
+
 
 def merge_responses(responses: list[GenerateOutput], n: int = 1) -> list[GenerateOutput]:
     """Group single-generation outputs into outputs of `n` generations each, in order.

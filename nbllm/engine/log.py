@@ -37,7 +37,8 @@ class EngineLog:
 
     def record(self, entry: LogEntry) -> None:
         self.entries.append(entry)
-        self._write(asdict(entry))
+        if self._file_handler is not None:
+            self._write(asdict(entry))
 
     def event(self, message: str, **fields: Any) -> None:
         """Log a free-form event (also to the file when enabled)."""

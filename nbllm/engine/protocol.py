@@ -9,6 +9,7 @@ cache -> evict. The result is one ModelOutputThunk per sample.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import resource
 import time
@@ -110,6 +111,8 @@ class InferenceEngine:
         self.retry = retry or RetryPolicy()
         self.log = EngineLog()
         self.on_generation = on_generation
+        self.last_generation: Generation | None = None
+        self._prepared: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {}
         self._semaphore: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
 
@@ -120,6 +123,11 @@ class InferenceEngine:
         layers: list[dict[str, Any]],
         structured_output: OutputSchema | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        memo = json.dumps(
+            [sorted(config.supported_params), config.default_params, layers], sort_keys=True, default=repr
+        )
+        if structured_output is None and memo in self._prepared:
+            return self._prepared[memo]
         merged = GenerationParams.merge(config.default_params, *layers).set_values()
         unsupported = sorted(set(merged) - config.supported_params)
         if unsupported:
@@ -129,6 +137,10 @@ class InferenceEngine:
                 unsupported[0],
             )
         schema = schema_dict(structured_output) if structured_output is not None else None
+        if structured_output is None:
+            if len(self._prepared) > 256:
+                self._prepared.clear()
+            self._prepared[memo] = (merged, None)
         return merged, schema
 
     def generate(
@@ -221,9 +233,7 @@ class InferenceEngine:
             if missing:
                 task = self._keep(io.create_task(self._generate_guarded(config, job, missing)))
                 for thunk, _ in missing:
-                    thunk._future.add_done_callback(
-                        lambda f, t=task: f.cancelled() and io.call_soon_threadsafe(t.cancel)
-                    )
+                    thunk._task = task
 
     async def _generate_guarded(
         self, config: EngineConfig, job: _Job, missing: list[tuple[ModelOutputThunk, str]]
@@ -255,7 +265,12 @@ class InferenceEngine:
                 self._store(config, component, thunk, key, raw, stats, request)
             missing = missing[len(results) :]
         # One call per remaining sample, each with its own seed so samples stay distinct.
-        await asyncio.gather(*(self._one(config, component, request, thunk, key) for thunk, key in missing))
+        if len(missing) == 1:
+            await self._one(config, component, request, *missing[0])
+        else:
+            await asyncio.gather(
+                *(self._one(config, component, request, thunk, key) for thunk, key in missing)
+            )
 
     async def _one(
         self,
@@ -384,12 +399,15 @@ class InferenceEngine:
                 error=str(generation.error) if generation.error else None,
             )
         )
+        self.last_generation = generation
         if self.on_generation is not None:
             self.on_generation(generation)
         thunk._resolve(generation)
 
 
 def _with_sample(request: RawRequest, first_index: int, n: int) -> RawRequest:
+    if n == request.n and (not first_index or "seed" not in request.params):
+        return request
     params = dict(request.params)
     if "seed" in params and first_index:
         params["seed"] = (params["seed"] + first_index) % 2**32

@@ -26,6 +26,8 @@ class ModelOutputThunk:
         self.sample_index = sample_index
         self.params = params or {}
         self._future: concurrent.futures.Future[Generation] = concurrent.futures.Future()
+        self._aio: asyncio.Future[Generation] | None = None  # a twin on the I/O loop, made on demand
+        self._task: asyncio.Future[Any] | None = None  # the engine task computing this thunk
 
     # -- filled by the engine ---------------------------------------------------------
     def _resolve(self, generation: Generation) -> None:
@@ -42,7 +44,33 @@ class ModelOutputThunk:
         return loop._wait(self._future, timeout)
 
     def __await__(self) -> PyGenerator[Any, None, Generation]:
-        return asyncio.wrap_future(self._future).__await__()
+        return self._awaitable().__await__()
+
+    def _awaitable(self) -> asyncio.Future[Generation]:
+        """A future of the current loop: on the I/O loop a cheap twin, elsewhere a wrapper."""
+        if not loop.in_io_thread():
+            return asyncio.wrap_future(self._future)
+        if self._aio is None:
+            self._aio = asyncio.get_running_loop().create_future()
+            self._future.add_done_callback(self._copy_to_twin)
+        return self._aio
+
+    def _copy_to_twin(self, done: concurrent.futures.Future[Generation]) -> None:
+        twin = self._aio
+        assert twin is not None
+
+        def copy() -> None:
+            if twin.done():
+                return
+            if done.cancelled():
+                twin.cancel()
+            else:
+                twin.set_result(done.result())
+
+        if loop.in_io_thread():
+            copy()
+        else:
+            twin.get_loop().call_soon_threadsafe(copy)
 
     def _done(self) -> Generation:
         if not self.is_computed:
@@ -66,8 +94,23 @@ class ModelOutputThunk:
         return self._done().error
 
     def cancel(self) -> bool:
-        return self._future.cancel()
+        """Cancel the generation (and the engine work behind it) unless it is already done."""
+        cancelled = self._future.cancel()
+        task = self._task
+        if cancelled and task is not None and not task.done():
+            task.get_loop().call_soon_threadsafe(task.cancel)
+        return cancelled
 
     def __repr__(self) -> str:
         state = "computed" if self.is_computed else "pending"
         return f"<ModelOutputThunk {self.component!r} sample={self.sample_index} {state}>"
+
+
+async def gather_thunks(thunks: list[ModelOutputThunk]) -> list[Generation]:
+    """The generations of `thunks`, in order; cancelling the wait cancels their work."""
+    try:
+        return list(await asyncio.gather(*(t._awaitable() for t in thunks)))
+    except asyncio.CancelledError:
+        for thunk in thunks:
+            thunk.cancel()
+        raise

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import threading
 from abc import ABC, abstractmethod
@@ -10,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from nbllm.engine import loop
+from nbllm.engine.thunk import gather_thunks
 from nbllm.errors import InvalidInputError
 from nbllm.generators.jobs import Job, JobCall, JobInput
 from nbllm.generators.registry import GENERATORS
@@ -101,12 +101,7 @@ class BaseGenerator(ABC):
         if progress is not None:
             for thunk in thunks:
                 thunk._future.add_done_callback(progress.tick)
-        try:
-            generations = await asyncio.gather(*thunks)
-        except asyncio.CancelledError:
-            for thunk in thunks:
-                thunk.cancel()
-            raise
+        generations = await gather_thunks(thunks)
         return [
             RunResult.from_generation(
                 g, input_index, call.value, self.llm.model_name, self.name, thunks[0].params, variant

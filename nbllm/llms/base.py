@@ -24,7 +24,7 @@ from nbllm.engine import loop
 from nbllm.engine.cache import OutputCache
 from nbllm.engine.components import Chat, Component
 from nbllm.engine.protocol import EngineConfig, InferenceEngine, RawGeneration, RawRequest, RetryPolicy
-from nbllm.engine.thunk import ModelOutputThunk
+from nbllm.engine.thunk import ModelOutputThunk, gather_thunks
 from nbllm.errors import InvalidParameterError, UsageError
 from nbllm.llms.conveniences import ConveniencesMixin
 
@@ -58,7 +58,6 @@ class LLM(ConveniencesMixin, BaseModel):
     supports_n: ClassVar[bool] = False
 
     _engine: Optional[InferenceEngine] = PrivateAttr(None)
-    _last: Optional[Generation] = PrivateAttr(None)
 
     def __init__(self, **data: Any) -> None:
         if "num_threads" in data:
@@ -119,11 +118,8 @@ class LLM(ConveniencesMixin, BaseModel):
         if self._engine is None:
             cache = OutputCache(self.cache_path) if self.cache else None
             retry = RetryPolicy(max_retries=self.max_retries, timeout=self.timeout)
-            self._engine = InferenceEngine(cache, self.concurrency, retry, self._remember)
+            self._engine = InferenceEngine(cache, self.concurrency, retry)
         return self._engine
-
-    def _remember(self, generation: Generation) -> None:
-        self._last = generation
 
     def _engine_config(self) -> EngineConfig:
         self.load()
@@ -180,7 +176,15 @@ class LLM(ConveniencesMixin, BaseModel):
     ) -> list[GenerateOutput]:
         """Generate for every input concurrently; failed samples are kept with their error."""
         batches = self.submit(inputs, num_generations, **options)
-        return list(await asyncio.gather(*(self._collect(b) for b in batches)))
+        generations = await gather_thunks([t for batch in batches for t in batch])
+        outputs = []
+        for i, batch in enumerate(batches):
+            first = batch[0]
+            own = generations[i * num_generations : (i + 1) * num_generations]
+            outputs.append(
+                GenerateOutput(self.model_name, own, first.component.format_for_llm(), first.params)
+            )
+        return outputs
 
     async def agenerate(self, input: Any, num_generations: int = 1, **options: Any) -> GenerateOutput:
         """Generate `num_generations` samples for one input (distilabel's agenerate)."""
@@ -191,30 +195,22 @@ class LLM(ConveniencesMixin, BaseModel):
         """Sync twin of agenerate_many; works in scripts and inside Jupyter's running loop."""
         return loop.run_sync(self.agenerate_many(inputs, num_generations, **options))
 
-    async def _collect(self, thunks: list[ModelOutputThunk]) -> GenerateOutput:
-        try:
-            generations = list(await asyncio.gather(*thunks))
-        except asyncio.CancelledError:
-            for thunk in thunks:
-                thunk.cancel()
-            raise
-        first = thunks[0]
-        return GenerateOutput(self.model_name, generations, first.component.format_for_llm(), first.params)
-
     # -- statistics of the last generation ------------------------------------------------------
     @property
     def last_generation(self) -> Optional[Generation]:
-        return self._last
+        return self._engine.last_generation if self._engine is not None else None
 
     @property
     def tokens_per_second(self) -> float:
         """Output tokens per second of the last generation."""
-        return self._last.stats.tokens_per_second if self._last else 0.0
+        last = self.last_generation
+        return last.stats.tokens_per_second if last else 0.0
 
     @property
     def last_generation_time(self) -> float:
         """Seconds the last generation took (0 for a cache hit)."""
-        return self._last.stats.latency if self._last and not self._last.stats.cache_hit else 0.0
+        last = self.last_generation
+        return last.stats.latency if last and not last.stats.cache_hit else 0.0
 
     def get_last_hidden_states(self, inputs: Sequence[Input]) -> list[Any]:
         """Per-token hidden states, [num_tokens, hidden_size] per input, where the backend can."""

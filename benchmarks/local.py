@@ -1,0 +1,174 @@
+"""Figures 3, 4, 6 and 7: the embedded model, the process pool, import time, DataFrames."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import nbllm
+from benchmarks.common import Figure
+from nbllm.core.outputs import GenerateOutput, Generation, GenerationStats
+
+PROMPTS = [f"Write two sentences about the number {i}." for i in range(8)]
+MAX_TOKENS = 64
+
+
+def _tokens_per_second(fn) -> float:
+    t0 = time.perf_counter()
+    tokens = fn()
+    return tokens / (time.perf_counter() - t0)
+
+
+def embedded_figure() -> Figure:
+    """Figure 3: LlamaCppLLM against llama-cpp-python called directly, same prompts and settings."""
+    from llama_cpp import Llama
+
+    batch = min(os.cpu_count() or 1, 4)
+    path = str(nbllm.embedded_model_path())
+    raw = Llama(model_path=path, n_ctx=2048, n_threads=1, n_threads_batch=batch, verbose=False)
+    raw2 = Llama(model_path=path, n_ctx=2048, n_threads=2, n_threads_batch=batch, verbose=False)
+    llm = nbllm.LlamaCppLLM(cache=False)  # its defaults: 1 decode thread, `batch` prompt threads
+    llm.load()
+
+    def direct(model=raw) -> int:
+        return sum(
+            model.create_chat_completion(
+                messages=[{"role": "user", "content": p}], max_tokens=MAX_TOKENS, temperature=0
+            )["usage"]["completion_tokens"]
+            for p in PROMPTS
+        )
+
+    def through_nbllm() -> int:
+        outputs = llm.generate(PROMPTS, max_tokens=MAX_TOKENS, temperature=0)
+        return sum(g.stats.output_tokens for o in outputs for g in o.generations)
+
+    direct_runs, nbllm_runs = [], []
+    for _ in range(3):
+        direct_runs.append(_tokens_per_second(direct))
+        nbllm_runs.append(_tokens_per_second(through_nbllm))
+    two = max(_tokens_per_second(lambda: direct(raw2)) for _ in range(3))
+    n, d = max(nbllm_runs), max(direct_runs)
+    return Figure(
+        "3 tokens/s, LlamaCppLLM vs llama-cpp-python directly (same settings)",
+        n,
+        d,
+        "tok/s",
+        ">= 0.95x",
+        n >= 0.95 * d,
+        f"direct with 2 decode threads on the main thread: {two:.0f} tok/s ({n / two:.2f}x)",
+    )
+
+
+def _single_threaded():
+    import nbllm
+
+    return nbllm.LlamaCppLLM(n_threads=1, n_threads_batch=1, cache=False)
+
+
+def pool_figure() -> Figure:
+    """Figure 4: two single-threaded ProcessLLMs against one two-threaded LlamaCppLLM."""
+    from nbllm.generators import LLMPool, ProcessLLM
+
+    prompts = [
+        f"Tell a short story about a {w}."
+        for w in "cat dog fox owl bee ant elk cow pig hen yak ram eel cod emu gnu".split()
+    ]
+    single = nbllm.LlamaCppLLM(n_threads=2, n_threads_batch=2, cache=False)
+    single.load()
+    pool = LLMPool([ProcessLLM(_single_threaded), ProcessLLM(_single_threaded)], seed=0)
+    try:
+        assert pool.model_name
+
+        def count(outputs) -> int:
+            return sum(g.stats.output_tokens for o in outputs for g in o.generations if g.ok)
+
+        pooled, alone = [], []
+        for _ in range(2):
+            pooled.append(
+                _tokens_per_second(
+                    lambda: count(
+                        pool.generate(prompts, num_generations=2, max_tokens=MAX_TOKENS, fresh=True)
+                    )
+                )
+            )
+            alone.append(
+                _tokens_per_second(
+                    lambda: count(single.generate(prompts, num_generations=2, max_tokens=MAX_TOKENS))
+                )
+            )
+    finally:
+        pool.teardown()
+    p, s = max(pooled), max(alone)
+    return Figure(
+        "4 tokens/s, LLMPool of 2 x 1-thread vs one 2-thread LLM (16 prompts x 2)",
+        p,
+        s,
+        "tok/s",
+        ">= 1.3x",
+        p >= 1.3 * s,
+    )
+
+
+def import_figure() -> Figure:
+    """Figure 6: `import nbllm` in a fresh interpreter, against `python -c pass`."""
+
+    def best_of(code: str) -> float:
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True)
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    base, with_nbllm = best_of("pass"), best_of("import nbllm")
+    extra = with_nbllm - base
+    return Figure(
+        "6 import nbllm (extra seconds over python -c pass)",
+        with_nbllm,
+        base,
+        "s",
+        "< 0.3 s extra",
+        extra < 0.3,
+        f"extra {extra:.3f}s",
+    )
+
+
+def dataframe_figure() -> Figure:
+    """Figure 7: 100,000 generations to a DataFrame."""
+    outputs = [
+        GenerateOutput(
+            "m",
+            [Generation(f"text {i}-{j}", GenerationStats(12, 9, 0.05, "stop"), j) for j in range(10)],
+            ({"role": "user", "content": f"question {i}"},),
+            {"temperature": 0.7},
+        )
+        for i in range(10_000)
+    ]
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        frame = nbllm.to_dataframe(outputs)
+        times.append(time.perf_counter() - t0)
+    assert len(frame) == 100_000
+    # baseline: pandas building a frame of the same rows from plain dicts
+    t0 = time.perf_counter()
+    import pandas as pd
+
+    pd.DataFrame(
+        [
+            {"input": f"question {i}", "generation": g.text}
+            for i, o in enumerate(outputs)
+            for g in o.generations
+        ]
+    )
+    baseline = time.perf_counter() - t0
+    return Figure(
+        "7 100,000 generations to a DataFrame (vs a 2-column dict-per-row frame)",
+        min(times),
+        baseline,
+        "s",
+        "< 1 s",
+        min(times) < 1.0,
+    )

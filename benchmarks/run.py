@@ -1,0 +1,65 @@
+"""Runs every benchmark, prints the table and writes benchmarks/results/latest.json.
+
+python benchmarks/run.py            # everything (a few minutes)
+python benchmarks/run.py clients    # only the figures whose name contains "clients"
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import clients, local
+from benchmarks.common import Figure
+
+SUITES = {
+    "clients": clients.overhead_figures,
+    "generators": lambda: [clients.generator_figure()],
+    "cache": lambda: [clients.cache_figure()],
+    "embedded": lambda: [local.embedded_figure()],
+    "pool": lambda: [local.pool_figure()],
+    "import": lambda: [local.import_figure()],
+    "dataframe": lambda: [local.dataframe_figure()],
+}
+
+
+def table(figures: list[Figure]) -> str:
+    lines = ["| figure | nbllm | baseline | ratio | target | met |", "|---|---|---|---|---|---|"]
+    for f in figures:
+        lines.append(
+            f"| {f.name} | {f.nbllm:.3f} {f.unit} | {f.baseline:.3f} {f.unit} | {f.ratio:.2f}x | {f.target} | "
+            f"{'yes' if f.met else 'NO'}{' — ' + f.note if f.note else ''} |"
+        )
+    return "\n".join(lines)
+
+
+def main(selected: list[str]) -> int:
+    started = time.time()
+    figures: list[Figure] = []
+    for name, suite in SUITES.items():
+        if selected and not any(s in name for s in selected):
+            continue
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        figures.extend(suite())
+    print(table(figures))
+    out = Path(__file__).resolve().parent / "results" / "latest.json"
+    out.write_text(
+        json.dumps(
+            {
+                "seconds": round(time.time() - started, 1),
+                "figures": [{**asdict(f), "ratio": f.ratio} for f in figures],
+            },
+            indent=2,
+        )
+    )
+    print(f"\n{len(figures)} figures in {time.time() - started:.0f} s; JSON in {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

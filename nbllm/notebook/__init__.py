@@ -1,0 +1,1 @@
+"""The notebook layer: DataFrames, plots, rich display, widgets and comparisons."""

@@ -1,0 +1,41 @@
+"""The benchmark runner works (no timing is asserted here: speed lives in benchmarks/)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow
+
+
+def test_runner_prints_a_table_and_writes_json() -> None:
+    result = subprocess.run(
+        [sys.executable, "benchmarks/run.py", "import", "dataframe"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| figure | nbllm | baseline | ratio | target | met |" in result.stdout
+    data = json.loads((ROOT / "benchmarks" / "results" / "latest.json").read_text())
+    names = [f["name"] for f in data["figures"]]
+    assert any(n.startswith("6 import") for n in names) and any(n.startswith("7 ") for n in names)
+    assert all({"nbllm", "baseline", "ratio", "target", "met"} <= set(f) for f in data["figures"])
+
+
+def test_latency_server_answers_like_openai() -> None:
+    sys.path.insert(0, str(ROOT))
+    import nbllm
+    from benchmarks.common import latency_server
+
+    with latency_server(0.01) as url:
+        llm = nbllm.OpenAILLM(model="bench", base_url=url, cache=False)
+        (output,) = llm.generate("hi", num_generations=3)
+        assert len(output.generations) == 3 and output.generations[0].stats.output_tokens > 0
