@@ -38,7 +38,13 @@ def table(figures: list[Figure]) -> str:
     return "\n".join(lines)
 
 
-def main(selected: list[str]) -> int:
+def main(args: list[str]) -> int:
+    out = Path(__file__).resolve().parent / "results" / "latest.json"
+    if "--out" in args:
+        at = args.index("--out")
+        out = Path(args[at + 1])
+        args = args[:at] + args[at + 2 :]
+    selected = args
     started = time.time()
     figures: list[Figure] = []
     for name, suite in SUITES.items():
@@ -47,7 +53,6 @@ def main(selected: list[str]) -> int:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         figures.extend(suite())
     print(table(figures))
-    out = Path(__file__).resolve().parent / "results" / "latest.json"
     out.write_text(
         json.dumps(
             {

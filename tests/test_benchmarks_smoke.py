@@ -14,9 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def test_runner_prints_a_table_and_writes_json() -> None:
+def test_runner_prints_a_table_and_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
     result = subprocess.run(
-        [sys.executable, "benchmarks/run.py", "import", "dataframe"],
+        [sys.executable, "benchmarks/run.py", "--out", str(out), "import", "dataframe"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -24,7 +25,7 @@ def test_runner_prints_a_table_and_writes_json() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "| figure | nbllm | baseline | ratio | target | met |" in result.stdout
-    data = json.loads((ROOT / "benchmarks" / "results" / "latest.json").read_text())
+    data = json.loads(out.read_text())
     names = [f["name"] for f in data["figures"]]
     assert any(n.startswith("6 import") for n in names) and any(n.startswith("7 ") for n in names)
     assert all({"nbllm", "baseline", "ratio", "target", "met"} <= set(f) for f in data["figures"])
