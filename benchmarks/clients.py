@@ -170,7 +170,9 @@ def cache_figure() -> Figure:
         reruns = []
         for _ in range(3):
             holder = {}
-            reruns.append(measure(lambda h=holder: h.setdefault("out", llm.generate(messages, max_tokens=16))))
+            reruns.append(
+                measure(lambda h=holder: h.setdefault("out", llm.generate(messages, max_tokens=16)))
+            )
             assert all(g.stats.cache_hit for o in holder["out"] for g in o.generations)
     again = best(reruns).wall
     return Figure(

@@ -16,6 +16,8 @@ _EXPORTS: dict[str, str] = {
     "AuthenticationError": "nbllm.errors",
     "BackendError": "nbllm.errors",
     "BatchNotFinishedError": "nbllm.errors",
+    "Budget": "nbllm.engine.budget",
+    "BudgetExceededError": "nbllm.errors",
     "InvalidInputError": "nbllm.errors",
     "InvalidParameterError": "nbllm.errors",
     "MissingDependencyError": "nbllm.errors",
@@ -91,6 +93,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from nbllm.core.formats import PROMPT_FORMATS
     from nbllm.core.outputs import GenerateOutput, Generation, GenerationStats, merge_responses
     from nbllm.core.params import PRESETS, GenerationParams
+    from nbllm.engine.budget import Budget
     from nbllm.engine.cache import OutputCache
     from nbllm.engine.components import CBlock, Chat, Component
     from nbllm.engine.loop import enable_nested_asyncio
@@ -100,6 +103,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         AuthenticationError,
         BackendError,
         BatchNotFinishedError,
+        BudgetExceededError,
         InvalidInputError,
         InvalidParameterError,
         MissingDependencyError,

@@ -11,6 +11,7 @@
     │   ├── AuthenticationError    the API key was refused
     │   ├── TransientBackendError  worth retrying (429, 5xx, timeouts, dropped connections)
     │   └── WorkerDiedError        a child process holding an LLM died
+    ├── BudgetExceededError        a request would cross the budget; it was not sent
     ├── ParseError                 an answer could not be parsed into the output schema
     └── BatchNotFinishedError      an offline batch is still running; carries its job ids
 
@@ -81,6 +82,10 @@ class TransientBackendError(BackendError):
 
 class WorkerDiedError(BackendError):
     """The child process that held an LLM died before answering."""
+
+
+class BudgetExceededError(NBLLMError):
+    """A request was not sent because it could exceed the budget."""
 
 
 class ParseError(NBLLMError):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from nbllm.errors import InvalidParameterError
 
@@ -24,6 +24,8 @@ class GenerationParams(BaseModel):
     """
 
     model_config = ConfigDict(validate_assignment=True, extra="forbid")
+
+    _observers: list[Callable[[str, Any], None]] = PrivateAttr(default_factory=list)
 
     temperature: Optional[float] = Field(None, ge=0.0, le=2.0)
     top_p: Optional[float] = Field(None, ge=0.0, le=1.0)
@@ -47,6 +49,14 @@ class GenerationParams(BaseModel):
             super().__setattr__(name, value)
         except ValidationError as exc:
             raise _friendly(exc, {name: value}) from None
+        if not name.startswith("_"):
+            for callback in list(self._observers):
+                callback(name, value)
+
+    def observe(self, callback: Callable[[str, Any], None]) -> Callable[[], None]:
+        """Call ``callback(field, value)`` after each assignment; returns an unsubscribe function."""
+        self._observers.append(callback)
+        return lambda: callback in self._observers and self._observers.remove(callback)
 
     @field_validator("stop")
     @classmethod

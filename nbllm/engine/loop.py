@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import queue
 import threading
 import time
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -133,3 +134,63 @@ def enable_nested_asyncio() -> None:
             "enable_nested_asyncio needs nest-asyncio2: pip install nest-asyncio2"
         ) from exc
     nest_asyncio2.apply()
+
+
+_END = object()
+
+
+async def aiter_on_io(agen: AsyncIterator[T]) -> AsyncIterator[T]:
+    """Iterate an async generator that must run on the I/O loop, from any event loop."""
+    if in_io_thread():
+        async for item in agen:
+            yield item
+        return
+    caller = asyncio.get_running_loop()
+    items: asyncio.Queue[Any] = asyncio.Queue()
+    future = submit(_pump(agen, lambda item: caller.call_soon_threadsafe(items.put_nowait, item)))
+    try:
+        while True:
+            item = await items.get()
+            if item is _END:
+                break
+            if isinstance(item, _Raised):
+                raise item.error
+            yield item
+    finally:
+        future.cancel()
+
+
+def iter_on_io(agen: AsyncIterator[T]) -> Iterator[T]:
+    """Iterate an async generator that runs on the I/O loop from sync code (also in Jupyter)."""
+    items: queue.Queue[Any] = queue.Queue()
+    future = submit(_pump(agen, items.put))
+    try:
+        while True:
+            try:
+                item = items.get(timeout=0.1)  # short waits keep Ctrl-C responsive
+            except queue.Empty:
+                continue
+            if item is _END:
+                break
+            if isinstance(item, _Raised):
+                raise item.error
+            yield item
+    finally:
+        future.cancel()
+
+
+class _Raised:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+async def _pump(agen: AsyncIterator[Any], put: Callable[[Any], Any]) -> None:
+    try:
+        async for item in agen:
+            put(item)
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:
+        put(_Raised(exc))
+        return
+    put(_END)

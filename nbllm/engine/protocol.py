@@ -13,9 +13,9 @@ import json
 import random
 import resource
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
 
 from nbllm.core.formats import PromptFormattingFn
 from nbllm.core.messages import Messages
@@ -23,6 +23,7 @@ from nbllm.core.outputs import Generation, GenerationStats
 from nbllm.core.params import GenerationParams
 from nbllm.core.schema import OutputSchema, schema_dict, schema_name
 from nbllm.engine import loop
+from nbllm.engine.budget import Budget
 from nbllm.engine.cache import OutputCache, cache_key
 from nbllm.engine.components import Component
 from nbllm.engine.log import EngineLog, LogEntry
@@ -81,6 +82,8 @@ class RetryPolicy:
 
 
 RawCall = Callable[[RawRequest], Awaitable[list[RawGeneration]]]
+# A raw stream yields text deltas, and may end with a RawGeneration carrying the usage numbers.
+RawStream = Callable[[RawRequest], AsyncIterator[Union[str, RawGeneration]]]
 
 
 @dataclass
@@ -94,6 +97,8 @@ class EngineConfig:
     supports_n: bool
     default_params: dict[str, Any] = field(default_factory=dict)
     prompt_formatting_fn: PromptFormattingFn | None = None
+    raw_stream: RawStream | None = None
+    budget: Budget | None = None
 
 
 class InferenceEngine:
@@ -297,6 +302,10 @@ class InferenceEngine:
         while True:
             attempt += 1
             async with self._semaphore:
+                if config.budget is not None:
+                    config.budget.check(
+                        _estimate_tokens(request), request.params.get("max_tokens", 256) * request.n
+                    )
                 cpu0, t0 = time.process_time(), time.perf_counter()
                 try:
                     coro = config.raw_call(request)
@@ -315,6 +324,8 @@ class InferenceEngine:
                     latency = time.perf_counter() - t0
                     if not results:
                         raise BackendError("the backend returned no choices")
+                    if config.budget is not None:
+                        config.budget.spend(results[0].input_tokens, sum(r.output_tokens for r in results))
                     stats = GenerationStats(
                         latency=latency,
                         cpu_time=time.process_time() - cpu0,
@@ -325,6 +336,64 @@ class InferenceEngine:
             if not isinstance(error, TransientBackendError) or attempt > self.retry.max_retries:
                 raise error
             await asyncio.sleep(self.retry.delay(attempt, error.retry_after))
+
+    # -- streaming -------------------------------------------------------------------------
+    async def stream(
+        self, config: EngineConfig, component: Component, params: dict[str, Any], fresh: bool = False
+    ) -> AsyncIterator[str]:
+        """Text deltas of one sample as the backend produces them, through the same protocol:
+        a cache hit streams the cached text at once; the finished text is recorded and cached."""
+        from nbllm.errors import UsageError
+
+        request = self._request(config, component, params, None)
+        thunk = ModelOutputThunk(component, 0, params)
+        key = ""
+        if self.cache is not None:
+            key_request = {
+                "messages": request.messages,
+                "prompt": request.prompt,
+                "params": params,
+                "schema": None,
+            }
+            key = cache_key(config.identity, key_request, 0)
+            hit = None if fresh else self.cache.get(key)
+            if hit is not None:
+                stats = GenerationStats(**{**hit["stats"], "cache_hit": True})
+                self._finish(config, component, thunk, hit["text"], stats, request)
+                yield hit["text"]
+                return
+        if config.raw_stream is None:
+            raise UsageError(f"{config.model_name} cannot stream; use generate instead.")
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.concurrency)
+        pieces: list[str] = []
+        final: RawGeneration | None = None
+        async with self._semaphore:
+            if config.budget is not None:
+                config.budget.check(_estimate_tokens(request), params.get("max_tokens", 256))
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            async for item in config.raw_stream(request):
+                if isinstance(item, RawGeneration):
+                    final = item
+                elif item:
+                    pieces.append(item)
+                    yield item
+            latency = time.perf_counter() - t0
+        text = "".join(pieces)
+        raw = RawGeneration(
+            text,
+            final.input_tokens if final else 0,
+            final.output_tokens if final else len(pieces),
+            final.finish_reason if final else "stop",
+        )
+        if config.budget is not None:
+            config.budget.spend(raw.input_tokens, raw.output_tokens)
+        call_stats = GenerationStats(
+            latency=latency,
+            cpu_time=time.process_time() - cpu0,
+            peak_memory_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        )
+        self._store(config, component, thunk, key, raw, call_stats, request)
 
     # -- recording -------------------------------------------------------------------------
     def _store(
@@ -414,6 +483,12 @@ def _with_sample(request: RawRequest, first_index: int, n: int) -> RawRequest:
     return RawRequest(
         request.messages, request.prompt, params, n, request.response_schema, request.schema_name
     )
+
+
+def _estimate_tokens(request: RawRequest) -> int:
+    """A rough prompt size (4 characters a token) for budget checks before sending."""
+    text = request.prompt if request.prompt is not None else "".join(m["content"] for m in request.messages)
+    return len(text) // 4 + 4 * len(request.messages)
 
 
 def _cacheable(stats: GenerationStats) -> dict[str, Any]:

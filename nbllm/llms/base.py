@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Callable, ClassVar, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
@@ -21,6 +21,7 @@ from nbllm.core.outputs import GenerateOutput, Generation
 from nbllm.core.params import GenerationParams
 from nbllm.core.schema import OutputSchema
 from nbllm.engine import loop
+from nbllm.engine.budget import Budget
 from nbllm.engine.cache import OutputCache
 from nbllm.engine.components import Chat, Component
 from nbllm.engine.protocol import EngineConfig, InferenceEngine, RawGeneration, RawRequest, RetryPolicy
@@ -53,11 +54,17 @@ class LLM(ConveniencesMixin, BaseModel):
     max_retries: int = Field(3, ge=0)
     timeout: Optional[float] = Field(None, gt=0)
     history: list[dict[str, str]] = Field(default_factory=list)
+    budget: Optional[Any] = Field(
+        None, exclude=True, description="A Budget: prices and an optional cost ceiling."
+    )
 
     supported_params: ClassVar[frozenset[str]] = COMMON_PARAMS
     supports_n: ClassVar[bool] = False
+    supports_streaming: ClassVar[bool] = False
 
     _engine: Optional[InferenceEngine] = PrivateAttr(None)
+    _observers: list[Callable[[str, Any], None]] = PrivateAttr(default_factory=list)
+    _unwatch_params: Optional[Callable[[], Any]] = PrivateAttr(None)
 
     def __init__(self, **data: Any) -> None:
         if "num_threads" in data:
@@ -75,6 +82,35 @@ class LLM(ConveniencesMixin, BaseModel):
             super().__setattr__(name, value)
         except ValidationError as exc:
             raise _config_error(type(self).__name__, exc) from None
+        if not name.startswith("_") and self._observers:
+            if name == "params":
+                self._wire_params()
+            self._notify(name, getattr(self, name))
+
+    def observe(self, callback: Callable[[str, Any], None]) -> Callable[[], None]:
+        """Call ``callback(name, value)`` whenever a setting (history, params, ...) is assigned;
+        a change to one generation parameter comes as ``("params", params)``. Returns an
+        unsubscribe function. Widgets use this to follow the LLM without polling."""
+        self._observers.append(callback)
+        if len(self._observers) == 1:
+            self._wire_params()
+        return lambda: callback in self._observers and self._observers.remove(callback)
+
+    def _wire_params(self) -> None:
+        if self._unwatch_params is not None:
+            self._unwatch_params()
+        self._unwatch_params = self.params.observe(lambda *_: self._notify("params", self.params))
+
+    def _notify(self, name: str, value: Any) -> None:
+        for callback in list(self._observers):
+            callback(name, value)
+
+    @field_validator("budget")
+    @classmethod
+    def _is_budget(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, Budget):
+            raise ValueError("budget must be an nbllm.Budget")
+        return value
 
     @field_validator("prompt_format")
     @classmethod
@@ -112,6 +148,10 @@ class LLM(ConveniencesMixin, BaseModel):
     async def _agenerate_raw(self, request: RawRequest) -> list[RawGeneration]:
         return await asyncio.to_thread(self._generate_raw, request)
 
+    def _astream_raw(self, request: RawRequest) -> AsyncIterator[str | RawGeneration]:
+        """Text deltas for one choice (backends with ``supports_streaming`` override this)."""
+        raise UsageError(f"{type(self).__name__} cannot stream.")
+
     # -- the engine -------------------------------------------------------------------------
     @property
     def engine(self) -> InferenceEngine:
@@ -131,6 +171,8 @@ class LLM(ConveniencesMixin, BaseModel):
             supports_n=self.supports_n,
             default_params=self.default_params(),
             prompt_formatting_fn=resolve_prompt_format(self.prompt_format, self.prompt_formatting_fn),
+            raw_stream=self._astream_raw if self.supports_streaming else None,
+            budget=self.budget,
         )
 
     @property
@@ -185,6 +227,21 @@ class LLM(ConveniencesMixin, BaseModel):
                 GenerateOutput(self.model_name, own, first.component.format_for_llm(), first.params)
             )
         return outputs
+
+    async def astream(self, input: Any, *, fresh: bool = False, **overrides: Any) -> AsyncIterator[str]:
+        """The text of one generation as it is produced (a cache hit arrives in one piece)."""
+        (component,) = self._components([input] if isinstance(input, str) else input, None)
+        config = self._engine_config()
+        params, _ = self.engine.prepare(config, [self.params.set_values(), overrides])
+        async for delta in loop.aiter_on_io(self.engine.stream(config, component, params, fresh)):
+            yield delta
+
+    def stream(self, input: Any, *, fresh: bool = False, **overrides: Any) -> Iterator[str]:
+        """Sync twin of astream: ``for piece in llm.stream("Tell a story"): print(piece, end="")``."""
+        (component,) = self._components([input] if isinstance(input, str) else input, None)
+        config = self._engine_config()
+        params, _ = self.engine.prepare(config, [self.params.set_values(), overrides])
+        return loop.iter_on_io(self.engine.stream(config, component, params, fresh))
 
     async def agenerate(self, input: Any, num_generations: int = 1, **options: Any) -> GenerateOutput:
         """Generate `num_generations` samples for one input (distilabel's agenerate)."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Optional
 
@@ -40,6 +41,7 @@ class LlamaCppLLM(LLM):
     n_threads_batch: Optional[int] = Field(None, ge=1, description="Prompt threads (default: up to 4 cores).")
     chat_format: Optional[str] = None
 
+    supports_streaming: ClassVar[bool] = True
     supported_params: ClassVar[frozenset[str]] = frozenset(
         {
             "temperature",
@@ -57,6 +59,7 @@ class LlamaCppLLM(LLM):
 
     _model: Any = PrivateAttr(None)
     _embedder: Any = PrivateAttr(None)
+    _scorer: Any = PrivateAttr(None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
@@ -105,6 +108,7 @@ class LlamaCppLLM(LLM):
         with self._lock:
             self._model = None
             self._embedder = None
+            self._scorer = None
 
     @property
     def llama(self) -> Any:
@@ -147,11 +151,102 @@ class LlamaCppLLM(LLM):
             )
         ]
 
+    async def _astream_raw(self, request: RawRequest) -> AsyncIterator[str | RawGeneration]:
+        """Token by token from a worker thread (holding the model lock for the whole stream)."""
+        io = asyncio.get_running_loop()
+        items: asyncio.Queue[Any] = asyncio.Queue()
+        stop = threading.Event()
+        kwargs = {_RENAMED.get(k, k): v for k, v in request.params.items()}
+
+        def produce() -> None:
+            self.load()
+            finish = None
+            try:
+                with self._lock:
+                    if "seed" in request.params:
+                        self._model.reset()
+                    prompt = (
+                        request.prompt
+                        if request.prompt is not None
+                        else PROMPT_FORMATS["chatml"](request.messages)
+                    )
+                    prompt_tokens = len(self._model.tokenize(prompt.encode("utf-8"), special=True))
+                    if request.prompt is not None:
+                        chunks = self._model.create_completion(request.prompt, stream=True, **kwargs)
+                    else:
+                        chunks = self._model.create_chat_completion(
+                            messages=[dict(m) for m in request.messages], stream=True, **kwargs
+                        )
+                    produced = 0
+                    for chunk in chunks:
+                        if stop.is_set():
+                            chunks.close()
+                            finish = "cancelled"
+                            break
+                        choice = chunk["choices"][0]
+                        text = (
+                            choice.get("text")
+                            if request.prompt is not None
+                            else choice["delta"].get("content")
+                        )
+                        finish = choice.get("finish_reason") or finish
+                        if text:
+                            produced += 1
+                            io.call_soon_threadsafe(items.put_nowait, text)
+                io.call_soon_threadsafe(items.put_nowait, RawGeneration("", prompt_tokens, produced, finish))
+            except BaseException as exc:
+                io.call_soon_threadsafe(items.put_nowait, exc)
+            finally:
+                io.call_soon_threadsafe(items.put_nowait, None)
+
+        worker = io.run_in_executor(None, produce)
+        try:
+            while (item := await items.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise BackendError(f"llama.cpp failed while streaming: {item}") from item
+                yield item
+        finally:
+            stop.set()
+            await asyncio.shield(worker)
+
     def count_tokens(self, text: str) -> int:
         """Tokens in `text` by the model's own tokenizer (no special tokens added)."""
         model = self.llama
         with self._lock:
             return len(model.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def next_token_logprobs(
+        self, input: Input, answer_prefix: str = "", top_n: int = 50
+    ) -> list[tuple[str, float]]:
+        """The model's real log-probabilities for the next token, the `top_n` most likely first.
+
+        The input is rendered as a chat turn (ChatML, SmolLM2's template) followed by
+        `answer_prefix`, the start of the assistant's answer. Used to teach what temperature
+        and top_p do to the distribution a sample is drawn from.
+        """
+        import numpy as np
+
+        prompt = self._render(to_messages(input, self.system_prompt)) + answer_prefix
+        with self._lock:
+            if self._scorer is None:
+                self._scorer = self._open(logits_all=True)
+            scorer = self._scorer
+            tokens = scorer.tokenize(prompt.encode("utf-8"), special=True)
+            scorer.reset()
+            scorer.eval(tokens)
+            logits = np.asarray(scorer.scores[scorer.n_tokens - 1], dtype=np.float64)
+            shifted = logits - logits.max()
+            logprobs = shifted - np.log(np.exp(shifted).sum())
+            best = np.argsort(-logprobs)[:top_n]
+            return [
+                (scorer.detokenize([int(i)]).decode("utf-8", errors="replace"), float(logprobs[i]))
+                for i in best
+            ]
+
+    def _render(self, messages: Any) -> str:
+        if self.prompt_formatting_fn is not None:
+            return self.prompt_formatting_fn(messages)
+        return PROMPT_FORMATS.get(self.prompt_format or "chatml", PROMPT_FORMATS["chatml"])(messages)
 
     def get_last_hidden_states(self, inputs: Sequence[Input]) -> list[Any]:
         """Per-token embeddings, a numpy array [num_tokens, hidden_size] per input.
@@ -162,10 +257,9 @@ class LlamaCppLLM(LLM):
         import numpy as np
         from llama_cpp import LLAMA_POOLING_TYPE_NONE
 
-        render = PROMPT_FORMATS.get(self.prompt_format or "chatml", PROMPT_FORMATS["chatml"])
-        if self.prompt_formatting_fn is not None:
-            render = self.prompt_formatting_fn
-        texts = [render(to_messages(x, self.system_prompt, f"inputs[{i}]")) for i, x in enumerate(inputs)]
+        texts = [
+            self._render(to_messages(x, self.system_prompt, f"inputs[{i}]")) for i, x in enumerate(inputs)
+        ]
         with self._lock:
             if self._embedder is None:
                 self._embedder = self._open(embedding=True, pooling_type=LLAMA_POOLING_TYPE_NONE)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import os
 import time
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator
@@ -44,6 +45,7 @@ class OpenAILLM(AsyncLLM):
     check_model: bool = True
 
     supports_n: ClassVar[bool] = True
+    supports_streaming: ClassVar[bool] = True
     checkpoint_exclude: ClassVar[frozenset[str]] = frozenset({"api_key", "prompt_formatting_fn"})
 
     _client: Any = PrivateAttr(None)
@@ -157,6 +159,42 @@ class OpenAILLM(AsyncLLM):
         except Exception as exc:
             raise _convert(exc) from None
         return _split_usage(response, texts)
+
+    async def _astream_raw(self, request: RawRequest) -> AsyncIterator[str | RawGeneration]:
+        client = await self._ensure_client()
+        params = dict(request.params)
+        extra = {k: params.pop(k) for k in list(params) if k in self.server_params and k not in COMMON_PARAMS}
+        body: dict[str, Any] = {"model": self.model, "stream": True, **params}
+        if extra:
+            body["extra_body"] = extra
+        produced, finish, usage = 0, None, None
+        try:
+            if request.prompt is not None:
+                stream = await client.completions.create(prompt=request.prompt, **body)
+            else:
+                stream = await client.chat.completions.create(messages=list(request.messages), **body)
+            async for chunk in stream:
+                usage = getattr(chunk, "usage", None) or usage
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                text = (
+                    choice.text
+                    if request.prompt is not None
+                    else (choice.delta.content if choice.delta else None)
+                )
+                finish = choice.finish_reason or finish
+                if text:
+                    produced += 1
+                    yield text
+        except Exception as exc:
+            raise _convert(exc) from None
+        yield RawGeneration(
+            "",
+            getattr(usage, "prompt_tokens", 0) or 0,
+            getattr(usage, "completion_tokens", 0) or produced,
+            finish,
+        )
 
     def _response_format(self, request: RawRequest) -> dict[str, Any]:
         if self.structured_output_mode == "json_object":
