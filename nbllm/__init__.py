@@ -69,6 +69,20 @@ _EXPORTS: dict[str, str] = {
     "SequentialAsyncGenerator2": "nbllm.generators",
     "list_generators": "nbllm.generators",
     # notebook layer
+    "ChatWidget": "nbllm.notebook.chat",
+    "Comparison": "nbllm.notebook.compare",
+    "CostMeter": "nbllm.notebook.cost",
+    "GeneratorPicker": "nbllm.notebook.generator_picker",
+    "HumanVerification": "nbllm.notebook.human",
+    "ParamsPanel": "nbllm.notebook.params_panel",
+    "Playground": "nbllm.notebook.playground",
+    "TemperatureExplorer": "nbllm.notebook.teaching",
+    "compare": "nbllm.notebook.compare",
+    "load_ipython_extension": "nbllm.notebook.magic",
+    "plot_latency": "nbllm.notebook.plots",
+    "plot_tokens": "nbllm.notebook.plots",
+    "plot_tokens_per_second": "nbllm.notebook.plots",
+    "show": "nbllm.notebook.html",
     "to_dataframe": "nbllm.notebook.frames",
     "to_wide": "nbllm.notebook.frames",
 }
@@ -136,4 +150,15 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from nbllm.llms.embedded import embedded_model_path
     from nbllm.llms.llamacpp import LlamaCppLLM
     from nbllm.llms.openai_compatible import OpenAILLM
+    from nbllm.notebook.chat import ChatWidget
+    from nbllm.notebook.compare import Comparison, compare
+    from nbllm.notebook.cost import CostMeter
     from nbllm.notebook.frames import to_dataframe, to_wide
+    from nbllm.notebook.generator_picker import GeneratorPicker
+    from nbllm.notebook.html import show
+    from nbllm.notebook.human import HumanVerification
+    from nbllm.notebook.magic import load_ipython_extension
+    from nbllm.notebook.params_panel import ParamsPanel
+    from nbllm.notebook.playground import Playground
+    from nbllm.notebook.plots import plot_latency, plot_tokens, plot_tokens_per_second
+    from nbllm.notebook.teaching import TemperatureExplorer

@@ -83,6 +83,26 @@ class GenerateOutput:
 
         return to_dataframe(self)
 
+    def _repr_html_(self) -> str:
+        from nbllm.notebook.html import results_html
+
+        return results_html(self)
+
+
+class GenerateOutputs(list):  # type: ignore[type-arg]
+    """The outputs of one ``generate`` call, one per input; a list that also shows itself as a
+    table in notebooks and converts to a DataFrame."""
+
+    def to_dataframe(self) -> Any:
+        from nbllm.notebook.frames import to_dataframe
+
+        return to_dataframe(list(self))
+
+    def _repr_html_(self) -> str:
+        from nbllm.notebook.html import results_html
+
+        return results_html(list(self))
+
 
 def merge_responses(responses: list[GenerateOutput], n: int = 1) -> list[GenerateOutput]:
     """Group single-generation outputs into outputs of `n` generations each, in order.

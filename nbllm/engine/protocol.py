@@ -115,7 +115,7 @@ class InferenceEngine:
         self.concurrency = concurrency
         self.retry = retry or RetryPolicy()
         self.log = EngineLog()
-        self.on_generation = on_generation
+        self.listeners: list[Callable[[Generation], None]] = [on_generation] if on_generation else []
         self.last_generation: Generation | None = None
         self._prepared: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {}
         self._semaphore: asyncio.Semaphore | None = None
@@ -469,8 +469,8 @@ class InferenceEngine:
             )
         )
         self.last_generation = generation
-        if self.on_generation is not None:
-            self.on_generation(generation)
+        for listener in self.listeners:
+            listener(generation)
         thunk._resolve(generation)
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from nbllm.core.formats import resolve_prompt_format
 from nbllm.core.messages import Input, to_batch
-from nbllm.core.outputs import GenerateOutput, Generation
+from nbllm.core.outputs import GenerateOutput, GenerateOutputs, Generation
 from nbllm.core.params import GenerationParams
 from nbllm.core.schema import OutputSchema
 from nbllm.engine import loop
@@ -219,7 +219,7 @@ class LLM(ConveniencesMixin, BaseModel):
         """Generate for every input concurrently; failed samples are kept with their error."""
         batches = self.submit(inputs, num_generations, **options)
         generations = await gather_thunks([t for batch in batches for t in batch])
-        outputs = []
+        outputs = GenerateOutputs()
         for i, batch in enumerate(batches):
             first = batch[0]
             own = generations[i * num_generations : (i + 1) * num_generations]

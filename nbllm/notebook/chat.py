@@ -1,0 +1,173 @@
+"""ChatWidget: a chat with streamed replies and an editable history that stays in sync with
+``llm.history``. Editing an earlier turn forks the conversation and keeps the old branch."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from typing import Any
+
+import ipywidgets as w
+
+from nbllm.engine import loop
+
+ROLE_COLOURS = {"user": "#2563eb", "assistant": "#059669", "system": "#6b7280"}
+
+
+class ChatWidget(w.VBox):
+    """Send messages, watch replies stream in, edit or delete any message, regenerate the
+    last reply, and switch between conversation branches. Generation runs on nbllm's I/O
+    loop, so the kernel stays free while a reply streams."""
+
+    def __init__(self, llm: Any, **generate_options: Any) -> None:
+        self.llm = llm
+        self.options = generate_options
+        self.transcript = w.VBox(layout=w.Layout(max_height="420px", overflow="auto"))
+        self.message = w.Textarea(placeholder="Type a message and press Send", layout=w.Layout(width="70%"))
+        self.send_button = w.Button(description="Send", button_style="primary", icon="paper-plane")
+        self.regenerate_button = w.Button(description="Regenerate last reply", icon="refresh")
+        self.branch = w.Dropdown(description="branch")
+        self.status = w.HTML()
+        self.branches: list[list[dict[str, str]]] = [list(llm.history)]
+        self._live: w.Textarea | None = None
+        self._rendering = False
+        super().__init__(
+            [
+                self.transcript,
+                w.HBox([self.message, self.send_button]),
+                w.HBox([self.regenerate_button, self.branch]),
+                self.status,
+            ]
+        )
+        self.send_button.on_click(lambda _: self.send())
+        self.regenerate_button.on_click(lambda _: self.regenerate())
+        self.branch.observe(self._switch_branch, names="index")
+        self._unwatch = llm.observe(self._on_llm)
+        self._refresh_branches()
+        self.render()
+
+    # -- actions ----------------------------------------------------------------------------
+    def send(self, text: str | None = None) -> concurrent.futures.Future[str]:
+        """Send `text` (or the message box); returns a Future of the reply."""
+        text = self.message.value if text is None else text
+        if not text.strip():
+            future: concurrent.futures.Future[str] = concurrent.futures.Future()
+            future.set_result("")
+            return future
+        self.message.value = ""
+        self._set_history([*self.llm.history, {"role": "user", "content": text}])
+        return self._reply()
+
+    def regenerate(self) -> concurrent.futures.Future[str]:
+        """Replace the last reply with a fresh sample."""
+        history = list(self.llm.history)
+        if history and history[-1]["role"] == "assistant":
+            history.pop()
+        self._set_history(history)
+        return self._reply(fresh=True)
+
+    def edit(self, index: int, content: str) -> concurrent.futures.Future[str] | None:
+        """Edit message `index`. Editing an earlier turn forks a new branch from there (the old
+        branch stays in ``branches``); an edited user message then gets a new reply."""
+        history = [dict(m) for m in self.llm.history]
+        if history[index]["content"] == content:
+            return None
+        earlier = index < len(history) - 1
+        forked = [*history[:index], {**history[index], "content": content}]
+        self._set_history(forked, new_branch=earlier)
+        return self._reply() if forked[-1]["role"] == "user" else None
+
+    def delete(self, index: int) -> None:
+        history = list(self.llm.history)
+        del history[index]
+        self._set_history(history)
+
+    # -- generation on the I/O loop ----------------------------------------------------------
+    def _reply(self, fresh: bool = False) -> concurrent.futures.Future[str]:
+        conversation = list(self.llm.history)
+        self._live = w.Textarea(value="", disabled=True, layout=w.Layout(width="90%"))
+        self.transcript.children = (*self.transcript.children, self._row("assistant", self._live))
+        self.status.value = "<i>generating…</i>"
+        self.send_button.disabled = self.regenerate_button.disabled = True
+        return loop.submit(self._stream(conversation, fresh))
+
+    async def _stream(self, conversation: list[dict[str, str]], fresh: bool) -> str:
+        pieces: list[str] = []
+        try:
+            async for delta in self.llm.astream(conversation, fresh=fresh, **self.options):
+                pieces.append(delta)
+                if self._live is not None:
+                    self._live.value = "".join(pieces)
+            reply = "".join(pieces)
+            self._live = None  # the reply becomes an ordinary, editable message
+            self._set_history([*conversation, {"role": "assistant", "content": reply}])
+            stats = self.llm.last_generation.stats if self.llm.last_generation else None
+            self.status.value = (
+                f"{stats.output_tokens} tokens · {stats.tokens_per_second:.0f} tok/s"
+                f"{' · from the cache' if stats.cache_hit else ''}"
+                if stats
+                else ""
+            )
+            return reply
+        except Exception as exc:
+            self.status.value = f"<span style='color:#b91c1c'>{type(exc).__name__}: {exc}</span>"
+            self.render()
+            raise
+        finally:
+            self._live = None
+            self.send_button.disabled = self.regenerate_button.disabled = False
+
+    # -- history and branches ------------------------------------------------------------------
+    def _set_history(self, history: list[dict[str, str]], new_branch: bool = False) -> None:
+        if new_branch:
+            self.branches.append(history)
+        else:
+            self.branches[self.branch.index or 0] = history
+        self._refresh_branches(select_last=new_branch)
+        self.llm.history = history  # the observer re-renders
+
+    def _refresh_branches(self, select_last: bool = False) -> None:
+        self._rendering = True
+        try:
+            current = self.branch.index or 0
+            self.branch.options = [f"branch {i + 1} ({len(b)} messages)" for i, b in enumerate(self.branches)]
+            self.branch.index = (
+                len(self.branches) - 1 if select_last else min(current, len(self.branches) - 1)
+            )
+        finally:
+            self._rendering = False
+
+    def _switch_branch(self, change: dict[str, Any]) -> None:
+        if not self._rendering and change["new"] is not None:
+            self.llm.history = [dict(m) for m in self.branches[change["new"]]]
+
+    def _on_llm(self, name: str, value: Any) -> None:
+        if name == "history":
+            if value != self.branches[self.branch.index or 0]:  # changed in code: follow it
+                self.branches[self.branch.index or 0] = list(value)
+                self._refresh_branches()
+            self.render()
+
+    # -- view -----------------------------------------------------------------------------------
+    def render(self) -> None:
+        rows = []
+        for index, message in enumerate(self.llm.history):
+            box = w.Textarea(value=message["content"], layout=w.Layout(width="70%"))
+            save = w.Button(description="save edit", layout=w.Layout(width="auto"))
+            remove = w.Button(description="delete", layout=w.Layout(width="auto"))
+            save.on_click(lambda _, i=index, b=box: self.edit(i, b.value))
+            remove.on_click(lambda _, i=index: self.delete(i))
+            rows.append(self._row(message["role"], box, save, remove))
+        if self._live is not None:
+            rows.append(self._row("assistant", self._live))
+        self.transcript.children = tuple(rows)
+
+    @staticmethod
+    def _row(role: str, *parts: w.Widget) -> w.HBox:
+        label = w.HTML(
+            f"<b style='color:{ROLE_COLOURS.get(role, '#111')}'>{role}</b>", layout=w.Layout(width="80px")
+        )
+        return w.HBox([label, *parts])
+
+    def close(self) -> None:
+        self._unwatch()
+        super().close()

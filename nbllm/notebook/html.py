@@ -1,0 +1,92 @@
+"""Rich HTML for results: a readable table that renders where widgets cannot (GitHub, nbviewer,
+exported HTML). Long texts wrap inside a scrollable cell instead of stretching the page."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+STYLE = (
+    "<style>.nbllm-results{border-collapse:collapse;font-size:13px;max-width:100%}"
+    ".nbllm-results th{background:#f3f4f6;text-align:left;padding:4px 8px;border-bottom:2px solid #d1d5db}"
+    ".nbllm-results td{padding:4px 8px;border-bottom:1px solid #e5e7eb;vertical-align:top}"
+    ".nbllm-results td.text{max-width:42em;white-space:pre-wrap;word-break:break-word}"
+    ".nbllm-results td.text div{max-height:12em;overflow-y:auto}"
+    ".nbllm-results td.err{color:#b91c1c}.nbllm-results td.num{text-align:right;font-variant-numeric:tabular-nums}"
+    "</style>"
+)
+SHOWN = (
+    "input",
+    "generation_index",
+    "generation",
+    "variant",
+    "generator",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "latency",
+    "tokens_per_second",
+    "cache_hit",
+    "error",
+)
+
+
+def results_html(results: Any, max_rows: int = 200) -> str:
+    """An HTML table of any nbllm result set (or of a DataFrame from ``to_dataframe``)."""
+    import pandas as pd
+
+    from nbllm.notebook.frames import to_dataframe
+
+    frame = results if isinstance(results, pd.DataFrame) else to_dataframe(results)
+    columns = [c for c in SHOWN if c in frame.columns]
+    head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in columns)
+    body = []
+    for _, row in frame.head(max_rows).iterrows():
+        cells = []
+        for c in columns:
+            value = row[c]
+            if c in ("input", "generation"):
+                text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+                cells.append(f'<td class="text"><div>{html.escape(text)}</div></td>')
+            elif c == "error":
+                cells.append(
+                    f'<td class="err">{html.escape(str(value)) if isinstance(value, str) else ""}</td>'
+                )
+            elif c in ("latency", "tokens_per_second"):
+                cells.append(
+                    f'<td class="num">{value:.2f}</td>'
+                    if isinstance(value, float) and not pd.isna(value)
+                    else "<td></td>"
+                )
+            elif c == "cache_hit":
+                cells.append(f"<td>{'✓' if value is True else ''}</td>")
+            else:
+                shown = (
+                    ""
+                    if value is None or (isinstance(value, float) and pd.isna(value))
+                    else html.escape(str(value))
+                )
+                cells.append(
+                    f'<td class="num">{shown}</td>'
+                    if c.endswith("tokens") or c == "generation_index"
+                    else f"<td>{shown}</td>"
+                )
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    more = (
+        f"<p>{len(frame) - max_rows} more rows: use to_dataframe() to see them all.</p>"
+        if len(frame) > max_rows
+        else ""
+    )
+    summary = (
+        f"<p><b>{len(frame)}</b> generations · {int(frame['input_tokens'].sum())} input tokens · "
+        f"{int(frame['output_tokens'].sum())} output tokens · {int(frame['cache_hit'].astype(bool).sum())} from the cache"
+        f"{' · <b>' + str(int(frame['error'].notna().sum())) + ' errors</b>' if frame['error'].notna().any() else ''}</p>"
+    )
+    return f'{STYLE}{summary}<table class="nbllm-results"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>{more}'
+
+
+def show(results: Any) -> Any:
+    """Display any result set as the HTML table (returns an object Jupyter renders)."""
+    from IPython.display import HTML
+
+    return HTML(results_html(results))

@@ -1,0 +1,81 @@
+"""Playground: prompt box, parameters, generator dropdown, Run, results table and plot."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from typing import Any
+
+import ipywidgets as w
+from IPython.display import HTML
+
+from nbllm.generators.jobs import Job
+from nbllm.notebook.generator_picker import GeneratorPicker
+from nbllm.notebook.html import results_html
+from nbllm.notebook.params_panel import ParamsPanel
+from nbllm.notebook.plots import figure_image, plot_tokens
+
+
+class Playground(w.VBox):
+    """Everything at once. Prompts are separated by lines of ``---``; Run hands the work to
+    nbllm's I/O loop and fills the table and the plot when it is done, so the kernel stays
+    free meanwhile. ``results`` holds the last results (``nbllm.to_dataframe(pg.results)``)."""
+
+    def __init__(self, llm: Any = None, prompt: str = "What is the capital of France?") -> None:
+        from nbllm.llms.default import default_llm
+
+        self.llm = llm if llm is not None else default_llm()
+        self.instruction = w.Text(
+            value="Answer briefly.", description="instruction", layout=w.Layout(width="70%")
+        )
+        self.prompt = w.Textarea(
+            value=prompt, description="prompts", layout=w.Layout(width="70%", height="90px")
+        )
+        self.params = ParamsPanel(self.llm)
+        self.picker = GeneratorPicker()
+        self.runs = w.BoundedIntText(value=2, min=1, max=32, description="runs/votes")
+        self.run_button = w.Button(description="Run", button_style="primary", icon="play")
+        self.status = w.HTML()
+        self.table = w.Output()
+        self.plot = w.Output()
+        self.results: Any = None
+        super().__init__(
+            [
+                self.instruction,
+                self.prompt,
+                w.HBox([self.params, w.VBox([self.picker, self.runs, self.run_button, self.status])]),
+                self.table,
+                self.plot,
+            ]
+        )
+        self.add_class("nbllm-playground")
+        self.run_button.on_click(lambda _: self.run())
+
+    def inputs(self) -> list[str]:
+        return [p.strip() for p in self.prompt.value.split("\n---\n") if p.strip()]
+
+    def run(self) -> concurrent.futures.Future[Any]:
+        """What the Run button does; returns a Future of the results."""
+        job = Job(instruction=self.instruction.value or "Answer.", template="{input}")
+        generator = self.picker.build(job, self.llm, self.runs.value)
+        self.run_button.disabled = True
+        self.status.value = f"<i>running {self.picker.value}…</i>"
+        inputs = self.runs.value if self.picker.value == "ExampleGenerator" else self.inputs()
+        future = generator.submit(inputs)
+        future.add_done_callback(self._show)
+        return future
+
+    def _show(self, future: concurrent.futures.Future[Any]) -> None:
+        # Runs on nbllm's I/O thread: Output widgets are fed with append_* (a `with out:` block
+        # from another thread would lose the output).
+        self.table.outputs = ()
+        self.plot.outputs = ()
+        try:
+            self.results = future.result()
+        except Exception as exc:
+            self.status.value = f"<span style='color:#b91c1c'>{type(exc).__name__}: {exc}</span>"
+        else:
+            self.table.append_display_data(HTML(results_html(self.results)))
+            self.plot.append_display_data(figure_image(plot_tokens(self.results)))
+            self.status.value = f"done: {self.picker.value}"
+        finally:
+            self.run_button.disabled = False

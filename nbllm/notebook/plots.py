@@ -1,0 +1,108 @@
+"""Token-statistics plots. Each returns a matplotlib Figure built without pyplot (a pyplot
+figure returned from a cell displays twice in Jupyter) and accepts an existing ``ax``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
+
+
+def _frame(results: Any) -> Any:
+    import pandas as pd
+
+    from nbllm.notebook.frames import to_dataframe
+
+    return results if isinstance(results, pd.DataFrame) else to_dataframe(results)
+
+
+def _axes(ax: Any, size: tuple[float, float] = (7.0, 3.6)) -> tuple[Any, Any]:
+    if ax is not None:
+        return ax.figure, ax
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size, layout="constrained")
+    return figure, figure.add_subplot()
+
+
+def plot_tokens(results: Any, ax: Any = None) -> Any:
+    """Input and output tokens per row (one row per generation), stacked."""
+    frame = _frame(results)
+    figure, ax = _axes(ax)
+    rows = range(len(frame))
+    ax.bar(rows, frame["input_tokens"], color=PALETTE[0], label="input tokens")
+    ax.bar(
+        rows, frame["output_tokens"], bottom=frame["input_tokens"], color=PALETTE[1], label="output tokens"
+    )
+    ax.set(title="Tokens per generation", xlabel="generation (row)", ylabel="tokens")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.spines[["top", "right"]].set_visible(False)
+    return figure
+
+
+def plot_latency(results: Any, ax: Any = None, bins: int = 20) -> Any:
+    """The distribution of latencies of the generations that called the model (cache hits left out)."""
+    frame = _frame(results)
+    called = frame[~frame["cache_hit"].astype(bool)]
+    figure, ax = _axes(ax)
+    values = called["latency"] if len(called) else frame["latency"]
+    ax.hist(values, bins=bins, color=PALETTE[2], edgecolor="white")
+    ax.set(title="Latency per generation", xlabel="seconds", ylabel="generations")
+    if len(called) < len(frame):
+        ax.annotate(
+            f"{len(frame) - len(called)} cache hits left out",
+            xy=(0.98, 0.92),
+            xycoords="axes fraction",
+            ha="right",
+        )
+    ax.spines[["top", "right"]].set_visible(False)
+    return figure
+
+
+def plot_tokens_per_second(results: Any, by: str | None = None, ax: Any = None) -> Any:
+    """Mean output tokens per second per variant (or model, or generator), with the spread."""
+    frame = _frame(results)
+    frame = frame[~frame["cache_hit"].astype(bool)]
+    by = by or next(
+        (c for c in ("variant", "generator", "model") if c in frame and frame[c].nunique() > 1), "model"
+    )
+    figure, ax = _axes(ax)
+    if frame.empty:
+        ax.set(title="Tokens per second (all from the cache)")
+        return figure
+    grouped = frame.groupby(by, sort=False)["tokens_per_second"]
+    means, spreads = grouped.mean(), grouped.std().fillna(0.0)
+    labels = [str(x) for x in means.index]
+    ax.bar(
+        labels,
+        means.values,
+        yerr=spreads.values,
+        color=[PALETTE[i % len(PALETTE)] for i in range(len(labels))],
+        capsize=4,
+    )
+    ax.set(title=f"Output tokens per second by {by}", ylabel="tokens / second")
+    ax.tick_params(axis="x", labelrotation=20 if len(labels) > 3 else 0)
+    ax.spines[["top", "right"]].set_visible(False)
+    return figure
+
+
+def plot_distribution(tokens: list[str], probabilities: list[float], ax: Any = None, title: str = "") -> Any:
+    """A next-token distribution as horizontal bars, most likely on top."""
+    figure, ax = _axes(ax, (6.0, 0.28 * len(tokens) + 1.2))
+    labels = [repr(t) for t in tokens][::-1]
+    ax.barh(labels, probabilities[::-1], color=PALETTE[0])
+    ax.set(xlim=(0, 1), xlabel="probability", title=title or "Next-token distribution")
+    ax.spines[["top", "right"]].set_visible(False)
+    return figure
+
+
+def figure_image(figure: Any) -> Any:
+    """A figure as an IPython Image (PNG), for feeding Output widgets from any thread."""
+    import io
+
+    from IPython.display import Image
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return Image(data=buffer.getvalue(), format="png")

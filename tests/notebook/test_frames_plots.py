@@ -1,0 +1,74 @@
+"""DataFrames, plots and HTML display of real results from the embedded model."""
+
+from __future__ import annotations
+
+import pytest
+from matplotlib.figure import Figure
+
+import nbllm
+from nbllm.generators import AsyncGenerator, Job, MajorVoteGenerator, Sampler
+from tests.scripted import ScriptedLLM
+
+pytestmark = pytest.mark.slow
+
+JOB = Job(instruction="Answer briefly.", template="{q}", params={"max_tokens": 12})
+
+
+@pytest.fixture(scope="module")
+def outputs():
+    llm = nbllm.LlamaCppLLM(cache=False)
+    return llm.generate(["Name a fruit.", "Name a city."], num_generations=2, temperature=0.7, max_tokens=12)
+
+
+def test_generate_outputs_to_dataframe(outputs) -> None:
+    frame = nbllm.to_dataframe(outputs)
+    assert len(frame) == 4 and frame.equals(outputs.to_dataframe())
+    assert list(frame["input"]) == ["Name a fruit.", "Name a fruit.", "Name a city.", "Name a city."]
+    assert list(frame["generation_index"]) == [0, 1, 0, 1]
+    assert (frame["model"] == "SmolLM2-135M-Instruct").all()
+    assert (frame["temperature"] == 0.7).all() and (frame["max_tokens"] == 12).all()
+    assert (frame["output_tokens"] > 0).all() and (frame["tokens_per_second"] > 0).all()
+    assert frame["error"].isna().all() and not frame["cache_hit"].any()
+    assert list(frame["generation"]) == [g.text for o in outputs for g in o.generations]
+
+
+def test_failed_rows_have_their_error(scripted: ScriptedLLM) -> None:
+    scripted.concurrency = 1
+    scripted.enqueue("ok", nbllm.ModelNotFoundError("nope"))
+    frame = nbllm.to_dataframe(scripted.generate(["a", "b"]))
+    assert frame["error"].isna().tolist() == [True, False]
+    assert "ModelNotFoundError: nope" in frame["error"].tolist()[1]
+
+
+def test_generator_and_sampler_results_to_dataframe(scripted: ScriptedLLM) -> None:
+    runs = AsyncGenerator(JOB, scripted, num_runs=2).generate(["x", "y"])
+    frame = nbllm.to_dataframe(runs)
+    assert list(frame["input_index"]) == [0, 0, 1, 1] and set(frame["generator"]) == {"AsyncGenerator"}
+    sampled = nbllm.to_dataframe(Sampler(scripted, temperature=[0.1, 0.9]).run(["x", "y"]))
+    assert list(sampled["variant"]) == ["temperature=0.1"] * 2 + ["temperature=0.9"] * 2
+    wide = nbllm.to_wide(sampled)
+    assert list(wide.columns[-2:]) == ["temperature=0.1", "temperature=0.9"] and len(wide) == 2
+    vote = MajorVoteGenerator(JOB, scripted, num_votes=3).generate("z")
+    assert "reliability" in nbllm.to_dataframe(vote)["generator"][0]
+
+
+def test_plots_return_figures_and_draw_on_a_given_ax(outputs) -> None:
+    for plot in (nbllm.plot_tokens, nbllm.plot_latency, nbllm.plot_tokens_per_second):
+        figure = plot(outputs)
+        assert isinstance(figure, Figure) and figure.axes[0].get_title()
+    mine = Figure()
+    ax = mine.add_subplot()
+    assert nbllm.plot_tokens(outputs, ax=ax) is mine
+    bars = [p for p in ax.patches]
+    assert len(bars) == 8  # input and output bars for four generations
+    assert ax.get_ylabel() == "tokens"
+
+
+def test_html_display_is_readable(outputs) -> None:
+    page = outputs._repr_html_()
+    assert "<table" in page and "4</b> generations" in page
+    for o in outputs:
+        for g in o.generations:
+            assert g.text.split()[0].replace("&", "&amp;").replace("<", "&lt;") in page
+    assert "max-height" in page  # long texts scroll inside their cell
+    assert outputs[0]._repr_html_().count("<tr>") == 3  # header row and two generations

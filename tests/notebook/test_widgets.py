@@ -1,0 +1,133 @@
+"""Widgets tested headlessly on the embedded model: set values, click, check the LLM and outputs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import nbllm
+from nbllm import BudgetExceededError, ChatWidget, CostMeter, GeneratorPicker, ParamsPanel, Playground
+from nbllm.generators import Job, MajorVoteGenerator
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        time.sleep(0.05)
+
+
+def test_params_panel_is_bound_both_ways(embedded) -> None:
+    embedded.params.temperature = 0.3
+    panel = ParamsPanel(embedded)
+    assert panel.temperature.value == 0.3 and panel.max_tokens.value == 256
+    assert not panel.temperature.continuous_update and not panel.top_p.continuous_update
+    panel.temperature.value = 1.4
+    panel.top_p.value = 0.5
+    assert embedded.params.temperature == 1.4 and embedded.params.top_p == 0.5
+    assert embedded.engine.log.entries == type(embedded.engine.log.entries)()  # no request was sent
+    embedded.params.temperature = 0.9  # the panel follows the LLM
+    assert panel.temperature.value == 0.9
+    panel.fixed_seed.value = True
+    panel.seed.value = 42
+    assert embedded.params.seed == 42
+    panel.fixed_seed.value = False
+    assert embedded.params.seed is None
+    embedded.params = nbllm.GenerationParams(temperature=0.1)
+    assert panel.temperature.value == 0.1
+
+
+def test_generator_picker_lists_and_builds(embedded) -> None:
+    picker = GeneratorPicker()
+    assert set(picker.dropdown.options) >= {"Generator", "AsyncGenerator", "MajorVoteGenerator"}
+    picker.value = "MajorVoteGenerator"
+    assert "majority" in picker.help.value
+    built = picker.build(Job(instruction="x", template="{q}"), embedded, runs=3)
+    assert isinstance(built, MajorVoteGenerator) and built.num_votes == 3
+
+
+def test_playground_run_button_fills_table_and_plot(embedded) -> None:
+    playground = Playground(embedded, prompt="Name a colour.\n---\nName a fruit.")
+    playground.params.max_tokens.value = 10
+    playground.picker.value = "AsyncGenerator"
+    playground.runs.value = 2
+    playground.run_button.click()
+    wait_for(lambda: not playground.run_button.disabled and playground.results is not None)
+    assert "done" in playground.status.value
+    assert [len(r) for r in playground.results] == [2, 2]
+    html = playground.table.outputs[0]["data"]["text/html"]
+    assert "4</b> generations" in html
+    assert "image/png" in playground.plot.outputs[0]["data"]
+    # the dropdown changes what Run does
+    playground.picker.value = "MajorVoteGenerator"
+    future = playground.run()
+    wait_for(future.done)
+    assert type(future.result()[0]).__name__ == "VoteResult"
+
+
+def test_chat_widget_streams_and_edits_with_branches(embedded) -> None:
+    chat = ChatWidget(embedded, max_tokens=12)
+    reply = chat.send("My name is Ann.").result(timeout=60)
+    assert reply and embedded.history[-1] == {"role": "assistant", "content": reply}
+    assert len(chat.transcript.children) == 2
+    chat.send("What is my name?").result(timeout=60)
+    assert len(embedded.history) == 4
+    # editing the first turn forks: a new branch from there, the old one kept
+    chat.edit(0, "My name is Bob.").result(timeout=60)
+    assert embedded.history[0]["content"] == "My name is Bob." and len(embedded.history) == 2
+    assert len(chat.branches) == 2 and len(chat.branches[0]) == 4
+    chat.branch.index = 0
+    assert len(embedded.history) == 4 and embedded.history[0]["content"] == "My name is Ann."
+    # regenerate gives a fresh sample of the last reply
+    before = embedded.history[-1]["content"]
+    chat.regenerate().result(timeout=60)
+    assert len(embedded.history) == 4 and embedded.history[-2]["content"] == "What is my name?"
+    assert isinstance(before, str)
+    chat.delete(3)
+    assert len(embedded.history) == 3 and len(chat.transcript.children) == 3
+    embedded.history = []  # the widget follows the LLM
+    assert chat.transcript.children == ()
+
+
+def test_cost_meter_and_budget_stop_a_batch(embedded) -> None:
+    meter = CostMeter(embedded, price_per_input_token=0.001, price_per_output_token=0.002, max_cost=0.25)
+    outputs = embedded.generate(
+        [f"Say the word {w}." for w in ("one", "two", "three", "four", "five")], max_tokens=20
+    )
+    errors = [g.error for o in outputs for g in o.generations]
+    assert errors[0] is None and isinstance(errors[-1], BudgetExceededError)
+    assert "budget of 0.25 would be exceeded" in str(errors[-1])
+    assert meter.budget.cost <= 0.25 and meter.budget.requests == sum(e is None for e in errors)
+    assert "total" in meter.value and f"{meter.budget.requests} requests" in meter.value
+
+
+def test_human_verification_widget_decides_the_vote(embedded) -> None:
+    widget = nbllm.HumanVerification()
+    job = Job(instruction="Name a colour.", template="{q}", params={"max_tokens": 8, "temperature": 1.0})
+    generator = MajorVoteGenerator(job, embedded, num_votes=3, mode="human", human_callback=widget.callback)
+    future = generator.submit("any colour")
+    wait_for(lambda: not widget.choose.disabled)
+    assert len(widget.choices.options) >= 1
+    widget.choices.index = len(widget.choices.options) - 1
+    widget.choose.click()
+    vote = future.result(timeout=30)
+    assert vote.decided_by == "human" and vote.winner_text in widget.choices.options[-1]
+
+
+def test_temperature_explorer_uses_real_probabilities(embedded) -> None:
+    explorer = nbllm.TemperatureExplorer(
+        embedded, "What is the capital of France?", "The capital of France is", top_n=8
+    )
+    assert explorer.tokens_logprobs[0][0].strip() == "Paris"
+    warm = explorer.probabilities
+    explorer.temperature.value = 0.0
+    assert explorer.probabilities[0] == 1.0
+    explorer.temperature.value = 2.0
+    explorer.top_p.value = 1.0
+    hot = explorer.probabilities
+    assert hot[0] < warm[0] and sum(p > 0 for p in hot) == 8
+    assert "image/png" in explorer.chart.outputs[0]["data"]
