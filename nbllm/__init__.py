@@ -79,6 +79,7 @@ _EXPORTS: dict[str, str] = {
     "TemperatureExplorer": "nbllm.notebook.teaching",
     "compare": "nbllm.notebook.compare",
     "load_ipython_extension": "nbllm.notebook.magic",
+    "plot_distribution": "nbllm.notebook.plots",
     "plot_latency": "nbllm.notebook.plots",
     "plot_tokens": "nbllm.notebook.plots",
     "plot_tokens_per_second": "nbllm.notebook.plots",
@@ -160,5 +161,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from nbllm.notebook.magic import load_ipython_extension
     from nbllm.notebook.params_panel import ParamsPanel
     from nbllm.notebook.playground import Playground
-    from nbllm.notebook.plots import plot_latency, plot_tokens, plot_tokens_per_second
+    from nbllm.notebook.plots import plot_distribution, plot_latency, plot_tokens, plot_tokens_per_second
     from nbllm.notebook.teaching import TemperatureExplorer

@@ -16,7 +16,6 @@ import pytest
 
 # Every LLM made by the tests caches into a private folder, never the user's.
 os.environ["NBLLM_CACHE_DIR"] = tempfile.mkdtemp(prefix="nbllm-test-cache-")
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 import nbllm
 from tests.scripted import ScriptedLLM

@@ -20,41 +20,204 @@ SWITCH = """\
 
 NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
     "01_quickstart.ipynb": [
-        ("md", "# nbllm quickstart\n\nGenerate with a language model from a notebook cell.\n\n" + SWITCH),
+        (
+            "md",
+            "# nbllm quickstart\n\nGenerate with a language model from a notebook cell, see the results as a table, plot their token statistics and watch the cache at work.\n\n"
+            + SWITCH,
+        ),
         ("code", "import nbllm\n\nllm = nbllm.default_llm()  # the embedded model\nllm"),
         (
             "md",
-            "## Generate\n`generate` takes a prompt (or chat messages, or a list of them) and returns, per input, `num_generations` samples with their statistics.",
+            "## Generate\n`generate` takes a prompt (or chat messages, or a list of them) and returns, per input, `num_generations` samples with their statistics. In a notebook the result shows itself as a table.",
         ),
         (
             "code",
-            'outputs = llm.generate("What is the capital of France?", num_generations=3, temperature=0.8, max_tokens=60)\nfor g in outputs[0].generations:\n    print(g.sample_index, g.stats.output_tokens, "tokens:", g.text)',
+            'outputs = llm.generate(\n    ["What is the capital of France?", "Name three colours."],\n    num_generations=3,\n    temperature=0.8,\n    max_tokens=60,\n)\noutputs',
         ),
         (
             "md",
-            "## Statistics\nEvery generation carries input/output tokens, latency, finish reason and whether it came from the cache.",
+            "## As a DataFrame\nOne row per (input, generation), with the parameters used and the token statistics.",
         ),
-        ("code", "outputs[0].statistics"),
+        (
+            "code",
+            'frame = outputs.to_dataframe()\nframe[["input", "generation_index", "generation", "input_tokens", "output_tokens", "latency", "tokens_per_second"]]',
+        ),
+        (
+            "md",
+            "## Token statistics\nEach plot returns a matplotlib `Figure` (and takes an `ax` to draw into your own).",
+        ),
+        ("code", "nbllm.plot_tokens(outputs)"),
+        ("code", "nbllm.plot_tokens_per_second(outputs)"),
         (
             "md",
             "## The cache\nRerunning the same cell with the same inputs and parameters does not call the model again: answers come from a persistent cache, marked `cache_hit`. Pass `fresh=True` for new samples.",
         ),
         (
             "code",
-            'again = llm.generate("What is the capital of France?", num_generations=3, temperature=0.8, max_tokens=60)\n[g.stats.cache_hit for g in again[0].generations]',
+            'again = llm.generate(\n    ["What is the capital of France?", "Name three colours."],\n    num_generations=3,\n    temperature=0.8,\n    max_tokens=60,\n)\nagain.to_dataframe()["cache_hit"].all()',
         ),
-        ("md", "## Chat\n`chat` keeps a history you can read and edit as a list."),
+        (
+            "md",
+            "## Streaming, chat and parameters\n`stream` yields the text as it is produced; `chat` keeps a history you can read and edit as a list; generation parameters are one validated object.",
+        ),
+        (
+            "code",
+            'for piece in llm.stream("Write a haiku about the sea.", max_tokens=40):\n    print(piece, end="")',
+        ),
         (
             "code",
             'llm.chat("Hi! My name is Ada.", max_tokens=40)\nllm.chat("What is my name?", max_tokens=40)\nllm.history',
         ),
         (
+            "code",
+            "llm.params.temperature = 0.2\ntry:\n    llm.params.top_p = 1.5\nexcept nbllm.InvalidParameterError as error:\n    print(error)",
+        ),
+    ],
+    "02_generators_tour.ipynb": [
+        (
             "md",
-            "## Parameters\nGeneration parameters are one validated object: a bad value fails at once, naming the field.",
+            "# A tour of the generators\n\nEvery generator runs a `Job` — an instruction, a template with named fields, optional output schema and examples — with its own strategy. Here all of them run the same job.\n\n"
+            + SWITCH,
         ),
         (
             "code",
-            "llm.params.temperature = 0.2\ntry:\n    llm.params.top_p = 1.5\nexcept nbllm.InvalidParameterError as error:\n    print(error)",
+            'import nbllm\nfrom nbllm.generators import (\n    AsyncGenerator, ExampleGenerator, Generator, Job, JobSettings, MajorVoteGenerator,\n    MultiThreadingAsyncGenerator, SequentialAsyncGenerator, SequentialAsyncGenerator2,\n)\n\nllm = nbllm.default_llm()\njob = Job(instruction="Answer with the capital city only.", template="Country: {country}", params={"max_tokens": 16})\ncountries = ["France", "Japan", "Peru"]\nnbllm.list_generators()',
+        ),
+        ("code", "nbllm.show(Generator(job, llm).generate(countries))"),
+        ("code", "nbllm.show(AsyncGenerator(job, llm, num_runs=3).generate(countries))"),
+        ("code", "nbllm.show(SequentialAsyncGenerator(job, llm, num_runs=2).generate(countries))"),
+        (
+            "code",
+            "nbllm.show(SequentialAsyncGenerator2(job, llm, num_runs=2, max_concurrency=8).generate(countries))",
+        ),
+        (
+            "code",
+            'variants = [JobSettings(name="greedy", params={"temperature": 0.0}), JobSettings(name="hot", params={"temperature": 1.2})]\nnbllm.show(MultiThreadingAsyncGenerator(job, llm, job_settings=variants).generate(countries))',
+        ),
+        (
+            "md",
+            "## Majority vote\nRuns several times and keeps the answer most runs agree on, with its reliability (votes for the winner / runs). With an output schema the parsed answers are compared.",
+        ),
+        (
+            "code",
+            'from pydantic import BaseModel\n\nclass Capital(BaseModel):\n    capital: str\n\nstructured = Job(instruction="Give the capital city of the country.", template="Country: {country}", output_schema=Capital, params={"max_tokens": 30})\nvotes = MajorVoteGenerator(structured, llm, num_votes=5, temperature=0.9).generate(countries)\n[(v.input, v.winner, v.reliability, v.decided_by) for v in votes]',
+        ),
+        (
+            "md",
+            "## Examples for a job\n`ExampleGenerator` writes new inputs for a job and answers them by majority vote — ready to add as few-shot examples.",
+        ),
+        (
+            "code",
+            "records = ExampleGenerator(structured, llm, num_votes=3).generate(3)\nnbllm.to_dataframe(records)",
+        ),
+        (
+            "md",
+            "## Side by side\n`compare` runs the same inputs through several generators and returns the wide table and a plot.",
+        ),
+        (
+            "code",
+            "wide, figure = nbllm.compare(countries, generators=[Generator(job, llm), AsyncGenerator(job, llm, num_runs=2)])\nwide",
+        ),
+        ("code", "figure"),
+    ],
+    "03_chat.ipynb": [
+        (
+            "md",
+            "# Chat\n\nThe chat widget streams replies token by token and shows the history as editable messages: edit a message (editing an earlier turn forks the conversation and keeps the old branch in the *branch* dropdown), delete one, or regenerate the last reply. The LLM's `history` follows the widget and the reverse.\n\n"
+            + SWITCH,
+        ),
+        (
+            "code",
+            'import nbllm\n\nllm = nbllm.default_llm(system_prompt="You are a friendly, concise assistant.")\nchat = nbllm.ChatWidget(llm, max_tokens=60)\nchat',
+        ),
+        ("md", "Everything the widget does is also a method, so a notebook can drive it (and tests do):"),
+        (
+            "code",
+            'chat.send("Hi! My name is Ada.").result()\nchat.send("What is my name?").result()\nllm.history',
+        ),
+        (
+            "code",
+            'chat.edit(0, "Hi! My name is Grace.").result()  # forks a new branch from the first turn\n[len(branch) for branch in chat.branches], llm.history',
+        ),
+        ("code", "llm.history = []  # the widget follows the LLM\nlen(chat.transcript.children)"),
+        ("md", "Without widgets (in a script, or on GitHub), `llm.chat` keeps the same history:"),
+        ("code", 'llm.chat("Tell me a one-line joke.", max_tokens=40)'),
+    ],
+    "04_comparisons.ipynb": [
+        (
+            "md",
+            "# Side-by-side comparisons\n\nParameter sweeps, prompt variants and majority-vote reliability, as tables and plots.\n\n"
+            + SWITCH,
+        ),
+        (
+            "code",
+            'import nbllm\nfrom nbllm.generators import Job, JobSettings, MajorVoteGenerator, MultiThreadingAsyncGenerator, Sampler\n\nllm = nbllm.default_llm()\nprompts = ["Describe the sea in one sentence.", "Describe a forest in one sentence."]',
+        ),
+        (
+            "md",
+            "## A parameter sweep\n`Sampler` runs every combination of a grid; `compare(params=...)` gives the wide table at once.",
+        ),
+        (
+            "code",
+            "results = Sampler(llm, temperature=[0.0, 0.7, 1.4], top_p=[0.5, 1.0]).run(prompts, max_tokens=30)\nframe = nbllm.to_dataframe(results)\nnbllm.to_wide(frame)",
+        ),
+        ("code", 'nbllm.plot_tokens_per_second(frame, by="variant")'),
+        (
+            "md",
+            "## Prompt variants\nJob settings change the instruction, the examples or the parameters; `MultiThreadingAsyncGenerator` runs one variant per thread.",
+        ),
+        (
+            "code",
+            'job = Job(instruction="Describe the word.", template="Word: {word}", params={"max_tokens": 30, "temperature": 0.0})\nvariants = [\n    JobSettings(name="plain", instruction="Describe the word."),\n    JobSettings(name="child", instruction="Explain the word to a five-year-old."),\n    JobSettings(name="poet", instruction="Describe the word as a poet would."),\n]\nruns = MultiThreadingAsyncGenerator(job, llm, job_settings=variants).generate(["ocean", "mountain"])\nnbllm.to_wide(nbllm.to_dataframe(runs))',
+        ),
+        (
+            "md",
+            "## How reliable is an answer?\nMajority vote reports the share of runs that agree; higher temperature means less agreement.",
+        ),
+        (
+            "code",
+            'quiz = Job(instruction="Answer with one word.", template="{question}", params={"max_tokens": 6})\nfor temperature in (0.2, 1.2):\n    votes = MajorVoteGenerator(quiz, llm, num_votes=5, temperature=temperature).generate(["What colour is the sky?", "What is 2 + 2?"])\n    print(temperature, [(v.winner, round(v.reliability, 2), v.decided_by) for v in votes])',
+        ),
+    ],
+    "05_temperature_and_top_p.ipynb": [
+        (
+            "md",
+            "# Teaching temperature and top_p\n\nA language model gives a probability to every possible next token. *Temperature* reshapes that distribution (low: sharper, towards the most likely token; high: flatter) and *top_p* keeps only the most likely tokens whose probabilities add up to p. The explorer below shows the embedded model's **real** probabilities; moving a slider only recomputes what a sampler would draw from.\n\n"
+            + SWITCH.replace("change the `llm = ...` line to", "`generate` works the same with")
+            + "\n> (The next-token probabilities come from the local llama.cpp model.)",
+        ),
+        (
+            "code",
+            'import nbllm\n\nllm = nbllm.LlamaCppLLM()\nexplorer = nbllm.TemperatureExplorer(llm, "Name a colour.", "My favourite colour is", top_n=12)\nexplorer',
+        ),
+        ("md", "The same numbers without widgets: the model's top tokens and what temperature does to them."),
+        (
+            "code",
+            'from nbllm.core.sampling import sampling_distribution\n\ntokens = [t for t, _ in explorer.tokens_logprobs]\nlogprobs = [lp for _, lp in explorer.tokens_logprobs]\nfor temperature in (0.2, 1.0, 1.8):\n    probs = sampling_distribution(logprobs, temperature)\n    print(f"T={temperature}:", ", ".join(f"{t!r} {p:.2f}" for t, p in list(zip(tokens, probs))[:5]))',
+        ),
+        (
+            "code",
+            'nbllm.plot_distribution(tokens, sampling_distribution(logprobs, 1.0, top_p=0.9), title="temperature 1.0, top_p 0.9")',
+        ),
+        (
+            "md",
+            "## What it does to samples\nTen samples at each temperature: low temperature repeats itself, high temperature wanders.",
+        ),
+        (
+            "code",
+            'import collections\n\nfor temperature in (0.1, 1.0, 1.8):\n    (out,) = llm.generate("Name a colour.", num_generations=10, temperature=temperature, max_tokens=6)\n    print(temperature, collections.Counter(g.text.strip() for g in out.generations).most_common(4))',
+        ),
+    ],
+    "06_playground.ipynb": [
+        (
+            "md",
+            "# Playground\n\nType prompts (separate several with a line of `---`), set the parameters, pick a generator and press **Run**. Sliders never send a request by themselves. The token meter below counts tokens and estimates the cost at the prices you give.\n\n"
+            + SWITCH,
+        ),
+        ("code", "import nbllm\n\nllm = nbllm.default_llm()\nplayground = nbllm.Playground(llm)\nplayground"),
+        (
+            "code",
+            "meter = nbllm.CostMeter(llm, price_per_input_token=0.15e-6, price_per_output_token=0.6e-6)\nmeter",
         ),
     ],
 }

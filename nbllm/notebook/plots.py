@@ -21,8 +21,35 @@ def _axes(ax: Any, size: tuple[float, float] = (7.0, 3.6)) -> tuple[Any, Any]:
         return ax.figure, ax
     from matplotlib.figure import Figure
 
+    _register_png_formatter()
     figure = Figure(figsize=size, layout="constrained")
     return figure, figure.add_subplot()
+
+
+def _register_png_formatter() -> None:
+    """Let IPython show a pyplot-free Figure returned from a cell as a PNG, once, if nothing
+    (such as the inline backend) already does."""
+    try:
+        from IPython import get_ipython
+        from matplotlib.figure import Figure
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    png = shell.display_formatter.formatters["image/png"]
+    try:
+        png.lookup_by_type(Figure)
+    except KeyError:
+        png.for_type(Figure, _png_bytes)
+
+
+def _png_bytes(figure: Any) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
 
 
 def plot_tokens(results: Any, ax: Any = None) -> Any:
@@ -99,10 +126,6 @@ def plot_distribution(tokens: list[str], probabilities: list[float], ax: Any = N
 
 def figure_image(figure: Any) -> Any:
     """A figure as an IPython Image (PNG), for feeding Output widgets from any thread."""
-    import io
-
     from IPython.display import Image
 
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return Image(data=buffer.getvalue(), format="png")
+    return Image(data=_png_bytes(figure), format="png")

@@ -40,6 +40,23 @@ def test_notebook_runs_without_errors(path: Path) -> None:
     assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
 
 
+def test_figures_and_widgets_render_in_the_kernel() -> None:
+    nb = execute(NOTEBOOKS[0])
+    kinds = [set(o.get("data", {})) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert sum("image/png" in k for k in kinds) >= 2, "the plots did not render as images"
+    assert any("text/html" in k for k in kinds), "the results table did not render as HTML"
+    chat = execute(NOTEBOOKS[2])
+    views = [
+        o
+        for c in chat.cells
+        for o in c.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
+    assert views, "the chat widget did not render"
+    state = chat.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    assert any(m["model_name"] == "TextareaModel" for m in state.values())
+
+
 def test_notebooks_are_saved_without_outputs() -> None:
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
