@@ -76,6 +76,7 @@ class Playground(w.VBox):
         else:
             self.table.append_display_data(HTML(results_html(self.results)))
             self.plot.append_display_data(figure_image(plot_tokens(self.results)))
-            self.status.value = f"done: {self.picker.value}"
+            used = ", ".join(f"{k}={v}" for k, v in self.llm.params.set_values().items())
+            self.status.value = f"done: {self.picker.value} ({used})"
         finally:
             self.run_button.disabled = False

@@ -62,7 +62,10 @@ def plot_tokens(results: Any, ax: Any = None) -> Any:
         rows, frame["output_tokens"], bottom=frame["input_tokens"], color=PALETTE[1], label="output tokens"
     )
     ax.set(title="Tokens per generation", xlabel="generation (row)", ylabel="tokens")
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    if len(frame) <= 20:
+        ax.set_xticks(list(rows))
+    else:
+        ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.spines[["top", "right"]].set_visible(False)
     return figure
