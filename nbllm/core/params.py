@@ -23,7 +23,7 @@ class GenerationParams(BaseModel):
     naming the field and its allowed range.
     """
 
-    model_config = ConfigDict(validate_assignment=True, extra="forbid")
+    model_config = ConfigDict(validate_assignment=True, extra="forbid", strict=True)
 
     _observers: list[Callable[[str, Any], None]] = PrivateAttr(default_factory=list)
 

@@ -34,6 +34,10 @@ def io_loop() -> asyncio.AbstractEventLoop:
     with _lock:
         if _loop is None or _thread is None or not _thread.is_alive():
             loop = asyncio.new_event_loop()
+            # Blocking backends and DNS lookups run in this pool: named, so they are known as ours.
+            loop.set_default_executor(
+                concurrent.futures.ThreadPoolExecutor(thread_name_prefix="nbllm-io-worker")
+            )
             started = threading.Event()
 
             def run() -> None:

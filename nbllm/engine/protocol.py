@@ -27,6 +27,7 @@ from nbllm.engine.budget import Budget
 from nbllm.engine.cache import OutputCache, cache_key
 from nbllm.engine.components import Component
 from nbllm.engine.log import EngineLog, LogEntry
+from nbllm.engine.ratelimit import RateLimiter
 from nbllm.engine.thunk import ModelOutputThunk
 from nbllm.errors import (
     BackendError,
@@ -99,6 +100,7 @@ class EngineConfig:
     prompt_formatting_fn: PromptFormattingFn | None = None
     raw_stream: RawStream | None = None
     budget: Budget | None = None
+    rate_limiter: RateLimiter | None = None
 
 
 class InferenceEngine:
@@ -302,6 +304,8 @@ class InferenceEngine:
         while True:
             attempt += 1
             async with self._semaphore:
+                if config.rate_limiter is not None:
+                    await config.rate_limiter.acquire()
                 if config.budget is not None:
                     config.budget.check(
                         _estimate_tokens(request), request.params.get("max_tokens", 256) * request.n
@@ -324,8 +328,11 @@ class InferenceEngine:
                     latency = time.perf_counter() - t0
                     if not results:
                         raise BackendError("the backend returned no choices")
+                    used_out = sum(r.output_tokens for r in results)
                     if config.budget is not None:
-                        config.budget.spend(results[0].input_tokens, sum(r.output_tokens for r in results))
+                        config.budget.spend(results[0].input_tokens, used_out)
+                    if config.rate_limiter is not None:
+                        config.rate_limiter.spend(results[0].input_tokens + used_out)
                     stats = GenerationStats(
                         latency=latency,
                         cpu_time=time.process_time() - cpu0,
@@ -334,6 +341,7 @@ class InferenceEngine:
                     )
                     return results, stats
             if not isinstance(error, TransientBackendError) or attempt > self.retry.max_retries:
+                error.attempts = attempt  # type: ignore[attr-defined]
                 raise error
             await asyncio.sleep(self.retry.delay(attempt, error.retry_after))
 
@@ -443,7 +451,8 @@ class InferenceEngine:
         error: NBLLMError,
         request: RawRequest,
     ) -> None:
-        generation = Generation(text=None, sample_index=thunk.sample_index, error=error)
+        stats = GenerationStats(attempts=getattr(error, "attempts", 1))
+        generation = Generation(text=None, stats=stats, sample_index=thunk.sample_index, error=error)
         self._record(config, component, thunk, generation, request)
 
     def _record(

@@ -25,6 +25,7 @@ from nbllm.engine.budget import Budget
 from nbllm.engine.cache import OutputCache
 from nbllm.engine.components import Chat, Component
 from nbllm.engine.protocol import EngineConfig, InferenceEngine, RawGeneration, RawRequest, RetryPolicy
+from nbllm.engine.ratelimit import RateLimiter
 from nbllm.engine.thunk import ModelOutputThunk, gather_thunks
 from nbllm.errors import InvalidParameterError, UsageError
 from nbllm.llms.conveniences import ConveniencesMixin
@@ -51,8 +52,10 @@ class LLM(ConveniencesMixin, BaseModel):
     concurrency: int = Field(8, ge=1, description="Requests in flight at once (distilabel's num_threads).")
     cache: bool = Field(default_factory=lambda: os.environ.get("NBLLM_CACHE", "1") != "0")
     cache_path: Optional[str] = None
-    max_retries: int = Field(3, ge=0)
-    timeout: Optional[float] = Field(None, gt=0)
+    max_retries: int = Field(3, ge=0, description="Retries of a transient failure (429, 5xx, timeouts).")
+    timeout: Optional[float] = Field(None, gt=0, description="Seconds one request may take.")
+    requests_per_minute: Optional[float] = Field(None, gt=0)
+    tokens_per_minute: Optional[float] = Field(None, gt=0)
     history: list[dict[str, str]] = Field(default_factory=list)
     budget: Optional[Any] = Field(
         None, exclude=True, description="A Budget: prices and an optional cost ceiling."
@@ -65,6 +68,7 @@ class LLM(ConveniencesMixin, BaseModel):
     _engine: Optional[InferenceEngine] = PrivateAttr(None)
     _observers: list[Callable[[str, Any], None]] = PrivateAttr(default_factory=list)
     _unwatch_params: Optional[Callable[[], Any]] = PrivateAttr(None)
+    _limiter: Optional[RateLimiter] = PrivateAttr(None)
 
     def __init__(self, **data: Any) -> None:
         if "num_threads" in data:
@@ -82,6 +86,10 @@ class LLM(ConveniencesMixin, BaseModel):
             super().__setattr__(name, value)
         except ValidationError as exc:
             raise _config_error(type(self).__name__, exc) from None
+        if name in ("requests_per_minute", "tokens_per_minute"):
+            self._limiter = None
+        if name in ("max_retries", "timeout", "concurrency", "cache", "cache_path"):
+            self._engine = None  # rebuilt with the new settings on next use
         if not name.startswith("_") and self._observers:
             if name == "params":
                 self._wire_params()
@@ -173,7 +181,13 @@ class LLM(ConveniencesMixin, BaseModel):
             prompt_formatting_fn=resolve_prompt_format(self.prompt_format, self.prompt_formatting_fn),
             raw_stream=self._astream_raw if self.supports_streaming else None,
             budget=self.budget,
+            rate_limiter=self._rate_limiter(),
         )
+
+    def _rate_limiter(self) -> Optional[RateLimiter]:
+        if self._limiter is None and (self.requests_per_minute or self.tokens_per_minute):
+            self._limiter = RateLimiter(self.requests_per_minute, self.tokens_per_minute)
+        return self._limiter
 
     @property
     def generation_kwargs(self) -> dict[str, Any]:

@@ -157,7 +157,7 @@ class OpenAILLM(AsyncLLM):
                 response = await client.chat.completions.create(messages=list(request.messages), **body)
                 texts = [c.message.content or "" for c in response.choices]
         except Exception as exc:
-            raise _convert(exc) from None
+            raise _convert(exc, self._key()) from None
         return _split_usage(response, texts)
 
     async def _astream_raw(self, request: RawRequest) -> AsyncIterator[str | RawGeneration]:
@@ -188,7 +188,7 @@ class OpenAILLM(AsyncLLM):
                     produced += 1
                     yield text
         except Exception as exc:
-            raise _convert(exc) from None
+            raise _convert(exc, self._key()) from None
         yield RawGeneration(
             "",
             getattr(usage, "prompt_tokens", 0) or 0,
@@ -236,8 +236,16 @@ def _retry_after(headers: Any) -> float | None:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
-def _convert(exc: Exception) -> NBLLMError:
-    """Map the openai client's exceptions onto nbllm's (never including the API key)."""
+def _convert(exc: Exception, secret: str | None = None) -> NBLLMError:
+    """Map the openai client's exceptions onto nbllm's, with the API key blanked out of the
+    message (a server may echo what it was sent)."""
+    error = _convert_unredacted(exc)
+    if secret and len(secret) > 4 and secret in error.message:
+        error = type(error)(*(a.replace(secret, "sk-***") if isinstance(a, str) else a for a in error.args))
+    return error
+
+
+def _convert_unredacted(exc: Exception) -> NBLLMError:
     import openai
 
     if isinstance(exc, NBLLMError):

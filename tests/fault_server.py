@@ -1,0 +1,108 @@
+"""An OpenAI-compatible chat server on 127.0.0.1 that injects faults on a schedule.
+
+The schedule travels in the prompt: ``"faults=429ra0.3,500|question 7"`` fails the first request
+for that prompt with 429 (Retry-After: 0.3), the second with 500, and answers the third with
+``"ok:question 7"``. Faults: 429raS (429 with Retry-After S seconds), 429 (without), 500, 502,
+503, timeout (answers after 5 s), drop (closes the connection), 400, 401, echo401, 404, malformed (200
+with a body that is not JSON). ``GET /stats`` returns every prompt's arrival times, and the
+highest number of requests in flight at once.
+
+    python tests/fault_server.py --port 8123
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections import defaultdict
+
+from aiohttp import web
+
+
+def make_app() -> web.Application:
+    arrivals: dict[str, list[float]] = defaultdict(list)
+    flight = {"epoch": 0, "now": 0, "peak": 0}  # a reset starts a new epoch
+
+    def answer(content: str, model: str) -> web.Response:
+        body = {
+            "id": "chatcmpl-fault",
+            "object": "chat.completion",
+            "created": 0,
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": f"ok:{content}"},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+        }
+        return web.json_response(body)
+
+    def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+        return web.json_response(
+            {"error": {"message": message, "type": "fault", "code": status}}, status=status, headers=headers
+        )
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        payload = await request.json()
+        content = payload["messages"][-1]["content"]
+        arrivals[content].append(time.monotonic())
+        epoch = flight["epoch"]
+        flight["now"] += 1
+        flight["peak"] = max(flight["peak"], flight["now"])
+        try:
+            await asyncio.sleep(0.2 if content.startswith(("question", "restart")) else 0.01)
+            schedule, _, text = content.partition("|") if content.startswith("faults=") else ("", "", content)
+            faults = [f for f in schedule.removeprefix("faults=").split(",") if f]
+            attempt = len(arrivals[content]) - 1
+            fault = faults[attempt] if attempt < len(faults) else None
+            if fault is None:
+                return answer(text, payload.get("model", "fault"))
+            if fault.startswith("429ra"):
+                return error(429, "slow down", {"retry-after": fault[5:]})
+            if fault in ("429", "500", "502", "503", "400", "404"):
+                return error(int(fault), f"injected {fault}")
+            if fault == "401":
+                return error(401, "invalid api key")
+            if fault == "echo401":  # a careless server that repeats the credentials it got
+                return error(401, f"bad credentials: {request.headers.get('Authorization')}")
+            if fault == "timeout":
+                await asyncio.sleep(5)
+                return answer(text, payload.get("model", "fault"))
+            if fault == "drop":
+                request.transport.close()
+                return web.Response(status=500)
+            if fault == "malformed":
+                return web.Response(body=b"{not json", content_type="application/json")
+            return error(400, f"unknown fault {fault!r}")
+        finally:
+            if epoch == flight["epoch"]:
+                flight["now"] -= 1
+
+    async def models(_: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "fault", "object": "model"}]})
+
+    async def stats(_: web.Request) -> web.Response:
+        return web.json_response({"arrivals": arrivals, "peak_in_flight": flight["peak"]})
+
+    async def reset(_: web.Request) -> web.Response:
+        arrivals.clear()
+        flight.update(epoch=flight["epoch"] + 1, now=0, peak=0)
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_get("/v1/models", models)
+    app.router.add_get("/stats", stats)
+    app.router.add_post("/reset", reset)
+    return app
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    web.run_app(make_app(), host="127.0.0.1", port=args.port, print=None)

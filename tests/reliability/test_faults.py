@@ -1,0 +1,101 @@
+"""Faults injected by a real server on 127.0.0.1: every request ends with its generation or its
+recorded error, nothing is dropped or duplicated, and retries respect Retry-After."""
+
+from __future__ import annotations
+
+import pytest
+
+import nbllm
+from nbllm import AuthenticationError, BackendError, ModelNotFoundError, TransientBackendError
+
+pytestmark = pytest.mark.slow
+
+TRANSIENT = ["429ra0.4", "429", "500", "502", "503", "drop", "timeout"]
+PERMANENT = {
+    "400": BackendError,
+    "401": AuthenticationError,
+    "404": ModelNotFoundError,
+    "malformed": BackendError,
+}
+
+
+def make(faults, **config) -> nbllm.OpenAILLM:
+    llm = nbllm.OpenAILLM(model="fault", base_url=faults.base_url, cache=False, timeout=2.0, **config)
+    llm.engine.retry.initial_delay = 0.05
+    return llm
+
+
+def test_transient_faults_are_retried_and_every_row_completes(faults) -> None:
+    prompts = [f"faults={fault}|q{i}" for i, fault in enumerate(TRANSIENT)] + [
+        f"clean {i}" for i in range(10)
+    ]
+    outputs = make(faults, max_retries=3, concurrency=8).generate(prompts)
+    assert len(outputs) == len(prompts)
+    for prompt, output in zip(prompts, outputs):
+        (g,) = output.generations
+        assert g.error is None, (prompt, g.error)
+        assert g.text == f"ok:{prompt.partition('|')[2] or prompt}"  # aligned with its own input
+    arrivals = faults.stats()["arrivals"]
+    for prompt in prompts:
+        expected = 2 if prompt.startswith("faults=") else 1  # one failure, one success, no more
+        assert len(arrivals[prompt]) == expected, prompt
+    by_prompt = {p: o.generations[0] for p, o in zip(prompts, outputs)}
+    assert by_prompt["faults=429ra0.4|q0"].stats.attempts == 2
+
+
+def test_retry_after_is_honoured(faults) -> None:
+    prompt = "faults=429ra0.6,429ra0.6|patient"
+    (output,) = make(faults, max_retries=3).generate(prompt)
+    assert output.generations[0].text == "ok:patient"
+    times = faults.stats()["arrivals"][prompt]
+    assert len(times) == 3
+    assert times[1] - times[0] >= 0.55 and times[2] - times[1] >= 0.55
+
+
+def test_permanent_faults_are_not_retried_and_keep_the_batch(faults) -> None:
+    prompts = [f"faults={fault}|p{i}" for i, fault in enumerate(PERMANENT)] + ["fine a", "fine b"]
+    outputs = make(faults, max_retries=3).generate(prompts)
+    arrivals = faults.stats()["arrivals"]
+    for prompt, output, expected in zip(prompts, outputs, [*PERMANENT.values(), None, None]):
+        g = output.generations[0]
+        assert len(arrivals[prompt]) == 1, prompt  # sent once: a permanent failure is not retried
+        if expected is None:
+            assert g.text == f"ok:{prompt}"
+        else:
+            assert g.text is None and isinstance(g.error, expected), (prompt, g.error)
+    frame = outputs.to_dataframe()
+    assert frame["error"].notna().sum() == len(PERMANENT)
+    assert "malformed response" in frame["error"][3] and "AuthenticationError" in frame["error"][1]
+
+
+def test_retries_give_up_with_the_error_recorded(faults) -> None:
+    prompt = "faults=503,503,503,503|never"
+    (output,) = make(faults, max_retries=2).generate(prompt)
+    g = output.generations[0]
+    assert isinstance(g.error, TransientBackendError) and "503" in str(g.error)
+    assert g.stats.attempts == 3 and len(faults.stats()["arrivals"][prompt]) == 3
+
+
+def test_a_succeeded_request_is_never_sent_again(faults, tmp_path) -> None:
+    llm = nbllm.OpenAILLM(model="fault", base_url=faults.base_url, cache_path=str(tmp_path / "c.sqlite3"))
+    llm.engine.retry.initial_delay = 0.05
+    prompts = ["faults=500|x", "y", "faults=drop|z"]
+    first = llm.generate(prompts)
+    again = llm.generate(prompts)
+    assert [o.texts for o in first] == [o.texts for o in again]
+    assert all(g.stats.cache_hit for o in again for g in o.generations)
+    arrivals = faults.stats()["arrivals"]
+    assert [len(arrivals[p]) for p in prompts] == [2, 1, 2]
+
+
+def test_concurrency_and_rate_limits(faults) -> None:
+    import time
+
+    outputs = make(faults, concurrency=3).generate([f"c{i}" for i in range(24)])
+    assert all(o.generations[0].ok for o in outputs)
+    assert faults.stats()["peak_in_flight"] <= 3
+    faults.reset()
+    limited = make(faults, concurrency=8, requests_per_minute=600)
+    t0 = time.perf_counter()
+    limited.generate([f"r{i}" for i in range(6)])
+    assert time.perf_counter() - t0 >= 0.5  # six requests at ten a second

@@ -1,0 +1,117 @@
+"""Interrupting a batch keeps what finished and leaves nothing running; a rerun after an
+interrupt or a kernel restart only generates what is missing; the cache survives a crash."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, DeadKernelError
+
+from nbllm import OutputCache
+
+pytestmark = pytest.mark.slow
+
+HERE = Path(__file__).resolve().parent
+SLOW = 40  # prompts; the fault server answers each after ~0.2 s, four at a time
+
+
+def test_keyboard_interrupt_keeps_finished_work_and_a_rerun_fills_the_rest(faults, tmp_path: Path) -> None:
+    env = {**os.environ, "NBLLM_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(HERE.parent.parent)}
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "interrupted_batch.py"), faults.base_url, str(SLOW)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=HERE.parent.parent,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "READY"
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    report = json.loads(out.split("REPORT ", 1)[1])
+    assert "finished_without_interrupt" not in report
+    assert report["interrupt_seconds"] < 3, "the interrupt was not prompt"
+    assert report["stray_tasks"] == 0
+    # the main thread, nbllm's I/O loop and its (idle) worker pool: nothing else is left running
+    assert all(t == "MainThread" or t.startswith("nbllm-io") for t in report["threads"]), report["threads"]
+    assert 0 < report["cached"] < SLOW  # what finished was kept
+    assert report["rerun_hits"] == report["cached"] and report["rerun_ok"] and report["texts_aligned"]
+    sent = faults.stats()["arrivals"]
+    # each prompt reached the server once, except the few in flight when the interrupt came
+    assert sum(len(v) for v in sent.values()) <= SLOW + 4
+    assert all(len(v) <= 2 for v in sent.values())
+
+
+def test_kernel_restart_mid_batch_then_rerun_generates_only_what_is_missing(faults, tmp_path: Path) -> None:
+    os.environ["NBLLM_CACHE_DIR_FOR_KERNEL"] = str(tmp_path / "cache")
+    cell = (
+        "import os, nbllm\n"
+        f"llm = nbllm.OpenAILLM(model='fault', base_url={faults.base_url!r}, concurrency=4, "
+        "cache_path=os.environ['NBLLM_CACHE_DIR_FOR_KERNEL'] + '/c.sqlite3')\n"
+        f"out = llm.generate([f'restart {{i}}' for i in range({SLOW})])\n"
+        "print('HITS', sum(g.stats.cache_hit for o in out for g in o.generations), 'OK', all(g.ok for o in out for g in o.generations))"
+    )
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(cell)]
+    client = NotebookClient(nb, timeout=120, kernel_name="python3")
+    with client.setup_kernel():
+        pid = client.km.provisioner.process.pid
+        import threading
+
+        threading.Timer(1.5, os.kill, (pid, signal.SIGKILL)).start()  # the kernel dies mid-batch
+        with pytest.raises((DeadKernelError, CellExecutionError)):
+            client.execute_cell(nb.cells[0], 0)
+    done_before = sum(1 for v in faults.stats()["arrivals"].values())
+    assert 0 < done_before < SLOW
+    fresh = nbformat.v4.new_notebook()
+    fresh.cells = [nbformat.v4.new_code_cell(cell)]
+    NotebookClient(fresh, timeout=120, kernel_name="python3").execute()  # a new kernel: the rerun
+    printed = fresh.cells[0].outputs[0]["text"]
+    hits = int(printed.split()[1])
+    assert "OK True" in printed and hits > 0
+    arrivals = faults.stats()["arrivals"]
+    assert len(arrivals) == SLOW
+    resent = sum(len(v) - 1 for v in arrivals.values())
+    assert resent <= 4, "finished generations were sent again"  # only those in flight at the crash
+
+
+def _write_forever(path: str) -> None:
+    cache = OutputCache(path)
+    i = 0
+    while True:
+        cache.put(f"key-{i}", {"text": "x" * 2000, "stats": {}})
+        i += 1
+
+
+def test_cache_is_consistent_after_a_crash_mid_write(tmp_path: Path) -> None:
+    path = str(tmp_path / "crash.sqlite3")
+    OutputCache(path)
+    ctx = multiprocessing.get_context("spawn")
+    writer = ctx.Process(target=_write_forever, args=(path,))
+    writer.start()
+    time.sleep(2.0)
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.join(timeout=30)
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    rows = db.execute("SELECT key, value FROM outputs").fetchall()
+    assert len(rows) > 10
+    assert all(json.loads(v)["text"] == "x" * 2000 for _, v in rows)
+    cache = OutputCache(path)
+    cache.put("after", {"text": "y"})
+    assert cache.get("after") == {"text": "y"}

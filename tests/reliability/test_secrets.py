@@ -1,0 +1,64 @@
+"""A planted API key is looked for everywhere nbllm writes: it must appear nowhere."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+import nbllm
+
+pytestmark = pytest.mark.slow
+
+KEY = "sk-planted-0123456789abcdefSECRET"
+
+
+def test_planted_key_appears_nowhere(faults, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    cache = tmp_path / "cache.sqlite3"
+    llm = nbllm.OpenAILLM(
+        model="fault", base_url=faults.base_url, api_key=KEY, cache_path=str(cache), max_retries=0
+    )
+    llm.enable_logging(tmp_path / "events.log")
+    outputs = llm.generate(["hello", "faults=echo401|who am I", "faults=500|boom"])
+    echoed = outputs[1].generations[0].error
+    assert isinstance(echoed, nbllm.AuthenticationError) and "sk-***" in str(echoed)
+    llm.chat("remember me")
+    checkpoint = llm.save_checkpoint(tmp_path / "ckpt")
+    frame = outputs.to_dataframe()
+    written = {
+        "repr": repr(llm) + str(llm) + repr(outputs),
+        "model_dump": json.dumps(llm.model_dump(mode="json")),
+        "checkpoint": checkpoint.read_text(),
+        "log file": (tmp_path / "events.log").read_text(),
+        "cache file": cache.read_bytes().decode("latin-1"),
+        "dataframe": frame.to_csv() + frame.to_json(),
+        "html": outputs._repr_html_(),
+        "errors": " ".join(str(g.error) + repr(g.error) for o in outputs for g in o.generations),
+        "python logs": caplog.text,
+    }
+    for where, text in written.items():
+        assert KEY not in text, f"the key leaked into the {where}"
+
+
+def test_saved_notebook_outputs_hold_no_key(faults, tmp_path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            f"import nbllm\nllm = nbllm.OpenAILLM(model='fault', base_url={faults.base_url!r}, api_key={KEY!r}, max_retries=0)\nllm"
+        ),
+        nbformat.v4.new_code_cell("out = llm.generate(['hi', 'faults=echo401|x'])\nout"),
+        nbformat.v4.new_code_cell("print(out[1].generations[0].error)\nout.to_dataframe()"),
+        nbformat.v4.new_code_cell("llm.model_dump()"),
+    ]
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    path = tmp_path / "saved.ipynb"
+    nbformat.write(nb, path)
+    outputs = json.dumps([c.get("outputs", []) for c in nb.cells])
+    assert "sk-***" in outputs  # the echoed key was blanked out, not hidden by accident
+    assert KEY not in outputs
+    assert path.read_text().count(KEY) == 1  # only in the source of the first cell, which the user typed
