@@ -50,6 +50,7 @@ class OpenAILLM(AsyncLLM):
 
     _client: Any = PrivateAttr(None)
     _model_checked: bool = PrivateAttr(False)
+    _n_refused: bool = PrivateAttr(False)
 
     @field_validator("server_params")
     @classmethod
@@ -143,7 +144,7 @@ class OpenAILLM(AsyncLLM):
         params = dict(request.params)
         extra = {k: params.pop(k) for k in list(params) if k in self.server_params and k not in COMMON_PARAMS}
         body: dict[str, Any] = {"model": self.model, **params}
-        if request.n > 1:
+        if request.n > 1 and not self._n_refused:
             body["n"] = request.n
         if extra:
             body["extra_body"] = extra
@@ -157,6 +158,19 @@ class OpenAILLM(AsyncLLM):
                 response = await client.chat.completions.create(messages=list(request.messages), **body)
                 texts = [c.message.content or "" for c in response.choices]
         except Exception as exc:
+            if "n" in body and _refuses_n(exc):
+                # Some servers (llama.cpp's) reject n > 1: ask for one; the engine fetches the rest.
+                self._n_refused = True
+                return await self._agenerate_raw(
+                    RawRequest(
+                        request.messages,
+                        request.prompt,
+                        request.params,
+                        1,
+                        request.response_schema,
+                        request.schema_name,
+                    )
+                )
             raise _convert(exc, self._key()) from None
         return _split_usage(response, texts)
 
@@ -216,6 +230,13 @@ def _split_usage(response: Any, texts: list[str]) -> list[RawGeneration]:
         share = completion if len(texts) == 1 else round(completion * len(text) / total_chars)
         results.append(RawGeneration(text, prompt_tokens, share, choice.finish_reason))
     return results
+
+
+def _refuses_n(exc: Exception) -> bool:
+    text = str(getattr(exc, "message", exc)).lower()
+    return getattr(exc, "status_code", None) in (400, 422, 500) and (
+        "choice" in text or "'n'" in text or " n " in text
+    )
 
 
 def _retry_after(headers: Any) -> float | None:
