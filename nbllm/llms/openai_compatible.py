@@ -15,6 +15,8 @@ from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator
 
+from nbllm.core.messages import to_batch
+from nbllm.core.outputs import GenerateOutputs
 from nbllm.engine import loop
 from nbllm.engine.protocol import RawGeneration, RawRequest
 from nbllm.errors import (
@@ -24,6 +26,7 @@ from nbllm.errors import (
     ModelNotFoundError,
     NBLLMError,
     TransientBackendError,
+    UsageError,
 )
 from nbllm.llms.base import COMMON_PARAMS, AsyncLLM
 
@@ -43,6 +46,13 @@ class OpenAILLM(AsyncLLM):
     structured_output_mode: Literal["json_schema", "json_object"] = "json_schema"
     server_params: frozenset[str] = frozenset()
     check_model: bool = True
+    use_offline_batch_generation: bool = Field(False, description="Generate through the OpenAI Batch API.")
+    offline_batch_generation_block_until_done: Optional[float] = Field(
+        None, gt=0, description="Poll every that many seconds until the batch is done (None: do not wait)."
+    )
+    jobs_ids: Optional[tuple[str, ...]] = Field(
+        None, description="Ids of the offline batch jobs in progress."
+    )
 
     supports_n: ClassVar[bool] = True
     supports_streaming: ClassVar[bool] = True
@@ -122,6 +132,36 @@ class OpenAILLM(AsyncLLM):
         if self.check_model and not self._model_checked:
             await self._check_model()
         return self._client
+
+    async def agenerate_many(self, inputs: Any, num_generations: int = 1, **options: Any) -> GenerateOutputs:
+        """As for every LLM, or through the Batch API when use_offline_batch_generation is set."""
+        if not self.use_offline_batch_generation:
+            return await super().agenerate_many(inputs, num_generations, **options)
+        return await loop.run_async(self._offline(inputs, num_generations, options))
+
+    async def _offline(self, inputs: Any, num_generations: int, options: dict[str, Any]) -> GenerateOutputs:
+        from nbllm.llms.offline_batch import OfflineBatch
+
+        if options.pop("fresh", False) or options.pop("structured_output", None) is not None:
+            raise UsageError("offline batch generation does not take fresh= or structured_output=.")
+        if not isinstance(num_generations, int) or num_generations < 1:
+            raise UsageError(f"num_generations={num_generations!r} is invalid: it must be an integer >= 1.")
+        batch = to_batch(inputs, self.system_prompt)
+        params, _ = self.engine.prepare(self._engine_config(), [self.params.set_values(), options])
+        work = OfflineBatch(self, batch, num_generations, params)
+        client = await self._ensure_client()
+        try:
+            if self.jobs_ids is None:
+                self.jobs_ids = work.saved_job_ids() or await work.submit(client)
+            jobs = await work.poll(client, self.jobs_ids, self.offline_batch_generation_block_until_done)
+            outputs = await work.results(client, jobs)
+        except NBLLMError:
+            raise
+        except Exception as exc:
+            raise _convert(exc, self._key()) from None
+        work.forget()
+        self.jobs_ids = None
+        return outputs
 
     async def _check_model(self) -> None:
         """Servers that ignore unknown model names (llama.cpp's) would hide a typo: ask first."""

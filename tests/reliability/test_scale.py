@@ -34,11 +34,26 @@ def slotted_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = open(tmp_path_factory.mktemp("llama-server") / "server.log", "wb")
     proc = subprocess.Popen(
         [
-            str(llama_server_binary()), "-m", str(nbllm.embedded_model_path()), "--host", "127.0.0.1",
-            "--port", str(port), "-np", str(SLOTS), "-c", str(1024 * SLOTS), "--alias", "smollm2",
-            "--slots", "-t", "2",
+            str(llama_server_binary()),
+            "-m",
+            str(nbllm.embedded_model_path()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "-np",
+            str(SLOTS),
+            "-c",
+            str(1024 * SLOTS),
+            "--alias",
+            "smollm2",
+            "--slots",
+            "-t",
+            "2",
         ],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "LD_LIBRARY_PATH": str(llama_server_binary().parent)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "LD_LIBRARY_PATH": str(llama_server_binary().parent)},
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/health", timeout=120, proc=proc)

@@ -1,0 +1,110 @@
+"""Offline batch generation against a local server implementing the OpenAI files and batches
+endpoints: upload, job ids kept and resumable, polling, results mapped back in order."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import nbllm
+from nbllm import BackendError, BatchNotFinishedError
+from tests.conftest import free_port, stop_process, wait_http
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def batch_server() -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "batch_server.py"), "--port", str(port)])
+    try:
+        wait_http(f"http://127.0.0.1:{port}/v1/models", timeout=30, proc=proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process(proc)
+
+
+def stats(url: str) -> dict:
+    with urllib.request.urlopen(f"{url}/stats", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def make(url: str, **config) -> nbllm.OpenAILLM:
+    return nbllm.OpenAILLM(
+        model="batch-model", base_url=f"{url}/v1", use_offline_batch_generation=True, **config
+    )
+
+
+def test_polling_returns_results_in_order_with_statistics(batch_server: str) -> None:
+    llm = make(batch_server, offline_batch_generation_block_until_done=0.05)
+    prompts = ["first", "second FAIL", "third"]
+    outputs = llm.generate(prompts, num_generations=2, seed=7, max_tokens=20)
+    assert [o.input[-1]["content"] for o in outputs] == prompts
+    assert outputs[0].texts == ["batch answer to 'first' (seed 7)", "batch answer to 'first' (seed 8)"]
+    assert outputs[2].generations[1].text == "batch answer to 'third' (seed 8)"
+    assert (
+        outputs[0].generations[0].stats.output_tokens > 0
+        and outputs[0].generations[0].stats.input_tokens == 1
+    )
+    failed = outputs[1].generations
+    assert all(
+        g.text is None and isinstance(g.error, BackendError) and "refused on purpose" in str(g.error)
+        for g in failed
+    )
+    seen = stats(batch_server)
+    assert (
+        seen["uploads"] == 1 and seen["batches"] == 1 and seen["retrieves"] == 3
+    )  # validating -> in_progress -> finalizing -> completed
+    assert llm.jobs_ids is None  # collected: the next call starts a new batch
+
+
+def test_not_finished_raises_with_job_ids_and_a_later_call_resumes(batch_server: str) -> None:
+    prompts = ["alpha", "beta"]
+    llm = make(batch_server)
+    with pytest.raises(BatchNotFinishedError) as info:
+        llm.generate(prompts)
+    job_ids = info.value.job_ids
+    assert job_ids and llm.jobs_ids == job_ids
+    assert any(state in str(info.value) for state in ("in_progress", "finalizing"))
+    # a new LLM object (a restarted kernel) finds the job on disk and resumes it, no new upload
+    again = make(batch_server)
+    for _ in range(5):
+        try:
+            outputs = again.generate(prompts)
+            break
+        except BatchNotFinishedError as exc:
+            assert exc.job_ids == job_ids
+    else:
+        pytest.fail("the batch never finished")
+    assert [o.texts[0] for o in outputs] == [
+        "batch answer to 'alpha' (seed None)",
+        "batch answer to 'beta' (seed None)",
+    ]
+    assert stats(batch_server)["batches"] == 1 and stats(batch_server)["uploads"] == 1
+
+
+def test_a_failed_batch_marks_every_row(batch_server: str, tmp_path: Path) -> None:
+    llm = make(batch_server, offline_batch_generation_block_until_done=0.05)
+    # a job id of a batch whose input file is not valid JSONL: the server fails it at validation
+    import openai
+
+    client = openai.OpenAI(base_url=f"{batch_server}/v1", api_key="x")
+    bad = client.files.create(file=("bad.jsonl", b"not json"), purpose="batch")
+    job = client.batches.create(
+        input_file_id=bad.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    llm.jobs_ids = (job.id,)
+    outputs = llm.generate(["x", "y"])
+    assert all(
+        isinstance(g.error, BackendError) and "ended as failed" in str(g.error)
+        for o in outputs
+        for g in o.generations
+    )
