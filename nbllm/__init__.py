@@ -78,6 +78,8 @@ _EXPORTS: dict[str, str] = {
     "Playground": "nbllm.notebook.playground",
     "TemperatureExplorer": "nbllm.notebook.teaching",
     "compare": "nbllm.notebook.compare",
+    "LiveTable": "nbllm.notebook.live",
+    "live_generate": "nbllm.notebook.live",
     "load_ipython_extension": "nbllm.notebook.magic",
     "plot_distribution": "nbllm.notebook.plots",
     "plot_latency": "nbllm.notebook.plots",
@@ -158,6 +160,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from nbllm.notebook.generator_picker import GeneratorPicker
     from nbllm.notebook.html import show
     from nbllm.notebook.human import HumanVerification
+    from nbllm.notebook.live import LiveTable, live_generate
     from nbllm.notebook.magic import load_ipython_extension
     from nbllm.notebook.params_panel import ParamsPanel
     from nbllm.notebook.playground import Playground

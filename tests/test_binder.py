@@ -45,6 +45,7 @@ for path in sorted(pathlib.Path(sys.argv[1]).glob("*.ipynb")):
 """
 
 
+@pytest.mark.timeout(1800)
 def test_a_fresh_environment_from_the_binder_files_runs_every_notebook(tmp_path: Path) -> None:
     env_dir = tmp_path / "binder-env"
     venv.create(env_dir, with_pip=True)

@@ -83,6 +83,29 @@ class BaseGenerator(ABC):
         job = job or self.job
         return [job.call(value) for value in inputs]
 
+    async def _run_many(
+        self, calls: list[JobCall], num_runs: int, progress: Progress | None, params: dict[str, Any]
+    ) -> list[list[RunResult]]:
+        """All calls submitted to the engine in one batch (its limits apply); a list per call."""
+        if not calls:
+            return []
+        job = calls[0].job
+        overrides = {**job.params, **self.params, **params}
+        batches = self.llm.submit(calls, num_runs, fresh=self.fresh, **overrides)
+        flat = [t for batch in batches for t in batch]
+        if progress is not None:
+            for thunk in flat:
+                thunk._future.add_done_callback(progress.tick)
+        generations = await gather_thunks(flat)
+        model, params_used = self.llm.model_name, flat[0].params
+        return [
+            [
+                RunResult.from_generation(g, i, call.value, model, self.name, params_used)
+                for g in generations[i * num_runs : (i + 1) * num_runs]
+            ]
+            for i, call in enumerate(calls)
+        ]
+
     async def _run(
         self,
         call: JobCall,

@@ -83,6 +83,9 @@ class SequentialAsyncGenerator2(BaseGenerator):
         values, _ = as_batch(inputs)
         calls = self._calls(values)
         progress = Progress(len(calls) * self.num_runs, self.progress_callback)
+        if self.requests_per_minute is None and self.max_concurrency >= getattr(self.llm, "concurrency", 0):
+            # The LLM's own limit is the tighter one: hand everything to its engine at once.
+            return list(await self._run_many(calls, self.num_runs, progress, params))
         limit = asyncio.Semaphore(self.max_concurrency)
         limiter = RateLimiter(self.requests_per_minute)
 

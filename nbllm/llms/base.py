@@ -228,11 +228,17 @@ class LLM(ConveniencesMixin, BaseModel):
         return [Chat(m, output_schema=structured_output) for m in to_batch(inputs, self.system_prompt)]
 
     async def agenerate_many(
-        self, inputs: Any, num_generations: int = 1, **options: Any
-    ) -> list[GenerateOutput]:
-        """Generate for every input concurrently; failed samples are kept with their error."""
+        self, inputs: Any, num_generations: int = 1, progress: Any = None, **options: Any
+    ) -> GenerateOutputs:
+        """Generate for every input concurrently; failed samples are kept with their error.
+
+        ``progress=True`` shows a tqdm bar (a widget in notebooks); a callable gets
+        ``(done, total)`` as each generation completes."""
         batches = self.submit(inputs, num_generations, **options)
-        generations = await gather_thunks([t for batch in batches for t in batch])
+        flat = [t for batch in batches for t in batch]
+        if progress:
+            _track(flat, progress)
+        generations = await gather_thunks(flat)
         outputs = GenerateOutputs()
         for i, batch in enumerate(batches):
             first = batch[0]
@@ -291,11 +297,32 @@ class LLM(ConveniencesMixin, BaseModel):
         """Tokens in `text` by the model's own tokenizer."""
         raise UsageError(
             f"{type(self).__name__} has no local tokenizer; token counts come from the API's "
-            "usage numbers in each generation's stats."
+            "usage numbers in each generation's stats (pip install 'nbllm[tiktoken]' to count "
+            "OpenAI tokens locally)."
         )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model_name!r}, params={self.generation_kwargs})"
+
+
+def _track(thunks: list[ModelOutputThunk], progress: Any) -> None:
+    """Report completions to a callback, or to a tqdm bar when progress is True."""
+    total = len(thunks)
+    if callable(progress):
+        report = progress
+    else:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="generating", unit="gen")
+
+        def report(done: int, _: int) -> None:
+            bar.update(1)
+            if done == total:
+                bar.close()
+
+    counter = iter(range(1, total + 1))
+    for thunk in thunks:
+        thunk._future.add_done_callback(lambda _: report(next(counter), total))
 
 
 def _config_error(owner: str, exc: ValidationError) -> InvalidParameterError:

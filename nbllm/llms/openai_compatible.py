@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import os
 import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Literal, Optional
 
@@ -129,9 +130,23 @@ class OpenAILLM(AsyncLLM):
         if self._client is None:
             self._client = self._make_client()
             loop.close_at_exit(self._client.close)
+            weakref.finalize(self, _close_soon, self._client)
         if self.check_model and not self._model_checked:
             await self._check_model()
         return self._client
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in `text` by tiktoken (the optional extra ``nbllm[tiktoken]``; tiktoken fetches its
+        encodings from the internet on first use). Generation statistics use the API's numbers."""
+        try:
+            import tiktoken
+        except ImportError:
+            return super().count_tokens(text)
+        try:
+            encoding = tiktoken.encoding_for_model(self.model)
+        except KeyError:
+            encoding = tiktoken.get_encoding("o200k_base")
+        return len(encoding.encode(text))
 
     async def agenerate_many(self, inputs: Any, num_generations: int = 1, **options: Any) -> GenerateOutputs:
         """As for every LLM, or through the Batch API when use_offline_batch_generation is set."""
@@ -257,6 +272,14 @@ class OpenAILLM(AsyncLLM):
             "type": "json_schema",
             "json_schema": {"name": request.schema_name, "schema": request.response_schema},
         }
+
+
+def _close_soon(client: Any) -> None:
+    """Close a client whose LLM was garbage-collected (its pool lives on nbllm's loop)."""
+    try:
+        loop.submit(client.close())
+    except RuntimeError:
+        pass  # the interpreter is shutting down
 
 
 def _split_usage(response: Any, texts: list[str]) -> list[RawGeneration]:

@@ -164,3 +164,19 @@ def test_child_that_cannot_load_reports_why() -> None:
             _ = member.model_name
     finally:
         member.teardown()
+
+
+def test_pool_of_openai_backends(llama_server: str) -> None:
+    def load():
+        import nbllm
+
+        return nbllm.OpenAILLM(model="smollm2", base_url=llama_server, cache=False)
+
+    pool = LLMPool([ProcessLLM(load), ProcessLLM(load)], seed=1)
+    try:
+        (output,) = pool.generate("Name a colour.", num_generations=3, max_tokens=8)
+        assert [g.sample_index for g in output.generations] == [0, 1, 2]
+        assert all(g.ok and g.text for g in output.generations)
+        assert output.model_name == "smollm2"
+    finally:
+        pool.teardown()

@@ -1,0 +1,68 @@
+"""live_generate: a progress bar and a results table that fills in as generations complete."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import ipywidgets as w
+from IPython.display import display
+
+from nbllm.core.outputs import GenerateOutput, GenerateOutputs
+from nbllm.engine import loop
+from nbllm.engine.thunk import gather_thunks
+from nbllm.notebook.html import results_html
+
+
+class LiveTable(w.VBox):
+    """A progress bar over a table of the generations finished so far (refreshed at most
+    every `interval` seconds, from nbllm's I/O thread, while the cell waits)."""
+
+    def __init__(self, total: int, interval: float = 0.5) -> None:
+        self.bar = w.IntProgress(value=0, min=0, max=total, description=f"0 / {total}")
+        self.table = w.HTML()
+        super().__init__([self.bar, self.table])
+        self.interval = interval
+        self._last = 0.0
+        self._lock = threading.Lock()
+
+    def update(self, done: int, outputs: list[GenerateOutput], force: bool = False) -> None:
+        with self._lock:
+            self.bar.value = done
+            self.bar.description = f"{done} / {self.bar.max}"
+            now = time.monotonic()
+            if force or now - self._last >= self.interval:
+                self._last = now
+                finished = [o for o in outputs if o.generations]
+                self.table.value = results_html(finished) if finished else ""
+
+
+def live_generate(llm: Any, inputs: Any, num_generations: int = 1, **options: Any) -> GenerateOutputs:
+    """``llm.generate`` with a live view: shows a LiveTable and returns the outputs."""
+    batches = llm.submit(inputs, num_generations, **options)
+    view = LiveTable(sum(len(b) for b in batches))
+    display(view)
+    partial = [
+        GenerateOutput(llm.model_name, [], b[0].component.format_for_llm(), b[0].params) for b in batches
+    ]
+    done = [0]
+    lock = threading.Lock()
+
+    def finished(index: int, thunk: Any) -> None:
+        if thunk._future.cancelled():
+            return
+        with lock:
+            partial[index].generations.append(thunk._future.result())
+            partial[index].generations.sort(key=lambda g: g.sample_index)
+            done[0] += 1
+            count = done[0]
+        view.update(count, partial)
+
+    for index, batch in enumerate(batches):
+        for thunk in batch:
+            thunk._future.add_done_callback(lambda _, i=index, t=thunk: finished(i, t))
+    flat = [t for b in batches for t in b]
+    loop.run_sync(gather_thunks(flat))
+    view.update(len(flat), partial, force=True)
+    return GenerateOutputs(partial)
