@@ -72,7 +72,8 @@ def jupyterlab(tmp_path: Path):
 
 
 def test_playground_in_a_real_browser(jupyterlab: str) -> None:
-    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is part of the test extras")
+    import playwright.sync_api as playwright  # part of the test extras; a missing one fails here
+
     ARTIFACTS.mkdir(exist_ok=True)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
