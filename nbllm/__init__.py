@@ -43,8 +43,8 @@ _EXPORTS: dict[str, str] = {
     "InferenceEngine": "nbllm.engine.protocol",
     "ModelOutputThunk": "nbllm.engine.thunk",
     "OutputCache": "nbllm.engine.cache",
-    "RawGeneration": "nbllm.engine.protocol",
-    "RawRequest": "nbllm.engine.protocol",
+    "RawGeneration": "nbllm.engine.requests",
+    "RawRequest": "nbllm.engine.requests",
     "enable_nested_asyncio": "nbllm.engine.loop",
     # backends
     "AsyncLLM": "nbllm.llms.base",
@@ -114,7 +114,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from nbllm.engine.cache import OutputCache
     from nbllm.engine.components import CBlock, Chat, Component
     from nbllm.engine.loop import enable_nested_asyncio
-    from nbllm.engine.protocol import InferenceEngine, RawGeneration, RawRequest
+    from nbllm.engine.protocol import InferenceEngine
+    from nbllm.engine.requests import RawGeneration, RawRequest
     from nbllm.engine.thunk import ModelOutputThunk
     from nbllm.errors import (
         AuthenticationError,

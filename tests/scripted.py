@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from pydantic import PrivateAttr
 
-from nbllm.engine.protocol import RawGeneration, RawRequest
+from nbllm.engine.requests import RawGeneration, RawRequest
 from nbllm.errors import NBLLMError
 from nbllm.llms.base import AsyncLLM
 

@@ -157,9 +157,7 @@ async def aiter_on_io(agen: AsyncIterator[T]) -> AsyncIterator[T]:
             item = await items.get()
             if item is _END:
                 break
-            if isinstance(item, _Raised):
-                raise item.error
-            yield item
+            yield _unwrap(item)
     finally:
         future.cancel()
 
@@ -176,11 +174,15 @@ def iter_on_io(agen: AsyncIterator[T]) -> Iterator[T]:
                 continue
             if item is _END:
                 break
-            if isinstance(item, _Raised):
-                raise item.error
-            yield item
+            yield _unwrap(item)
     finally:
         future.cancel()
+
+
+def _unwrap(item: Any) -> Any:
+    if isinstance(item, _Raised):
+        raise item.error
+    return item
 
 
 class _Raised:

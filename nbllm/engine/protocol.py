@@ -10,24 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import resource
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Union
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
-from nbllm.core.formats import PromptFormattingFn
-from nbllm.core.messages import Messages
 from nbllm.core.outputs import Generation, GenerationStats
 from nbllm.core.params import GenerationParams
 from nbllm.core.schema import OutputSchema, schema_dict, schema_name
 from nbllm.engine import loop
-from nbllm.engine.budget import Budget
 from nbllm.engine.cache import OutputCache, cache_key
 from nbllm.engine.components import Component
 from nbllm.engine.log import EngineLog, LogEntry
-from nbllm.engine.ratelimit import RateLimiter
+from nbllm.engine.requests import (
+    EngineConfig,
+    EngineJob,
+    RawCall,
+    RawGeneration,
+    RawRequest,
+    RawStream,
+    RetryPolicy,
+    cacheable,
+    estimate_tokens,
+    with_sample,
+)
 from nbllm.engine.thunk import ModelOutputThunk
 from nbllm.errors import (
     BackendError,
@@ -37,70 +43,15 @@ from nbllm.errors import (
     UnsupportedParameterError,
 )
 
-
-@dataclass
-class RawRequest:
-    """What a backend's raw call receives: messages (or a rendered prompt) and merged params."""
-
-    messages: Messages
-    prompt: str | None
-    params: dict[str, Any]
-    n: int = 1
-    response_schema: dict[str, Any] | None = None
-    schema_name: str = "output"
-
-
-@dataclass
-class RawGeneration:
-    """What a backend's raw call returns per choice."""
-
-    text: str
-    input_tokens: int = 0
-    output_tokens: int = 0
-    finish_reason: str | None = None
-
-
-@dataclass
-class _Job:
-    component: Component
-    request: RawRequest
-    thunks: list[ModelOutputThunk]
-
-
-@dataclass
-class RetryPolicy:
-    """Exponential backoff with jitter for TransientBackendError, honouring retry_after."""
-
-    max_retries: int = 3
-    initial_delay: float = 0.5
-    max_delay: float = 30.0
-    timeout: float | None = None
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        backoff = min(self.max_delay, self.initial_delay * 2 ** (attempt - 1))
-        backoff *= 1 - 0.25 * random.random()
-        return max(backoff, retry_after or 0.0)
-
-
-RawCall = Callable[[RawRequest], Awaitable[list[RawGeneration]]]
-# A raw stream yields text deltas, and may end with a RawGeneration carrying the usage numbers.
-RawStream = Callable[[RawRequest], AsyncIterator[Union[str, RawGeneration]]]
-
-
-@dataclass
-class EngineConfig:
-    """Everything the engine needs to know about one LLM, gathered once per call."""
-
-    model_name: str
-    identity: dict[str, Any]
-    raw_call: RawCall
-    supported_params: frozenset[str]
-    supports_n: bool
-    default_params: dict[str, Any] = field(default_factory=dict)
-    prompt_formatting_fn: PromptFormattingFn | None = None
-    raw_stream: RawStream | None = None
-    budget: Budget | None = None
-    rate_limiter: RateLimiter | None = None
+__all__ = [
+    "EngineConfig",
+    "InferenceEngine",
+    "RawCall",
+    "RawGeneration",
+    "RawRequest",
+    "RawStream",
+    "RetryPolicy",
+]
 
 
 class InferenceEngine:
@@ -169,7 +120,7 @@ class InferenceEngine:
         for component in components:
             request = self._request(config, component, params, schema)
             thunks = [ModelOutputThunk(component, sample_offset + i, params) for i in range(num_generations)]
-            jobs.append(_Job(component, request, thunks))
+            jobs.append(EngineJob(component, request, thunks))
         coro = self._process(config, jobs, fresh)
         if loop.in_io_thread():
             self._keep(asyncio.ensure_future(coro))
@@ -200,7 +151,7 @@ class InferenceEngine:
         )
 
     # -- steps 3-8, on the I/O loop ----------------------------------------------------
-    async def _process(self, config: EngineConfig, jobs: list[_Job], fresh: bool) -> None:
+    async def _process(self, config: EngineConfig, jobs: list[EngineJob], fresh: bool) -> None:
         """One cache lookup for the whole batch, then a task per component with misses."""
         try:
             self._dispatch(config, jobs, fresh)
@@ -211,7 +162,7 @@ class InferenceEngine:
                     if not thunk._future.done():
                         self._fail(config, job.component, thunk, error, job.request)
 
-    def _dispatch(self, config: EngineConfig, jobs: list[_Job], fresh: bool) -> None:
+    def _dispatch(self, config: EngineConfig, jobs: list[EngineJob], fresh: bool) -> None:
         use_cache = self.cache is not None
         keys: list[list[str]] = []
         for job in jobs:
@@ -243,7 +194,7 @@ class InferenceEngine:
                     thunk._task = task
 
     async def _generate_guarded(
-        self, config: EngineConfig, job: _Job, missing: list[tuple[ModelOutputThunk, str]]
+        self, config: EngineConfig, job: EngineJob, missing: list[tuple[ModelOutputThunk, str]]
     ) -> None:
         try:
             await self._generate_missing(config, job.component, job.request, missing)
@@ -261,7 +212,7 @@ class InferenceEngine:
     ) -> None:
         first = missing[0][0].sample_index
         if config.supports_n and len(missing) > 1:
-            call = _with_sample(request, first, len(missing))
+            call = with_sample(request, first, len(missing))
             try:
                 results, stats = await self._call(config, call)
             except NBLLMError as exc:
@@ -288,7 +239,7 @@ class InferenceEngine:
         key: str,
     ) -> None:
         try:
-            results, stats = await self._call(config, _with_sample(request, thunk.sample_index, 1))
+            results, stats = await self._call(config, with_sample(request, thunk.sample_index, 1))
         except NBLLMError as exc:
             self._fail(config, component, thunk, exc, request)
             return
@@ -308,7 +259,7 @@ class InferenceEngine:
                     await config.rate_limiter.acquire()
                 if config.budget is not None:
                     config.budget.check(
-                        _estimate_tokens(request), request.params.get("max_tokens", 256) * request.n
+                        estimate_tokens(request), request.params.get("max_tokens", 256) * request.n
                     )
                 cpu0, t0 = time.process_time(), time.perf_counter()
                 try:
@@ -378,7 +329,7 @@ class InferenceEngine:
         final: RawGeneration | None = None
         async with self._semaphore:
             if config.budget is not None:
-                config.budget.check(_estimate_tokens(request), params.get("max_tokens", 256))
+                config.budget.check(estimate_tokens(request), params.get("max_tokens", 256))
             cpu0, t0 = time.process_time(), time.perf_counter()
             async for item in config.raw_stream(request):
                 if isinstance(item, RawGeneration):
@@ -424,7 +375,7 @@ class InferenceEngine:
             attempts=call_stats.attempts,
         )
         if self.cache is not None and key:
-            self.cache.put(key, {"text": raw.text, "stats": _cacheable(stats)})
+            self.cache.put(key, {"text": raw.text, "stats": cacheable(stats)})
         self._finish(config, component, thunk, raw.text, stats, request)
 
     def _finish(
@@ -481,29 +432,3 @@ class InferenceEngine:
         for listener in self.listeners:
             listener(generation)
         thunk._resolve(generation)
-
-
-def _with_sample(request: RawRequest, first_index: int, n: int) -> RawRequest:
-    if n == request.n and (not first_index or "seed" not in request.params):
-        return request
-    params = dict(request.params)
-    if "seed" in params and first_index:
-        params["seed"] = (params["seed"] + first_index) % 2**32
-    return RawRequest(
-        request.messages, request.prompt, params, n, request.response_schema, request.schema_name
-    )
-
-
-def _estimate_tokens(request: RawRequest) -> int:
-    """A rough prompt size (4 characters a token) for budget checks before sending."""
-    text = request.prompt if request.prompt is not None else "".join(m["content"] for m in request.messages)
-    return len(text) // 4 + 4 * len(request.messages)
-
-
-def _cacheable(stats: GenerationStats) -> dict[str, Any]:
-    return {
-        "input_tokens": stats.input_tokens,
-        "output_tokens": stats.output_tokens,
-        "latency": stats.latency,
-        "finish_reason": stats.finish_reason,
-    }

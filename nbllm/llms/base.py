@@ -24,8 +24,9 @@ from nbllm.engine import loop
 from nbllm.engine.budget import Budget
 from nbllm.engine.cache import OutputCache
 from nbllm.engine.components import Chat, Component
-from nbllm.engine.protocol import EngineConfig, InferenceEngine, RawGeneration, RawRequest, RetryPolicy
+from nbllm.engine.protocol import InferenceEngine
 from nbllm.engine.ratelimit import RateLimiter
+from nbllm.engine.requests import EngineConfig, RawGeneration, RawRequest, RetryPolicy
 from nbllm.engine.thunk import ModelOutputThunk, gather_thunks
 from nbllm.errors import InvalidParameterError, UsageError
 from nbllm.llms.conveniences import ConveniencesMixin

@@ -14,7 +14,7 @@ from pydantic import Field, PrivateAttr
 
 from nbllm.core.formats import PROMPT_FORMATS
 from nbllm.core.messages import Input, to_messages
-from nbllm.engine.protocol import RawGeneration, RawRequest
+from nbllm.engine.requests import RawGeneration, RawRequest
 from nbllm.errors import BackendError, MissingDependencyError, ModelNotFoundError
 from nbllm.llms.base import LLM
 from nbllm.llms.embedded import EMBEDDED_NAME, embedded_model_path

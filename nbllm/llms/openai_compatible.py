@@ -19,7 +19,7 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator
 from nbllm.core.messages import to_batch
 from nbllm.core.outputs import GenerateOutputs
 from nbllm.engine import loop
-from nbllm.engine.protocol import RawGeneration, RawRequest
+from nbllm.engine.requests import RawGeneration, RawRequest
 from nbllm.errors import (
     AuthenticationError,
     BackendError,

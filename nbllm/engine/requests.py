@@ -1,0 +1,107 @@
+"""What flows between the engine and a backend: requests, raw generations, configuration."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from nbllm.core.formats import PromptFormattingFn
+from nbllm.core.messages import Messages
+from nbllm.core.outputs import GenerationStats
+from nbllm.engine.budget import Budget
+from nbllm.engine.components import Component
+from nbllm.engine.ratelimit import RateLimiter
+from nbllm.engine.thunk import ModelOutputThunk
+
+
+@dataclass
+class RawRequest:
+    """What a backend's raw call receives: messages (or a rendered prompt) and merged params."""
+
+    messages: Messages
+    prompt: str | None
+    params: dict[str, Any]
+    n: int = 1
+    response_schema: dict[str, Any] | None = None
+    schema_name: str = "output"
+
+
+@dataclass
+class RawGeneration:
+    """What a backend's raw call returns per choice."""
+
+    text: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    finish_reason: str | None = None
+
+
+@dataclass
+class EngineJob:
+    component: Component
+    request: RawRequest
+    thunks: list[ModelOutputThunk]
+
+
+@dataclass
+class RetryPolicy:
+    """Exponential backoff with jitter for TransientBackendError, honouring retry_after."""
+
+    max_retries: int = 3
+    initial_delay: float = 0.5
+    max_delay: float = 30.0
+    timeout: float | None = None
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        backoff = min(self.max_delay, self.initial_delay * 2 ** (attempt - 1))
+        backoff *= 1 - 0.25 * random.random()
+        return max(backoff, retry_after or 0.0)
+
+
+RawCall = Callable[[RawRequest], Awaitable[list[RawGeneration]]]
+# A raw stream yields text deltas, and may end with a RawGeneration carrying the usage numbers.
+RawStream = Callable[[RawRequest], AsyncIterator[Union[str, RawGeneration]]]
+
+
+@dataclass
+class EngineConfig:
+    """Everything the engine needs to know about one LLM, gathered once per call."""
+
+    model_name: str
+    identity: dict[str, Any]
+    raw_call: RawCall
+    supported_params: frozenset[str]
+    supports_n: bool
+    default_params: dict[str, Any] = field(default_factory=dict)
+    prompt_formatting_fn: PromptFormattingFn | None = None
+    raw_stream: RawStream | None = None
+    budget: Budget | None = None
+    rate_limiter: RateLimiter | None = None
+
+
+def with_sample(request: RawRequest, first_index: int, n: int) -> RawRequest:
+    if n == request.n and (not first_index or "seed" not in request.params):
+        return request
+    params = dict(request.params)
+    if "seed" in params and first_index:
+        params["seed"] = (params["seed"] + first_index) % 2**32
+    return RawRequest(
+        request.messages, request.prompt, params, n, request.response_schema, request.schema_name
+    )
+
+
+def estimate_tokens(request: RawRequest) -> int:
+    """A rough prompt size (4 characters a token) for budget checks before sending."""
+    text = request.prompt if request.prompt is not None else "".join(m["content"] for m in request.messages)
+    return len(text) // 4 + 4 * len(request.messages)
+
+
+def cacheable(stats: GenerationStats) -> dict[str, Any]:
+    return {
+        "input_tokens": stats.input_tokens,
+        "output_tokens": stats.output_tokens,
+        "latency": stats.latency,
+        "finish_reason": stats.finish_reason,
+    }
