@@ -84,14 +84,21 @@ class BaseGenerator(ABC):
         return [job.call(value) for value in inputs]
 
     async def _run_many(
-        self, calls: list[JobCall], num_runs: int, progress: Progress | None, params: dict[str, Any]
+        self,
+        calls: list[JobCall],
+        num_runs: int,
+        progress: Progress | None,
+        params: dict[str, Any],
+        variant: str | None = None,
+        sample_offset: int = 0,
+        first_index: int = 0,
     ) -> list[list[RunResult]]:
-        """All calls submitted to the engine in one batch (its limits apply); a list per call."""
+        """`num_runs` concurrent runs of every call, submitted to the engine as one batch (its
+        limits apply); RunResults in run order, a list per call."""
         if not calls:
             return []
-        job = calls[0].job
-        overrides = {**job.params, **self.params, **params}
-        batches = self.llm.submit(calls, num_runs, fresh=self.fresh, **overrides)
+        overrides = {**calls[0].job.params, **self.params, **params}
+        batches = self.llm.submit(calls, num_runs, fresh=self.fresh, sample_offset=sample_offset, **overrides)
         flat = [t for batch in batches for t in batch]
         if progress is not None:
             for thunk in flat:
@@ -100,7 +107,9 @@ class BaseGenerator(ABC):
         model, params_used = self.llm.model_name, flat[0].params
         return [
             [
-                RunResult.from_generation(g, i, call.value, model, self.name, params_used)
+                RunResult.from_generation(
+                    g, first_index + i, call.value, model, self.name, params_used, variant
+                )
                 for g in generations[i * num_runs : (i + 1) * num_runs]
             ]
             for i, call in enumerate(calls)
@@ -117,20 +126,10 @@ class BaseGenerator(ABC):
         sample_offset: int = 0,
     ) -> list[RunResult]:
         """`num_runs` concurrent runs of one rendered input, as RunResults in run order."""
-        overrides = {**call.job.params, **self.params, **params}
-        (thunks,) = self.llm.submit(
-            call, num_runs, fresh=self.fresh, sample_offset=sample_offset, **overrides
+        (runs,) = await self._run_many(
+            [call], num_runs, progress, params, variant, sample_offset, input_index
         )
-        if progress is not None:
-            for thunk in thunks:
-                thunk._future.add_done_callback(progress.tick)
-        generations = await gather_thunks(thunks)
-        return [
-            RunResult.from_generation(
-                g, input_index, call.value, self.llm.model_name, self.name, thunks[0].params, variant
-            )
-            for g in generations
-        ]
+        return runs
 
 
 def as_batch(inputs: Any) -> tuple[list[JobInput], bool]:

@@ -28,10 +28,8 @@ class AsyncGenerator(BaseGenerator):
         values, single = as_batch(inputs)
         calls = self._calls(values)
         progress = Progress(len(calls) * self.num_runs, self.progress_callback)
-        results = await asyncio.gather(
-            *(self._run(call, i, self.num_runs, progress, params) for i, call in enumerate(calls))
-        )
-        return results[0] if single else list(results)
+        results = await self._run_many(calls, self.num_runs, progress, params)
+        return results[0] if single else results
 
 
 class SequentialAsyncGenerator(BaseGenerator):

@@ -70,9 +70,7 @@ class MajorVoteGenerator(BaseGenerator):
         values, single = as_batch(inputs)
         calls = self._calls(values)
         progress = Progress(len(calls) * self.num_votes, self.progress_callback)
-        runs = await asyncio.gather(
-            *(self._run(call, i, self.num_votes, progress, params) for i, call in enumerate(calls))
-        )
+        runs = await self._run_many(calls, self.num_votes, progress, params)
         results = [await self._decide(call, i, r) for i, (call, r) in enumerate(zip(calls, runs))]
         return results[0] if single else results
 
