@@ -11,9 +11,13 @@
     │   ├── AuthenticationError    the API key was refused
     │   ├── TransientBackendError  worth retrying (429, 5xx, timeouts, dropped connections)
     │   └── WorkerDiedError        a child process holding an LLM died
+    │   └── StreamInterruptedError a stream was cut and its retry gave another answer
+    ├── CacheError                 the output cache file cannot be used; names the path
     ├── BudgetExceededError        a request would cross the budget; it was not sent
     ├── ParseError                 an answer could not be parsed into the output schema
     └── BatchNotFinishedError      an offline batch is still running; carries its job ids
+
+    NBLLMWarning                   a side effect failed (cache write, listener); the answer is kept
 
 Every exception keeps its constructor arguments in ``args`` so it survives pickling
 between processes intact.
@@ -84,6 +88,18 @@ class WorkerDiedError(BackendError):
     """The child process that held an LLM died before answering."""
 
 
+class StreamInterruptedError(TransientBackendError):
+    """A stream broke after text was shown, and the retried answer does not continue it."""
+
+
+class CacheError(NBLLMError):
+    """The persistent output cache cannot be opened or written; the message names its path."""
+
+
+class NBLLMWarning(UserWarning):
+    """Something around a generation failed (a cache write, a listener); the answer itself is kept."""
+
+
 class BudgetExceededError(NBLLMError):
     """A request was not sent because it could exceed the budget."""
 
@@ -102,3 +118,24 @@ class BatchNotFinishedError(NBLLMError):
     def __init__(self, message: str, job_ids: tuple[str, ...] = ()) -> None:
         super().__init__(message, tuple(job_ids))
         self.job_ids = tuple(job_ids)
+
+
+def redact(error: NBLLMError, secrets: tuple[str, ...]) -> NBLLMError:
+    """`error` with every secret blanked from its message, and detached from the exceptions it
+    was raised from (a client's exception may carry the request's headers or an echoed key)."""
+    secrets = tuple(s for s in secrets if s and len(s) > 4)
+    if any(s in a for s in secrets for a in error.args if isinstance(a, str)):
+        attempts = getattr(error, "attempts", None)
+        error = type(error)(*(_blank(a, secrets) if isinstance(a, str) else a for a in error.args))
+        if attempts is not None:
+            error.attempts = attempts  # type: ignore[attr-defined]
+    error.__cause__ = None
+    error.__context__ = None
+    error.__suppress_context__ = True
+    return error
+
+
+def _blank(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "sk-***")
+    return text

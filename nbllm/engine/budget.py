@@ -12,9 +12,13 @@ from nbllm.errors import BudgetExceededError
 class Budget:
     """Prices per token (in any currency) and an optional ceiling on the total cost.
 
-    The engine checks every request before sending it, estimating its cost from the prompt
-    length and max_tokens; a request that could cross ``max_cost`` is not sent and its row
-    records BudgetExceededError. Cache hits cost nothing.
+    Before a request is sent, the engine reserves its estimated cost (the prompt at about four
+    characters a token, plus ``max_tokens`` of output) in one atomic step: a request whose
+    reservation would cross ``max_cost`` is not sent and its row records BudgetExceededError.
+    When the answer arrives the reservation is replaced by what it really cost. So the total
+    spent exceeds ``max_cost`` by at most what the requests in flight cost beyond their
+    estimates (only a prompt with more tokens than estimated can do that). Cache hits cost
+    nothing.
     """
 
     price_per_input_token: float = 0.0
@@ -23,6 +27,7 @@ class Budget:
     input_tokens: int = 0
     output_tokens: int = 0
     requests: int = 0
+    reserved: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def cost_of(self, input_tokens: int, output_tokens: int) -> float:
@@ -33,18 +38,32 @@ class Budget:
         """What was spent so far."""
         return self.cost_of(self.input_tokens, self.output_tokens)
 
-    def check(self, estimated_input: int, estimated_output: int) -> None:
-        if self.max_cost is None:
-            return
+    def reserve(self, estimated_input: int, estimated_output: int) -> float:
+        """Hold the estimated cost of one request, or raise BudgetExceededError; returns the hold."""
         estimate = self.cost_of(estimated_input, estimated_output)
-        if self.cost + estimate > self.max_cost:
-            raise BudgetExceededError(
-                f"budget of {self.max_cost:g} would be exceeded (spent {self.cost:.4g}, this request "
-                f"up to {estimate:.4g}); raise max_cost or lower max_tokens to continue."
-            )
-
-    def spend(self, input_tokens: int, output_tokens: int) -> None:
         with self._lock:
+            if self.max_cost is not None and self.cost + self.reserved + estimate > self.max_cost:
+                raise BudgetExceededError(
+                    f"budget of {self.max_cost:g} would be exceeded (spent {self.cost:.4g}, "
+                    f"{self.reserved:.4g} held by requests in flight, this request up to {estimate:.4g}); "
+                    "raise max_cost or lower max_tokens to continue."
+                )
+            self.reserved += estimate
+        return estimate
+
+    def settle(self, hold: float, input_tokens: int, output_tokens: int) -> None:
+        """Replace a hold by the real usage of the answer it was for."""
+        with self._lock:
+            self.reserved = max(0.0, self.reserved - hold)
             self.input_tokens += input_tokens
             self.output_tokens += output_tokens
             self.requests += 1
+
+    def release(self, hold: float) -> None:
+        """Give back a hold whose request failed."""
+        with self._lock:
+            self.reserved = max(0.0, self.reserved - hold)
+
+    def spend(self, input_tokens: int, output_tokens: int) -> None:
+        """Record usage that had no hold (an offline batch's answers)."""
+        self.settle(0.0, input_tokens, output_tokens)

@@ -2,22 +2,32 @@
 
 One file under the user cache folder (``NBLLM_CACHE_DIR`` overrides it). WAL mode with one
 connection per thread keeps it consistent under concurrent writers (threads and processes);
-each write is one transaction, so a crash mid-write leaves the old state. Least recently
-used entries are evicted beyond ``max_entries``.
+each batch of writes is one transaction, so a crash mid-write leaves the old state. Least
+recently used entries are evicted beyond ``max_entries``.
+
+The cache never costs an answer. A file that is not a database (corrupt, truncated) is moved
+aside and a new one started; a folder that cannot be written serves what the file already
+holds and stores nothing new; either way a warning names the path and what to do.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
 import time
+import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from nbllm.errors import CacheError, NBLLMWarning
+
 DEFAULT_MAX_ENTRIES = 200_000
+logger = logging.getLogger("nbllm")
 
 
 def default_cache_dir() -> Path:
@@ -38,67 +48,225 @@ def cache_key(identity: dict[str, Any], request: dict[str, Any], sample_index: i
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def _is_corrupt(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    # a truncated file reads short, which SQLite reports as a disk I/O error
+    return isinstance(exc, sqlite3.DatabaseError) and any(
+        sign in text for sign in ("not a database", "malformed", "corrupt", "disk i/o error")
+    )
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
 class OutputCache:
     """A size-bounded, persistent map from cache keys to finished generations (JSON)."""
 
     def __init__(
-        self, path: str | os.PathLike[str] | None = None, max_entries: int = DEFAULT_MAX_ENTRIES
+        self,
+        path: str | os.PathLike[str] | None = None,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+        busy_timeout: float = 30.0,
     ) -> None:
         self.path = Path(path) if path is not None else default_cache_dir() / "outputs.sqlite3"
         self.max_entries = max_entries
+        self.busy_timeout = busy_timeout  # seconds to wait for another writer's lock
+        self.writable = True
         self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._generation = 0  # bumped when the file is replaced: thread-local connections reopen
+        self._lock = threading.Lock()
         self._writes = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS outputs ("
-                " key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL, accessed REAL)"
-            )
-            db.execute("CREATE INDEX IF NOT EXISTS outputs_accessed ON outputs(accessed)")
+        self._open()
+
+    # -- opening -------------------------------------------------------------------------------
+    def _open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if not self.path.exists():
+                raise CacheError(
+                    f"cannot create the cache folder {str(self.path.parent)!r} ({exc.strerror}); set "
+                    "NBLLM_CACHE_DIR to a writable folder, or pass cache=False."
+                ) from None
+        for attempt in range(40):
+            try:
+                self._create_schema()
+                return
+            except sqlite3.Error as exc:
+                if _is_corrupt(exc):
+                    self._move_aside(exc)
+                elif _is_busy(exc) and attempt < 39:
+                    time.sleep(0.05 * (1 + attempt % 5))  # another process is creating it right now
+                elif self._open_read_only(exc):
+                    return
+                else:
+                    raise CacheError(
+                        f"cannot use the cache file {str(self.path)!r}: {exc}; set NBLLM_CACHE_DIR "
+                        "to a writable folder, or pass cache=False."
+                    ) from None
+        raise CacheError(f"the cache file {str(self.path)!r} stayed locked; pass cache=False.")
+
+    def _create_schema(self) -> None:
+        db = self._connect()
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS outputs ("
+            " key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL, accessed REAL)"
+        )
+        db.execute("CREATE INDEX IF NOT EXISTS outputs_accessed ON outputs(accessed)")
+        db.execute("SELECT key FROM outputs LIMIT 1").fetchall()
+        db.execute("BEGIN IMMEDIATE")  # can this process write here? (a read-only folder says no)
+        db.execute("ROLLBACK")
+
+    def _open_read_only(self, exc: sqlite3.Error) -> bool:
+        """Serve an existing file from a folder nbllm may not write to; store nothing new."""
+        text = str(exc).lower()
+        if not self.path.is_file() or not ("readonly" in text or "unable to open" in text):
+            return False
+        self.close()
+        self.writable = False
+        try:
+            self._connect().execute("SELECT key FROM outputs LIMIT 1").fetchall()
+        except sqlite3.Error:
+            return False
+        self._warn(f"{exc}; answers already in it are served, new ones are not stored")
+        return True
+
+    def _move_aside(self, exc: sqlite3.Error) -> None:
+        self.close()
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(f"{self.path}{suffix}")
+            if source.exists():
+                try:
+                    source.replace(Path(f"{aside}{suffix}"))
+                except OSError as move_error:
+                    raise CacheError(
+                        f"the cache file {str(self.path)!r} is damaged ({exc}) and could not be moved "
+                        f"aside ({move_error.strerror}); delete it, or pass cache=False."
+                    ) from None
+        self._generation += 1
+        self._warn(f"it was damaged ({exc}); moved it to {aside.name} and started a new one")
+
+    def _warn(self, what: str) -> None:
+        message = (
+            f"nbllm cache {str(self.path)!r}: {what}. Set NBLLM_CACHE_DIR to a writable folder "
+            "or pass cache=False to silence this."
+        )
+        logger.warning(message)
+        warnings.warn(message, NBLLMWarning, stacklevel=3)
 
     def _connect(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
+        local = self._local
+        db = getattr(local, "db", None)
+        if db is None or local.generation != self._generation:
+            if self.writable:
+                db = sqlite3.connect(
+                    self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+                )
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+            else:
+                db = self._connect_read_only()
+            local.db, local.generation = db, self._generation
+            with self._lock:
+                self._connections.append(db)
         return db
 
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """Read-only, with the write-ahead log where it can be read, else the main file as it is."""
+        base = self.path.resolve().as_uri()
+        try:
+            db = sqlite3.connect(f"{base}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+            db.execute("SELECT key FROM outputs LIMIT 1").fetchall()
+            return db
+        except sqlite3.Error:
+            return sqlite3.connect(
+                f"{base}?mode=ro&immutable=1", uri=True, isolation_level=None, check_same_thread=False
+            )
+
+    def close(self) -> None:
+        """Close every connection this cache opened, in any thread (it reopens when used again)."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+            self._generation += 1
+        for db in connections:
+            db.close()
+
+    def _guarded(self, action: str, fn: Any) -> Any:
+        """Run one database step; a file damaged while in use is moved aside once and retried,
+        one that became read-only is served read-only from then on."""
+        try:
+            return fn(self._connect())
+        except sqlite3.Error as exc:
+            if "readonly" in str(exc).lower() and self.writable:
+                self.writable = False
+                self._warn(f"{exc}; answers already in it are served, new ones are not stored")
+                return fn(self._connect()) if action == "read" else None
+            if not _is_corrupt(exc):
+                raise CacheError(
+                    f"cache {action} failed on {str(self.path)!r}: {exc}; pass cache=False to go on "
+                    "without the cache."
+                ) from None
+            with self._lock:
+                self._move_aside(exc)
+                self._create_schema()
+            return fn(self._connect())
+
+    # -- reading and writing -------------------------------------------------------------------
     def get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         """The cached values among `keys` (missing keys are absent); marks them as used."""
         if not keys:
             return {}
-        db = self._connect()
-        found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = db.execute(f"SELECT key, value FROM outputs WHERE key IN ({marks})", chunk)
-            found.update((k, json.loads(v)) for k, v in rows)
-        if found:
-            now = time.time()
-            db.execute("BEGIN IMMEDIATE")
-            db.executemany("UPDATE outputs SET accessed=? WHERE key=?", [(now, k) for k in found])
-            db.execute("COMMIT")
-        return found
+
+        def read(db: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+            found: dict[str, dict[str, Any]] = {}
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = db.execute(f"SELECT key, value FROM outputs WHERE key IN ({marks})", chunk)
+                found.update((k, json.loads(v)) for k, v in rows)
+            if found and self.writable:
+                now = time.time()
+                with _transaction(db):
+                    db.executemany("UPDATE outputs SET accessed=? WHERE key=?", [(now, k) for k in found])
+            return found
+
+        return self._guarded("read", read)
 
     def get(self, key: str) -> dict[str, Any] | None:
         return self.get_many([key]).get(key)
 
-    def put(self, key: str, value: dict[str, Any]) -> None:
+    def put_many(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Store several entries in one transaction (all or none)."""
+        if not self.writable:
+            return
         now = time.time()
-        db = self._connect()
-        db.execute(
-            "INSERT OR REPLACE INTO outputs(key, value, created, accessed) VALUES (?, ?, ?, ?)",
-            (key, json.dumps(value), now, now),
-        )
-        self._writes += 1
-        if self._writes % 100 == 0:
+        rows = [(key, json.dumps(value), now, now) for key, value in items]
+        if not rows:
+            return
+
+        def write(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                db.executemany(
+                    "INSERT OR REPLACE INTO outputs(key, value, created, accessed) VALUES (?, ?, ?, ?)", rows
+                )
+
+        self._guarded("write", write)
+        self._writes += len(rows)
+        if self._writes >= 100:
+            self._writes = 0
             self.evict()
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        self.put_many([(key, value)])
 
     def evict(self) -> int:
         """Drop the least recently used entries beyond max_entries; returns how many."""
+        if not self.writable:
+            return 0
         db = self._connect()
         (count,) = db.execute("SELECT COUNT(*) FROM outputs").fetchone()
         excess = count - self.max_entries
@@ -111,11 +279,26 @@ class OutputCache:
         return excess
 
     def __len__(self) -> int:
-        (count,) = self._connect().execute("SELECT COUNT(*) FROM outputs").fetchone()
+        (count,) = self._guarded("read", lambda db: db.execute("SELECT COUNT(*) FROM outputs").fetchone())
         return int(count)
 
     def clear(self) -> None:
-        self._connect().execute("DELETE FROM outputs")
+        if self.writable:
+            self._connect().execute("DELETE FROM outputs")
 
     def __repr__(self) -> str:
-        return f"OutputCache({str(self.path)!r}, max_entries={self.max_entries})"
+        mode = "" if self.writable else ", read-only"
+        return f"OutputCache({str(self.path)!r}, max_entries={self.max_entries}{mode})"
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: Any, *_: Any) -> None:
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")

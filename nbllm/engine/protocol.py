@@ -3,14 +3,18 @@
 Order, fixed: merge options (model defaults < LLM params < call overrides) -> validate ->
 format the component -> look up the output cache -> call the backend under the concurrency
 limit (retrying transient failures) -> record statistics and a log entry -> store in the
-cache -> evict. The result is one ModelOutputThunk per sample.
+cache -> evict. The result is one ModelOutputThunk per sample. Streaming and offline batches
+take the same path: a stream is a raw call that also reports its text as it arrives, a batch
+is one raw call for all the samples the cache did not have.
+
+Nothing here blocks the I/O loop: cache reads run in a worker thread, writes on the cache's
+writer thread, and user callbacks (listeners) on nbllm's callback thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -18,8 +22,9 @@ from typing import Any
 from nbllm.core.outputs import Generation, GenerationStats
 from nbllm.core.params import GenerationParams
 from nbllm.core.schema import OutputSchema, schema_dict, schema_name
-from nbllm.engine import loop
+from nbllm.engine import callbacks, loop
 from nbllm.engine.cache import OutputCache, cache_key
+from nbllm.engine.cache_writer import CacheWriter
 from nbllm.engine.components import Component
 from nbllm.engine.log import EngineLog, LogEntry
 from nbllm.engine.requests import (
@@ -30,17 +35,25 @@ from nbllm.engine.requests import (
     RawRequest,
     RawStream,
     RetryPolicy,
+    Sink,
     cacheable,
+    check_input_size,
     estimate_tokens,
     with_sample,
 )
+from nbllm.engine.streaming import stream_once, stream_text
 from nbllm.engine.thunk import ModelOutputThunk
+from nbllm.engine.usage import peak_memory_mb
 from nbllm.errors import (
     BackendError,
+    CacheError,
+    InvalidParameterError,
     NBLLMError,
     ParseError,
     TransientBackendError,
     UnsupportedParameterError,
+    UsageError,
+    redact,
 )
 
 __all__ = [
@@ -53,6 +66,8 @@ __all__ = [
     "RetryPolicy",
 ]
 
+Missing = list[tuple[ModelOutputThunk, str]]
+
 
 class InferenceEngine:
     """Runs components through the protocol for one LLM; owns its cache, log and limits."""
@@ -64,15 +79,32 @@ class InferenceEngine:
         retry: RetryPolicy | None = None,
         on_generation: Callable[[Generation], None] | None = None,
     ) -> None:
-        self.cache = cache
-        self.concurrency = concurrency
-        self.retry = retry or RetryPolicy()
         self.log = EngineLog()
         self.listeners: list[Callable[[Generation], None]] = [on_generation] if on_generation else []
         self.last_generation: Generation | None = None
         self._prepared: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {}
-        self._semaphore: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
+        self.configure(cache=cache, concurrency=concurrency, retry=retry or RetryPolicy())
+
+    def configure(
+        self,
+        *,
+        cache: OutputCache | bool | None = True,
+        concurrency: int | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        """Change settings in place; listeners, the log and its file stay as they are.
+
+        ``cache=True`` (the default) keeps the current cache; None or an OutputCache replaces it.
+        """
+        if cache is not True:
+            self.cache = cache if isinstance(cache, OutputCache) else None
+            self._writer = CacheWriter(self.cache) if self.cache is not None else None
+        if concurrency is not None:
+            self.concurrency = concurrency
+            self._semaphore: asyncio.Semaphore | None = None  # made again, on the loop, when next needed
+        if retry is not None:
+            self.retry = retry
 
     # -- steps 1-2: merge and validate, synchronously, before anything is sent --------
     def prepare(
@@ -82,7 +114,9 @@ class InferenceEngine:
         structured_output: OutputSchema | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         memo = json.dumps(
-            [sorted(config.supported_params), config.default_params, layers], sort_keys=True, default=repr
+            [sorted(config.supported_params), config.default_params, config.context_size, layers],
+            sort_keys=True,
+            default=repr,
         )
         if structured_output is None and memo in self._prepared:
             return self._prepared[memo]
@@ -93,6 +127,12 @@ class InferenceEngine:
                 f"{config.model_name} does not support {', '.join(unsupported)}; "
                 f"supported: {', '.join(sorted(config.supported_params))}.",
                 unsupported[0],
+            )
+        if config.context_size and merged.get("max_tokens", 0) >= config.context_size:
+            raise InvalidParameterError(
+                f"max_tokens={merged['max_tokens']} does not fit {config.model_name}'s context of "
+                f"{config.context_size} tokens (prompt included); lower max_tokens.",
+                "max_tokens",
             )
         schema = schema_dict(structured_output) if structured_output is not None else None
         if structured_output is None:
@@ -110,23 +150,34 @@ class InferenceEngine:
         schema: dict[str, Any] | None = None,
         fresh: bool = False,
         sample_offset: int = 0,
+        sink: Sink | None = None,
     ) -> list[list[ModelOutputThunk]]:
         """Schedule `num_generations` samples of each component; returns their thunks at once.
 
         Samples are numbered from `sample_offset`, so several callers (a pool's members) can
-        split one set of distinct samples between them.
+        split one set of distinct samples between them. A `sink` receives a stream's text.
         """
         jobs = []
         for component in components:
             request = self._request(config, component, params, schema)
             thunks = [ModelOutputThunk(component, sample_offset + i, params) for i in range(num_generations)]
             jobs.append(EngineJob(component, request, thunks))
-        coro = self._process(config, jobs, fresh)
+        coro = self._process(config, jobs, fresh, sink)
         if loop.in_io_thread():
             self._keep(asyncio.ensure_future(coro))
         else:
             loop.submit(coro)
         return [job.thunks for job in jobs]
+
+    def stream(
+        self, config: EngineConfig, component: Component, params: dict[str, Any], fresh: bool = False
+    ) -> AsyncIterator[str]:
+        """Text deltas of one sample as the backend produces them, through the same protocol
+        as generate: cache, retries, budget, statistics and log. Iterate it on the I/O loop."""
+        if config.raw_stream is None:
+            raise UsageError(f"{config.model_name} cannot stream; use generate instead.")
+        self._request(config, component, params, None)  # bad input fails here, before anything starts
+        return stream_text(lambda sink: self.generate(config, [component], 1, params, None, fresh, 0, sink))
 
     def _keep(self, task: asyncio.Future[Any]) -> asyncio.Future[Any]:
         """Hold a reference to a running task (the loop keeps only weak ones)."""
@@ -142,44 +193,47 @@ class InferenceEngine:
         if schema is None and component.output_schema is not None:
             schema = schema_dict(component.output_schema)
         fn = config.prompt_formatting_fn
-        return RawRequest(
+        request = RawRequest(
             messages=messages,
             prompt=fn(messages) if fn is not None else None,
             params=params,
             response_schema=schema,
             schema_name=schema_name(component.output_schema) if component.output_schema else "output",
         )
+        check_input_size(config, request)
+        return request
 
     # -- steps 3-8, on the I/O loop ----------------------------------------------------
-    async def _process(self, config: EngineConfig, jobs: list[EngineJob], fresh: bool) -> None:
-        """One cache lookup for the whole batch, then a task per component with misses."""
+    async def _process(
+        self, config: EngineConfig, jobs: list[EngineJob], fresh: bool, sink: Sink | None = None
+    ) -> None:
+        """One cache lookup for the whole batch, then the calls for what it did not have."""
         try:
-            self._dispatch(config, jobs, fresh)
-        except Exception as exc:  # e.g. an unreadable cache file: fail the rows, never hang them
+            await self._dispatch(config, jobs, fresh, sink)
+        except Exception as exc:  # an engine bug must fail the rows, never hang them
             error = BackendError(f"nbllm engine failure: {type(exc).__name__}: {exc}")
             for job in jobs:
                 for thunk in job.thunks:
                     if not thunk._future.done():
                         self._fail(config, job.component, thunk, error, job.request)
 
-    def _dispatch(self, config: EngineConfig, jobs: list[EngineJob], fresh: bool) -> None:
-        use_cache = self.cache is not None
-        keys: list[list[str]] = []
-        for job in jobs:
-            if use_cache:
-                key_request = {
-                    "messages": job.request.messages,
-                    "prompt": job.request.prompt,
-                    "params": job.request.params,
-                    "schema": job.request.response_schema,
-                }
-                keys.append([cache_key(config.identity, key_request, t.sample_index) for t in job.thunks])
-            else:
-                keys.append([""] * len(job.thunks))
-        hits = self.cache.get_many([k for ks in keys for k in ks]) if use_cache and not fresh else {}
-        io = asyncio.get_running_loop()
+    async def _dispatch(
+        self, config: EngineConfig, jobs: list[EngineJob], fresh: bool, sink: Sink | None
+    ) -> None:
+        cache = self.cache
+        keys = [
+            [self._key(config, job.request, t.sample_index) if cache is not None else "" for t in job.thunks]
+            for job in jobs
+        ]
+        hits: dict[str, dict[str, Any]] = {}
+        if cache is not None and not fresh:
+            try:
+                hits = await asyncio.to_thread(cache.get_many, [k for ks in keys for k in ks])
+            except CacheError as exc:
+                callbacks.report(f"the cache lookup failed, so everything is generated anew: {exc}")
+        pending: list[tuple[EngineJob, Missing]] = []
         for job, job_keys in zip(jobs, keys):
-            missing: list[tuple[ModelOutputThunk, str]] = []
+            missing: Missing = []
             for thunk, key in zip(job.thunks, job_keys):
                 if thunk._future.cancelled():
                     continue
@@ -189,29 +243,61 @@ class InferenceEngine:
                 else:
                     missing.append((thunk, key))
             if missing:
-                task = self._keep(io.create_task(self._generate_guarded(config, job, missing)))
+                pending.append((job, missing))
+        if not pending:
+            return
+        io = asyncio.get_running_loop()
+        if config.raw_batch is not None:
+            task = self._keep(
+                io.create_task(self._guarded(config, pending, self._generate_batch(config, pending)))
+            )
+            for _, missing in pending:
                 for thunk, _ in missing:
                     thunk._task = task
+            return
+        for job, missing in pending:
+            work = self._generate_missing(config, job.component, job.request, missing, sink)
+            task = self._keep(io.create_task(self._guarded(config, [(job, missing)], work)))
+            for thunk, _ in missing:
+                thunk._task = task
 
-    async def _generate_guarded(
-        self, config: EngineConfig, job: EngineJob, missing: list[tuple[ModelOutputThunk, str]]
+    @staticmethod
+    def _key(config: EngineConfig, request: RawRequest, sample_index: int) -> str:
+        body = {
+            "messages": request.messages,
+            "prompt": request.prompt,
+            "params": request.params,
+            "schema": request.response_schema,
+        }
+        return cache_key(config.identity, body, sample_index)
+
+    async def _guarded(
+        self, config: EngineConfig, pending: list[tuple[EngineJob, Missing]], work: Any
     ) -> None:
         try:
-            await self._generate_missing(config, job.component, job.request, missing)
-        finally:  # cancelled or crashed: no thunk may wait forever
-            for thunk, _ in missing:
-                if not thunk._future.done():
-                    thunk._future.cancel()
+            await work
+        except Exception as exc:  # an engine bug: fail what is left rather than hang it
+            error = BackendError(f"nbllm engine failure: {type(exc).__name__}: {exc}")
+            for job, missing in pending:
+                for thunk, _ in missing:
+                    if not thunk._future.done():
+                        self._fail(config, job.component, thunk, error, job.request)
+        finally:  # cancelled: no thunk may wait forever
+            for _, missing in pending:
+                for thunk, _ in missing:
+                    if not thunk._future.done():
+                        thunk._future.cancel()
 
     async def _generate_missing(
         self,
         config: EngineConfig,
         component: Component,
         request: RawRequest,
-        missing: list[tuple[ModelOutputThunk, str]],
+        missing: Missing,
+        sink: Sink | None,
     ) -> None:
         first = missing[0][0].sample_index
-        if config.supports_n and len(missing) > 1:
+        if config.supports_n and len(missing) > 1 and sink is None:
             call = with_sample(request, first, len(missing))
             try:
                 results, stats = await self._call(config, call)
@@ -219,16 +305,16 @@ class InferenceEngine:
                 for thunk, _ in missing:
                     self._fail(config, component, thunk, exc, request)
                 return
-            for (thunk, key), raw in zip(missing, results):
-                self._store(config, component, thunk, key, raw, stats, request)
+            done = list(zip(missing, results))
+            await asyncio.gather(
+                *(self._store(config, component, t, k, raw, stats, request) for (t, k), raw in done)
+            )
             missing = missing[len(results) :]
         # One call per remaining sample, each with its own seed so samples stay distinct.
         if len(missing) == 1:
-            await self._one(config, component, request, *missing[0])
-        else:
-            await asyncio.gather(
-                *(self._one(config, component, request, thunk, key) for thunk, key in missing)
-            )
+            await self._one(config, component, request, *missing[0], sink)
+        elif missing:
+            await asyncio.gather(*(self._one(config, component, request, t, k, None) for t, k in missing))
 
     async def _one(
         self,
@@ -237,18 +323,49 @@ class InferenceEngine:
         request: RawRequest,
         thunk: ModelOutputThunk,
         key: str,
+        sink: Sink | None,
     ) -> None:
         try:
-            results, stats = await self._call(config, with_sample(request, thunk.sample_index, 1))
+            results, stats = await self._call(config, with_sample(request, thunk.sample_index, 1), sink)
         except NBLLMError as exc:
             self._fail(config, component, thunk, exc, request)
             return
-        self._store(config, component, thunk, key, results[0], stats, request)
+        await self._store(config, component, thunk, key, results[0], stats, request)
+
+    async def _generate_batch(self, config: EngineConfig, pending: list[tuple[EngineJob, Missing]]) -> None:
+        """Every missing sample in one raw batch call; answers are matched by their cache key."""
+        assert config.raw_batch is not None
+        work = [
+            (self._key(config, job.request, t.sample_index), with_sample(job.request, t.sample_index, 1))
+            for job, missing in pending
+            for t, _ in missing
+        ]
+        t0 = time.perf_counter()
+        try:
+            answers = await config.raw_batch(work)
+        except NBLLMError as exc:
+            answers = dict.fromkeys((key for key, _ in work), exc)
+        latency = time.perf_counter() - t0
+        stores = []
+        for job, missing in pending:
+            for thunk, _ in missing:
+                key = self._key(config, job.request, thunk.sample_index)
+                answer = answers.get(key) or BackendError(
+                    f"the batch returned no answer for sample {key[:12]}"
+                )
+                if isinstance(answer, NBLLMError):
+                    self._fail(config, job.component, thunk, answer, job.request)
+                    continue
+                if config.budget is not None:
+                    config.budget.spend(answer.input_tokens, answer.output_tokens)
+                stats = GenerationStats(latency=latency)
+                stores.append(self._store(config, job.component, thunk, key, answer, stats, job.request))
+        await asyncio.gather(*stores)
 
     async def _call(
-        self, config: EngineConfig, request: RawRequest
+        self, config: EngineConfig, request: RawRequest, sink: Sink | None = None
     ) -> tuple[list[RawGeneration], GenerationStats]:
-        """The backend call under the concurrency limit, with retries and resource use."""
+        """The backend call under the concurrency limit, with retries, budget and resource use."""
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.concurrency)
         attempt = 0
@@ -257,105 +374,58 @@ class InferenceEngine:
             async with self._semaphore:
                 if config.rate_limiter is not None:
                     await config.rate_limiter.acquire()
+                hold = 0.0
                 if config.budget is not None:
-                    config.budget.check(
-                        estimate_tokens(request), request.params.get("max_tokens", 256) * request.n
-                    )
+                    max_out = request.params.get("max_tokens", 256) * request.n
+                    hold = config.budget.reserve(estimate_tokens(request), max_out)
                 cpu0, t0 = time.process_time(), time.perf_counter()
                 try:
-                    coro = config.raw_call(request)
+                    call = (
+                        stream_once(config, request, sink) if sink is not None else config.raw_call(request)
+                    )
                     if self.retry.timeout is not None:
-                        coro = asyncio.wait_for(coro, self.retry.timeout)
-                    results = await coro
+                        call = asyncio.wait_for(call, self.retry.timeout)
+                    results = await call
+                    if not results:
+                        raise BackendError("the backend returned no choices")
                 except asyncio.TimeoutError:
                     error: NBLLMError = TransientBackendError(
-                        f"request timed out after {self.retry.timeout} s"
+                        f"the request timed out after {self.retry.timeout} s"
                     )
                 except NBLLMError as exc:
                     error = exc
                 except Exception as exc:  # a backend bug or an unexpected client error
                     error = BackendError(f"{type(exc).__name__}: {exc}")
+                except BaseException:
+                    if config.budget is not None:
+                        config.budget.release(hold)
+                    raise
                 else:
                     latency = time.perf_counter() - t0
-                    if not results:
-                        raise BackendError("the backend returned no choices")
+                    used_in = results[0].input_tokens
                     used_out = sum(r.output_tokens for r in results)
                     if config.budget is not None:
-                        config.budget.spend(results[0].input_tokens, used_out)
+                        config.budget.settle(hold, used_in, used_out)
                     if config.rate_limiter is not None:
-                        config.rate_limiter.spend(results[0].input_tokens + used_out)
+                        config.rate_limiter.spend(used_in + used_out)
                     stats = GenerationStats(
                         latency=latency,
                         cpu_time=time.process_time() - cpu0,
-                        peak_memory_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                        peak_memory_mb=peak_memory_mb(),
                         attempts=attempt,
                     )
                     return results, stats
+                if config.budget is not None:
+                    config.budget.release(hold)
             if not isinstance(error, TransientBackendError) or attempt > self.retry.max_retries:
                 error.attempts = attempt  # type: ignore[attr-defined]
                 raise error
             await asyncio.sleep(self.retry.delay(attempt, error.retry_after))
-
-    # -- streaming -------------------------------------------------------------------------
-    async def stream(
-        self, config: EngineConfig, component: Component, params: dict[str, Any], fresh: bool = False
-    ) -> AsyncIterator[str]:
-        """Text deltas of one sample as the backend produces them, through the same protocol:
-        a cache hit streams the cached text at once; the finished text is recorded and cached."""
-        from nbllm.errors import UsageError
-
-        request = self._request(config, component, params, None)
-        thunk = ModelOutputThunk(component, 0, params)
-        key = ""
-        if self.cache is not None:
-            key_request = {
-                "messages": request.messages,
-                "prompt": request.prompt,
-                "params": params,
-                "schema": None,
-            }
-            key = cache_key(config.identity, key_request, 0)
-            hit = None if fresh else self.cache.get(key)
-            if hit is not None:
-                stats = GenerationStats(**{**hit["stats"], "cache_hit": True})
-                self._finish(config, component, thunk, hit["text"], stats, request)
-                yield hit["text"]
-                return
-        if config.raw_stream is None:
-            raise UsageError(f"{config.model_name} cannot stream; use generate instead.")
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self.concurrency)
-        pieces: list[str] = []
-        final: RawGeneration | None = None
-        async with self._semaphore:
-            if config.budget is not None:
-                config.budget.check(estimate_tokens(request), params.get("max_tokens", 256))
-            cpu0, t0 = time.process_time(), time.perf_counter()
-            async for item in config.raw_stream(request):
-                if isinstance(item, RawGeneration):
-                    final = item
-                elif item:
-                    pieces.append(item)
-                    yield item
-            latency = time.perf_counter() - t0
-        text = "".join(pieces)
-        raw = RawGeneration(
-            text,
-            final.input_tokens if final else 0,
-            final.output_tokens if final else len(pieces),
-            final.finish_reason if final else "stop",
-        )
-        if config.budget is not None:
-            config.budget.spend(raw.input_tokens, raw.output_tokens)
-        call_stats = GenerationStats(
-            latency=latency,
-            cpu_time=time.process_time() - cpu0,
-            peak_memory_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        )
-        self._store(config, component, thunk, key, raw, call_stats, request)
+            if sink is not None:
+                sink(None)  # a new attempt starts: what the stream said so far may be said again
 
     # -- recording -------------------------------------------------------------------------
-    def _store(
+    async def _store(
         self,
         config: EngineConfig,
         component: Component,
@@ -365,6 +435,8 @@ class InferenceEngine:
         call_stats: GenerationStats,
         request: RawRequest,
     ) -> None:
+        """Record a finished generation: in the cache first (off the loop), then to its thunk.
+        A failed write is reported and the generation is returned all the same."""
         stats = GenerationStats(
             input_tokens=raw.input_tokens,
             output_tokens=raw.output_tokens,
@@ -374,8 +446,13 @@ class InferenceEngine:
             peak_memory_mb=call_stats.peak_memory_mb,
             attempts=call_stats.attempts,
         )
-        if self.cache is not None and key:
-            self.cache.put(key, {"text": raw.text, "stats": cacheable(stats)})
+        writer = self._writer
+        if writer is not None and key and writer.cache.writable:
+            written = asyncio.get_running_loop().create_future()
+            writer.put(key, {"text": raw.text, "stats": cacheable(stats)}, written)
+            error = await written
+            if error is not None:
+                callbacks.report(f"a finished generation could not be cached: {error}")
         self._finish(config, component, thunk, raw.text, stats, request)
 
     def _finish(
@@ -402,6 +479,7 @@ class InferenceEngine:
         error: NBLLMError,
         request: RawRequest,
     ) -> None:
+        error = redact(error, config.secrets)
         stats = GenerationStats(attempts=getattr(error, "attempts", 1))
         generation = Generation(text=None, stats=stats, sample_index=thunk.sample_index, error=error)
         self._record(config, component, thunk, generation, request)
@@ -415,20 +493,23 @@ class InferenceEngine:
         request: RawRequest,
     ) -> None:
         s = generation.stats
-        self.log.record(
-            LogEntry(
-                component_id=component.component_id,
-                sample_index=thunk.sample_index,
-                model=config.model_name,
-                params=request.params,
-                cache_hit=s.cache_hit,
-                latency=s.latency,
-                input_tokens=s.input_tokens,
-                output_tokens=s.output_tokens,
-                error=str(generation.error) if generation.error else None,
+        try:
+            self.log.record(
+                LogEntry(
+                    component_id=component.component_id,
+                    sample_index=thunk.sample_index,
+                    model=config.model_name,
+                    params=request.params,
+                    cache_hit=s.cache_hit,
+                    latency=s.latency,
+                    input_tokens=s.input_tokens,
+                    output_tokens=s.output_tokens,
+                    error=str(generation.error) if generation.error else None,
+                )
             )
-        )
+        except Exception as exc:  # a full disk under the log file must not cost the answer
+            callbacks.report(f"the engine log could not be written: {exc}")
         self.last_generation = generation
         for listener in self.listeners:
-            listener(generation)
+            callbacks.notify(listener, generation, what="listener")
         thunk._resolve(generation)

@@ -14,6 +14,14 @@ from nbllm.engine.budget import Budget
 from nbllm.engine.components import Component
 from nbllm.engine.ratelimit import RateLimiter
 from nbllm.engine.thunk import ModelOutputThunk
+from nbllm.errors import InvalidInputError, NBLLMError
+
+# openai-python waits for a server's Retry-After only up to a minute; longer asks get backoff.
+MAX_RETRY_AFTER = 60.0
+# Characters a prompt may have when the model states no context size (about 1M tokens, the
+# largest context offered today); a model with a context allows at most 8 characters a token.
+DEFAULT_MAX_INPUT_CHARS = 4_000_000
+CHARS_PER_TOKEN_BOUND = 8
 
 
 @dataclass
@@ -47,7 +55,11 @@ class EngineJob:
 
 @dataclass
 class RetryPolicy:
-    """Exponential backoff with jitter for TransientBackendError, honouring retry_after."""
+    """Exponential backoff with jitter for TransientBackendError (openai-python's semantics).
+
+    A server's Retry-After is honoured when it is between 0 and 60 seconds; a longer (or
+    unparsable) one falls back to the backoff, as in openai-python.
+    """
 
     max_retries: int = 3
     initial_delay: float = 0.5
@@ -57,12 +69,18 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: float | None) -> float:
         backoff = min(self.max_delay, self.initial_delay * 2 ** (attempt - 1))
         backoff *= 1 - 0.25 * random.random()
-        return max(backoff, retry_after or 0.0)
+        if retry_after is not None and 0 < retry_after <= MAX_RETRY_AFTER:
+            return retry_after
+        return backoff
 
 
 RawCall = Callable[[RawRequest], Awaitable[list[RawGeneration]]]
 # A raw stream yields text deltas, and may end with a RawGeneration carrying the usage numbers.
 RawStream = Callable[[RawRequest], AsyncIterator[Union[str, RawGeneration]]]
+# A raw batch answers many (cache key, request) pairs at once: per key a RawGeneration or an error.
+RawBatch = Callable[[list[tuple[str, RawRequest]]], Awaitable[dict[str, Union[RawGeneration, NBLLMError]]]]
+# Receives a stream's text deltas; None means a retry starts over.
+Sink = Callable[[Union[str, None]], None]
 
 
 @dataclass
@@ -79,6 +97,10 @@ class EngineConfig:
     raw_stream: RawStream | None = None
     budget: Budget | None = None
     rate_limiter: RateLimiter | None = None
+    raw_batch: RawBatch | None = None
+    secrets: tuple[str, ...] = ()
+    context_size: int | None = None
+    max_input_chars: int | None = None
 
 
 def with_sample(request: RawRequest, first_index: int, n: int) -> RawRequest:
@@ -96,6 +118,30 @@ def estimate_tokens(request: RawRequest) -> int:
     """A rough prompt size (4 characters a token) for budget checks before sending."""
     text = request.prompt if request.prompt is not None else "".join(m["content"] for m in request.messages)
     return len(text) // 4 + 4 * len(request.messages)
+
+
+def check_input_size(config: EngineConfig, request: RawRequest) -> None:
+    """Refuse a prompt that cannot fit, before anything is sent."""
+    limit = config.max_input_chars
+    if limit is None:
+        limit = (
+            config.context_size * CHARS_PER_TOKEN_BOUND if config.context_size else DEFAULT_MAX_INPUT_CHARS
+        )
+    size = (
+        len(request.prompt)
+        if request.prompt is not None
+        else sum(len(m["content"]) for m in request.messages)
+    )
+    if size > limit:
+        where = (
+            f"{config.model_name}'s context of {config.context_size} tokens"
+            if config.context_size
+            else "nbllm's limit"
+        )
+        raise InvalidInputError(
+            f"the input has {size:,} characters, more than {limit:,} ({where}); shorten it, or raise "
+            "the LLM's max_input_chars if the model really takes that much."
+        )
 
 
 def cacheable(stats: GenerationStats) -> dict[str, Any]:

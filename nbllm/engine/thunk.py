@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+from collections.abc import Callable
 from collections.abc import Generator as PyGenerator
 from typing import TYPE_CHECKING, Any
 
 from nbllm.core.outputs import Generation, GenerationStats
-from nbllm.engine import loop
+from nbllm.engine import callbacks, loop
 
 if TYPE_CHECKING:
     from nbllm.engine.components import Component
@@ -33,6 +34,11 @@ class ModelOutputThunk:
     def _resolve(self, generation: Generation) -> None:
         if not self._future.done():
             self._future.set_result(generation)
+
+    def on_done(self, fn: Callable[[ModelOutputThunk], Any], what: str = "callback") -> None:
+        """Call ``fn(thunk)`` once this thunk is done, on nbllm's callback thread (never the
+        I/O loop); an exception in `fn` is reported as an NBLLMWarning and costs nothing else."""
+        self._future.add_done_callback(lambda _: callbacks.notify(fn, self, what=what))
 
     # -- read by users ----------------------------------------------------------------
     @property

@@ -19,7 +19,8 @@ ProgressCallback = Callable[[int, int], None]
 
 
 class Progress:
-    """Counts finished runs and reports (done, total) to a callback, from any thread."""
+    """Counts finished runs and reports (done, total) to a callback, from any thread (nbllm
+    calls it on its callback thread, never the I/O loop)."""
 
     def __init__(self, total: int, callback: ProgressCallback | None) -> None:
         self.total = total
@@ -102,7 +103,7 @@ class BaseGenerator(ABC):
         flat = [t for batch in batches for t in batch]
         if progress is not None:
             for thunk in flat:
-                thunk._future.add_done_callback(progress.tick)
+                thunk.on_done(progress.tick, what="progress callback")
         generations = await gather_thunks(flat)
         model, params_used = self.llm.model_name, flat[0].params
         return [

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -120,6 +122,10 @@ class MultiThreadingAsyncGenerator(BaseGenerator):
         total = len(values) * self.num_runs * len(self.job_settings)
         progress = Progress(total, self.progress_callback)
 
+        started: list[concurrent.futures.Future[Any]] = []
+        cancelled = threading.Event()
+        lock = threading.Lock()
+
         def worker(settings: JobSettings) -> list[list[RunResult]]:
             sequential = SequentialAsyncGenerator(
                 self.job.with_settings(settings),
@@ -130,13 +136,24 @@ class MultiThreadingAsyncGenerator(BaseGenerator):
                 fresh=self.fresh,
                 **self.params,
             )
-            return sequential.generate(values, **params)
+            with lock:
+                if cancelled.is_set():
+                    raise concurrent.futures.CancelledError()
+                future = sequential.submit(values, **params)
+                started.append(future)
+            return future.result()
 
-        loop = asyncio.get_running_loop()
+        io = asyncio.get_running_loop()
         pool = ThreadPoolExecutor(max_workers=len(self.job_settings), thread_name_prefix="nbllm-variant")
         try:
             return list(
-                await asyncio.gather(*(loop.run_in_executor(pool, worker, s) for s in self.job_settings))
+                await asyncio.gather(*(io.run_in_executor(pool, worker, s) for s in self.job_settings))
             )
+        except BaseException:
+            with lock:  # cancelled, or a variant failed: stop every variant's requests
+                cancelled.set()
+                for future in started:
+                    future.cancel()
+            raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)  # waiting here would block the I/O loop

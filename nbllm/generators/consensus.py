@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any, Literal
 
+from nbllm.engine import callbacks
 from nbllm.engine.components import Chat
 from nbllm.errors import UsageError
 from nbllm.generators.base import BaseGenerator, Progress, as_batch, check_runs
@@ -101,7 +102,10 @@ class MajorVoteGenerator(BaseGenerator):
 
     async def _ask_human(self, candidates: list[RunResult], value: Any) -> int:
         assert self.human_callback is not None
-        answer = self.human_callback(candidates, value)
+        if inspect.iscoroutinefunction(self.human_callback):
+            answer = await self.human_callback(candidates, value)
+        else:  # a person takes their time: wait on nbllm's callback thread, never on the I/O loop
+            answer = await asyncio.wrap_future(callbacks.call(self.human_callback, candidates, value))
         if inspect.isawaitable(answer):
             answer = await answer
         if not isinstance(answer, int) or not 0 <= answer < len(candidates):

@@ -16,6 +16,7 @@ import queue
 import random
 import signal
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from nbllm.core.messages import to_batch
 from nbllm.core.outputs import GenerateOutput, Generation
 from nbllm.core.params import GenerationParams
 from nbllm.errors import BackendError, MissingDependencyError, UsageError, WorkerDiedError
+from nbllm.llms.base import check_num_generations
 
 
 def _child_main(payload: bytes, requests: Any, results: Any) -> None:
@@ -58,92 +60,61 @@ def _portable(exc: BaseException) -> BaseException:
         return BackendError(f"{type(exc).__name__} in the child process: {exc}")
 
 
-class ProcessLLM:
-    """An LLM living in a child process; ``generate`` returns a Future."""
+class _ChildLink:
+    """The parent's side of one child: queues, pending Futures and the bridge thread.
 
-    def __init__(self, load_llm_fn: Callable[[], Any], start_timeout: float = 180.0) -> None:
-        try:
-            import dill
-        except ImportError as exc:
-            raise MissingDependencyError("ProcessLLM needs dill: pip install dill") from exc
-        if not callable(load_llm_fn):
-            raise UsageError("ProcessLLM needs a function that returns an LLM.")
-        self.start_timeout = start_timeout
+    Kept apart from ProcessLLM so that nothing running (the bridge thread) holds the
+    ProcessLLM itself: when a notebook drops it (a cell is run again), its finalizer stops the
+    child.
+    """
+
+    def __init__(self, payload: bytes) -> None:
         ctx = multiprocessing.get_context("spawn")
-        self._requests = ctx.Queue()
-        self._results = ctx.Queue()
-        self._process = ctx.Process(
+        self.requests = ctx.Queue()
+        self.results = ctx.Queue()
+        self.process = ctx.Process(
             target=_child_main,
-            args=(dill.dumps(load_llm_fn, recurse=True), self._requests, self._results),
+            args=(payload, self.requests, self.results),
             daemon=True,
             name="nbllm-process-llm",
         )
-        self._pending: dict[int, concurrent.futures.Future[list[GenerateOutput]]] = {}
-        self._ready: concurrent.futures.Future[str] = concurrent.futures.Future()
-        self._ids = itertools.count()
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._process.start()
-        self._bridge = threading.Thread(target=self._bridge_loop, name="nbllm-bridge", daemon=True)
-        self._bridge.start()
+        self.pending: dict[int, concurrent.futures.Future[list[GenerateOutput]]] = {}
+        self.ready: concurrent.futures.Future[str] = concurrent.futures.Future()
+        self.ids = itertools.count()
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.process.start()
+        self.bridge = threading.Thread(target=self.run, name="nbllm-bridge", daemon=True)
+        self.bridge.start()
 
-    @property
-    def model_name(self) -> str:
-        """The child's model name, once it has loaded (waits for it)."""
-        return self._ready.result(timeout=self.start_timeout)
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid
-
-    @property
-    def is_alive(self) -> bool:
-        return self._process.is_alive()
-
-    def generate(
-        self, inputs: Any, num_generations: int = 1, **options: Any
-    ) -> concurrent.futures.Future[list[GenerateOutput]]:
-        """Send a request to the child; the Future resolves to one GenerateOutput per input."""
-        to_batch(inputs)  # bad inputs and parameters fail here, before the child sees them
-        GenerationParams(**{k: v for k, v in options.items() if k in GenerationParams.model_fields})
-        future: concurrent.futures.Future[list[GenerateOutput]] = concurrent.futures.Future()
-        with self._lock:
-            if self._stopping.is_set() or not self._process.is_alive():
-                future.set_exception(WorkerDiedError("the ProcessLLM's child process is not running."))
-                return future
-            request_id = next(self._ids)
-            self._pending[request_id] = future
-        self._requests.put((request_id, inputs, num_generations, options))
-        return future
-
-    def _bridge_loop(self) -> None:
-        while not self._stopping.is_set():
+    def run(self) -> None:
+        while not self.stopping.is_set():
             try:
-                message = self._results.get(timeout=0.2)
+                message = self.results.get(timeout=0.2)
             except queue.Empty:
-                if not self._process.is_alive():
-                    self._fail_all(
-                        WorkerDiedError(f"the child process died (exit code {self._process.exitcode}).")
+                if not self.process.is_alive():
+                    self.fail_all(
+                        WorkerDiedError(f"the child process died (exit code {self.process.exitcode}).")
                     )
                     return
                 continue
-            except (EOFError, OSError):
-                self._fail_all(WorkerDiedError("the connection to the child process broke."))
+            except (EOFError, OSError, ValueError):
+                self.fail_all(WorkerDiedError("the connection to the child process broke."))
                 return
-            self._handle(message)
+            self.handle(message)
 
-    def _handle(self, message: tuple[Any, ...]) -> None:
+    def handle(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == "ready":
-            self._ready.set_result(message[1])
+            self.ready.set_result(message[1])
             return
         if kind == "load-error":
-            self._ready.set_exception(message[1])
-            self._fail_all(WorkerDiedError(f"the child could not load its LLM: {message[1]}"))
+            self.ready.set_exception(message[1])
+            self.fail_all(WorkerDiedError(f"the child could not load its LLM: {message[1]}"))
             return
         request_id, status, payload = message
-        with self._lock:
-            future = self._pending.pop(request_id, None)
+        with self.lock:
+            future = self.pending.pop(request_id, None)
         if future is None or future.done():
             return
         if status == "ok":
@@ -151,32 +122,87 @@ class ProcessLLM:
         else:
             future.set_exception(payload)
 
-    def _fail_all(self, error: BaseException) -> None:
-        with self._lock:
-            pending, self._pending = self._pending, {}
+    def fail_all(self, error: BaseException) -> None:
+        with self.lock:
+            pending, self.pending = self.pending, {}
         for future in pending.values():
             if not future.done():
                 future.set_exception(error)
-        if not self._ready.done():
-            self._ready.set_exception(error)
+        if not self.ready.done():
+            self.ready.set_exception(error)
+
+    def teardown(self, timeout: float) -> None:
+        if self.process.is_alive():
+            try:
+                self.requests.put(None)
+            except (OSError, ValueError):
+                pass
+            self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout)
+        self.stopping.set()
+        if self.bridge is not threading.current_thread():
+            self.bridge.join(timeout)
+        self.fail_all(WorkerDiedError("the ProcessLLM was torn down."))
+        self.requests.cancel_join_thread()  # a dead child never drains its queue: do not wait on it
+        self.requests.close()
+        self.results.close()
+
+
+class ProcessLLM:
+    """An LLM living in a child process; ``generate`` returns a Future.
+
+    The child stops on ``teardown()``, at the end of a ``with`` block, when the ProcessLLM is
+    garbage-collected (rerunning the notebook cell that made it), and at interpreter exit.
+    """
+
+    def __init__(self, load_llm_fn: Callable[[], Any], start_timeout: float = 180.0) -> None:
+        try:
+            import dill
+        except ImportError:
+            raise MissingDependencyError("ProcessLLM needs dill: pip install dill") from None
+        if not callable(load_llm_fn):
+            raise UsageError("ProcessLLM needs a function that returns an LLM.")
+        self.start_timeout = start_timeout
+        self._link = _ChildLink(dill.dumps(load_llm_fn, recurse=True))
+        self._finalizer = weakref.finalize(self, self._link.teardown, 5.0)
+
+    @property
+    def model_name(self) -> str:
+        """The child's model name, once it has loaded (waits for it)."""
+        return self._link.ready.result(timeout=self.start_timeout)
+
+    @property
+    def pid(self) -> int | None:
+        return self._link.process.pid
+
+    @property
+    def is_alive(self) -> bool:
+        return self._link.process.is_alive()
+
+    def generate(
+        self, inputs: Any, num_generations: int = 1, **options: Any
+    ) -> concurrent.futures.Future[list[GenerateOutput]]:
+        """Send a request to the child; the Future resolves to one GenerateOutput per input."""
+        to_batch(inputs)  # bad inputs and parameters fail here, before the child sees them
+        check_num_generations(num_generations)
+        GenerationParams(**{k: v for k, v in options.items() if k in GenerationParams.model_fields})
+        link = self._link
+        future: concurrent.futures.Future[list[GenerateOutput]] = concurrent.futures.Future()
+        with link.lock:
+            if link.stopping.is_set() or not link.process.is_alive():
+                future.set_exception(WorkerDiedError("the ProcessLLM's child process is not running."))
+                return future
+            request_id = next(link.ids)
+            link.pending[request_id] = future
+        link.requests.put((request_id, inputs, num_generations, options))
+        return future
 
     def teardown(self, timeout: float = 10.0) -> None:
         """Stop the child and the bridge thread; pending Futures fail with WorkerDiedError."""
-        if self._process.is_alive():
-            try:
-                self._requests.put(None)
-            except (OSError, ValueError):
-                pass
-            self._process.join(timeout)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(timeout)
-        self._stopping.set()
-        self._bridge.join(timeout)
-        self._fail_all(WorkerDiedError("the ProcessLLM was torn down."))
-        self._requests.cancel_join_thread()  # a dead child never drains its queue: do not wait on it
-        self._requests.close()
-        self._results.close()
+        self._finalizer.detach()
+        self._link.teardown(timeout)
 
     def __enter__(self) -> ProcessLLM:
         return self

@@ -8,6 +8,7 @@ on both: async methods written once, sync methods that wrap them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -20,7 +21,7 @@ from nbllm.core.messages import Input, to_batch
 from nbllm.core.outputs import GenerateOutput, GenerateOutputs, Generation
 from nbllm.core.params import GenerationParams
 from nbllm.core.schema import OutputSchema
-from nbllm.engine import loop
+from nbllm.engine import callbacks, loop
 from nbllm.engine.budget import Budget
 from nbllm.engine.cache import OutputCache
 from nbllm.engine.components import Chat, Component
@@ -34,6 +35,9 @@ from nbllm.llms.conveniences import ConveniencesMixin
 COMMON_PARAMS = frozenset(
     {"temperature", "top_p", "max_tokens", "seed", "stop", "frequency_penalty", "presence_penalty"}
 )
+# Samples one call may ask for: per input, and in all (each pending sample holds a little memory).
+MAX_NUM_GENERATIONS = 1024
+MAX_SAMPLES_PER_CALL = 250_000
 
 
 class LLM(ConveniencesMixin, BaseModel):
@@ -60,6 +64,12 @@ class LLM(ConveniencesMixin, BaseModel):
     history: list[dict[str, str]] = Field(default_factory=list)
     budget: Optional[Any] = Field(
         None, exclude=True, description="A Budget: prices and an optional cost ceiling."
+    )
+    max_input_chars: Optional[int] = Field(
+        None,
+        ge=1,
+        description="Longest prompt accepted, in characters (default: 8 per token of the model's "
+        "context where it states one, else 4,000,000).",
     )
 
     supported_params: ClassVar[frozenset[str]] = COMMON_PARAMS
@@ -89,8 +99,11 @@ class LLM(ConveniencesMixin, BaseModel):
             raise _config_error(type(self).__name__, exc) from None
         if name in ("requests_per_minute", "tokens_per_minute"):
             self._limiter = None
-        if name in ("max_retries", "timeout", "concurrency", "cache", "cache_path"):
-            self._engine = None  # rebuilt with the new settings on next use
+        if (
+            name in ("max_retries", "timeout", "concurrency", "cache", "cache_path")
+            and self._engine is not None
+        ):
+            self._configure_engine(name)  # in place: listeners and logging stay
         if not name.startswith("_") and self._observers:
             if name == "params":
                 self._wire_params()
@@ -136,6 +149,20 @@ class LLM(ConveniencesMixin, BaseModel):
     def load(self) -> None:
         """Load the model (backends that hold one override this; called on first use)."""
 
+    def check_ready(self) -> None:
+        """Cheap checks before anything is scheduled (a key, a model file). By default it loads
+        the model; backends whose load is slow override it and load in their raw call, off the
+        I/O loop."""
+        self.load()
+
+    def context_size(self) -> Optional[int]:
+        """Tokens the model's context holds, where the backend knows it (bounds inputs)."""
+        return None
+
+    def _secrets(self) -> tuple[str, ...]:
+        """Strings that must never appear in an error, log or output (API keys)."""
+        return ()
+
     def unload(self) -> None:
         """Release the model and its clients."""
 
@@ -155,7 +182,11 @@ class LLM(ConveniencesMixin, BaseModel):
         raise UsageError(f"{type(self).__name__} implements neither _generate_raw nor _agenerate_raw.")
 
     async def _agenerate_raw(self, request: RawRequest) -> list[RawGeneration]:
-        return await asyncio.to_thread(self._generate_raw, request)
+        return await asyncio.to_thread(self._load_and_generate, request)
+
+    def _load_and_generate(self, request: RawRequest) -> list[RawGeneration]:
+        self.load()  # in the worker thread: a slow load never stalls the I/O loop
+        return self._generate_raw(request)
 
     def _astream_raw(self, request: RawRequest) -> AsyncIterator[str | RawGeneration]:
         """Text deltas for one choice (backends with ``supports_streaming`` override this)."""
@@ -165,13 +196,26 @@ class LLM(ConveniencesMixin, BaseModel):
     @property
     def engine(self) -> InferenceEngine:
         if self._engine is None:
-            cache = OutputCache(self.cache_path) if self.cache else None
             retry = RetryPolicy(max_retries=self.max_retries, timeout=self.timeout)
-            self._engine = InferenceEngine(cache, self.concurrency, retry)
+            self._engine = InferenceEngine(self._make_cache(), self.concurrency, retry)
         return self._engine
 
+    def _make_cache(self) -> Optional[OutputCache]:
+        return OutputCache(self.cache_path) if self.cache else None
+
+    def _configure_engine(self, name: str) -> None:
+        engine = self.engine
+        if name in ("cache", "cache_path"):
+            engine.configure(cache=self._make_cache())
+        elif name == "concurrency":
+            engine.configure(concurrency=self.concurrency)
+        else:
+            engine.configure(
+                retry=dataclasses.replace(engine.retry, max_retries=self.max_retries, timeout=self.timeout)
+            )
+
     def _engine_config(self) -> EngineConfig:
-        self.load()
+        self.check_ready()
         return EngineConfig(
             model_name=self.model_name,
             identity=self.cache_identity(),
@@ -183,6 +227,9 @@ class LLM(ConveniencesMixin, BaseModel):
             raw_stream=self._astream_raw if self.supports_streaming else None,
             budget=self.budget,
             rate_limiter=self._rate_limiter(),
+            secrets=self._secrets(),
+            context_size=self.context_size(),
+            max_input_chars=self.max_input_chars,
         )
 
     def _rate_limiter(self) -> Optional[RateLimiter]:
@@ -211,12 +258,14 @@ class LLM(ConveniencesMixin, BaseModel):
         ``fresh=True`` skips the cache lookup (new samples; they are still stored).
         ``sample_offset`` numbers the samples from there (distinct seeds and cache entries).
         """
-        if not isinstance(num_generations, int) or num_generations < 1:
+        check_num_generations(num_generations)
+        components = self._components(inputs, structured_output)
+        if len(components) * num_generations > MAX_SAMPLES_PER_CALL:
             raise InvalidParameterError(
-                f"num_generations={num_generations!r} is invalid: it must be an integer >= 1.",
+                f"{len(components):,} inputs x {num_generations} generations is more than the "
+                f"{MAX_SAMPLES_PER_CALL:,} samples one call takes; split the inputs into chunks.",
                 "num_generations",
             )
-        components = self._components(inputs, structured_output)
         config = self._engine_config()
         params, schema = self.engine.prepare(config, [self.params.set_values(), overrides], structured_output)
         return self.engine.generate(config, components, num_generations, params, schema, fresh, sample_offset)
@@ -240,6 +289,8 @@ class LLM(ConveniencesMixin, BaseModel):
         if progress:
             _track(flat, progress)
         generations = await gather_thunks(flat)
+        if progress or self.engine.listeners:  # their callbacks have run when generate returns
+            await asyncio.wrap_future(callbacks.flushed())
         outputs = GenerateOutputs()
         for i, batch in enumerate(batches):
             first = batch[0]
@@ -251,18 +302,19 @@ class LLM(ConveniencesMixin, BaseModel):
 
     async def astream(self, input: Any, *, fresh: bool = False, **overrides: Any) -> AsyncIterator[str]:
         """The text of one generation as it is produced (a cache hit arrives in one piece)."""
-        (component,) = self._components([input] if isinstance(input, str) else input, None)
-        config = self._engine_config()
-        params, _ = self.engine.prepare(config, [self.params.set_values(), overrides])
-        async for delta in loop.aiter_on_io(self.engine.stream(config, component, params, fresh)):
+        async for delta in loop.aiter_on_io(self._stream(input, fresh, overrides)):
             yield delta
 
     def stream(self, input: Any, *, fresh: bool = False, **overrides: Any) -> Iterator[str]:
         """Sync twin of astream: ``for piece in llm.stream("Tell a story"): print(piece, end="")``."""
+        return loop.iter_on_io(self._stream(input, fresh, overrides))
+
+    def _stream(self, input: Any, fresh: bool, overrides: dict[str, Any]) -> AsyncIterator[str]:
+        """Validate now (bad input raises before any request); the iterator runs on the I/O loop."""
         (component,) = self._components([input] if isinstance(input, str) else input, None)
         config = self._engine_config()
         params, _ = self.engine.prepare(config, [self.params.set_values(), overrides])
-        return loop.iter_on_io(self.engine.stream(config, component, params, fresh))
+        return self.engine.stream(config, component, params, fresh)
 
     async def agenerate(self, input: Any, num_generations: int = 1, **options: Any) -> GenerateOutput:
         """Generate `num_generations` samples for one input (distilabel's agenerate)."""
@@ -306,8 +358,22 @@ class LLM(ConveniencesMixin, BaseModel):
         return f"{type(self).__name__}(model={self.model_name!r}, params={self.generation_kwargs})"
 
 
+def check_num_generations(num_generations: Any) -> None:
+    if not isinstance(num_generations, int) or isinstance(num_generations, bool) or num_generations < 1:
+        raise InvalidParameterError(
+            f"num_generations={num_generations!r} is invalid: it must be an integer >= 1.", "num_generations"
+        )
+    if num_generations > MAX_NUM_GENERATIONS:
+        raise InvalidParameterError(
+            f"num_generations={num_generations:,} is more than the {MAX_NUM_GENERATIONS} samples nbllm "
+            "generates for one input; ask for fewer, or run the call again with fresh=True for more.",
+            "num_generations",
+        )
+
+
 def _track(thunks: list[ModelOutputThunk], progress: Any) -> None:
-    """Report completions to a callback, or to a tqdm bar when progress is True."""
+    """Report completions to a callback, or to a tqdm bar when progress is True, on nbllm's
+    callback thread (never the I/O loop)."""
     total = len(thunks)
     if callable(progress):
         report = progress
@@ -322,8 +388,12 @@ def _track(thunks: list[ModelOutputThunk], progress: Any) -> None:
                 bar.close()
 
     counter = iter(range(1, total + 1))
+
+    def tick(_: ModelOutputThunk) -> None:
+        report(next(counter), total)
+
     for thunk in thunks:
-        thunk._future.add_done_callback(lambda _: report(next(counter), total))
+        thunk.on_done(tick, what="progress callback")
 
 
 def _config_error(owner: str, exc: ValidationError) -> InvalidParameterError:

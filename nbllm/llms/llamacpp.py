@@ -6,7 +6,9 @@ import asyncio
 import json
 import os
 import threading
-from collections.abc import AsyncIterator, Sequence
+import weakref
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Optional
 
@@ -22,11 +24,35 @@ from nbllm.llms.embedded import EMBEDDED_NAME, embedded_model_path
 _RENAMED = {"repetition_penalty": "repeat_penalty"}
 
 
+@dataclass(eq=False)
+class _LoadedModel:
+    """A loaded llama.cpp model and the lock that keeps its one context to one thread at a time."""
+
+    llama: Any
+    lock: threading.Lock
+
+
+# LLMs with the same file and settings share one loaded copy (each keeps its own parameters,
+# history and cache); it is freed when the last of them lets go.
+_LOADED: weakref.WeakValueDictionary[tuple[Any, ...], _LoadedModel] = weakref.WeakValueDictionary()
+_LOADING = threading.Lock()
+
+
+def _shared_model(key: tuple[Any, ...], open_model: Callable[[], Any]) -> _LoadedModel:
+    with _LOADING:
+        loaded = _LOADED.get(key)
+        if loaded is None:
+            loaded = _LoadedModel(open_model(), threading.Lock())
+            _LOADED[key] = loaded
+        return loaded
+
+
 class LlamaCppLLM(LLM):
     """A llama.cpp model. Without ``model_path`` it is the embedded SmolLM2-135M-Instruct.
 
     One llama.cpp context must not be entered by two threads at once, so every call into
-    the model holds a lock; concurrent callers simply queue.
+    the model holds a lock; concurrent callers simply queue. LlamaCppLLMs of the same file
+    and settings share one loaded copy of the model.
     """
 
     model_path: Optional[str] = None
@@ -57,7 +83,7 @@ class LlamaCppLLM(LLM):
         }
     )
 
-    _model: Any = PrivateAttr(None)
+    _loaded: Optional[_LoadedModel] = PrivateAttr(None)
     _embedder: Any = PrivateAttr(None)
     _scorer: Any = PrivateAttr(None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -98,17 +124,42 @@ class LlamaCppLLM(LLM):
             **extra,
         )
 
+    def check_ready(self) -> None:
+        """The model file must exist; loading it happens in the first call, off the I/O loop."""
+        path = self.resolved_path
+        if not path.is_file():
+            raise ModelNotFoundError(f"no GGUF model file at {str(path)!r}; check model_path.")
+
+    def context_size(self) -> int:
+        return self.n_ctx
+
     def load(self) -> None:
-        if self._model is None:
-            with self._lock:
-                if self._model is None:
-                    self._model = self._open()
+        if self._loaded is None:
+            key = (
+                str(self.resolved_path),
+                self.n_ctx,
+                self.n_threads,
+                self.n_threads_batch,
+                self.chat_format,
+            )
+            self._loaded = _shared_model(key, self._open)
 
     def unload(self) -> None:
         with self._lock:
-            self._model = None
+            self._loaded = None
             self._embedder = None
             self._scorer = None
+
+    @property
+    def _model(self) -> Any:
+        assert self._loaded is not None, "load() first"
+        return self._loaded.llama
+
+    @property
+    def _model_lock(self) -> threading.Lock:
+        self.load()
+        assert self._loaded is not None
+        return self._loaded.lock
 
     @property
     def llama(self) -> Any:
@@ -124,8 +175,7 @@ class LlamaCppLLM(LLM):
             kwargs["grammar"] = LlamaGrammar.from_json_schema(
                 json.dumps(request.response_schema), verbose=False
             )
-        self.load()
-        with self._lock:
+        with self._model_lock:
             if "seed" in request.params:
                 # A reused KV-cache prefix changes the logits slightly; a seeded call must
                 # evaluate its prompt from scratch to be reproducible.
@@ -159,10 +209,9 @@ class LlamaCppLLM(LLM):
         kwargs = {_RENAMED.get(k, k): v for k, v in request.params.items()}
 
         def produce() -> None:
-            self.load()
             finish = None
             try:
-                with self._lock:
+                with self._model_lock:
                     if "seed" in request.params:
                         self._model.reset()
                     prompt = (
@@ -212,7 +261,7 @@ class LlamaCppLLM(LLM):
     def count_tokens(self, text: str) -> int:
         """Tokens in `text` by the model's own tokenizer (no special tokens added)."""
         model = self.llama
-        with self._lock:
+        with self._model_lock:
             return len(model.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def next_token_logprobs(

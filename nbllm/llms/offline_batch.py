@@ -1,9 +1,12 @@
 """Offline batch generation through the OpenAI Batch API (distilabel 1.x semantics).
 
-The requests go up as one JSONL file per batch job; the job ids are kept on the LLM and in a
-record on disk, so a later call — after a kernel restart too — resumes the same jobs instead
-of submitting new ones. Without ``block_until_done`` an unfinished job raises
-BatchNotFinishedError carrying the job ids; with it, nbllm polls every that many seconds.
+This is OpenAILLM's raw batch call: the engine looks up its cache first and hands over only
+the samples it is missing, each with its cache key. Every request goes up with that key as
+its ``custom_id``, so an answer can only ever land on the sample it was asked for. The job
+ids are kept on the LLM (``jobs_ids``) and in a record on disk named after the set of keys, so
+a later call with the same inputs — after a kernel restart too — resumes the same jobs, and a
+call with other inputs never collects them. Without ``block_until_done`` an unfinished job
+raises BatchNotFinishedError carrying the job ids; with it, nbllm polls every that many seconds.
 """
 
 from __future__ import annotations
@@ -13,18 +16,18 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 
-from nbllm.core.messages import Messages
-from nbllm.core.outputs import GenerateOutput, GenerateOutputs, Generation, GenerationStats
 from nbllm.engine.cache import default_cache_dir
-from nbllm.errors import BackendError, BatchNotFinishedError
+from nbllm.engine.requests import RawGeneration, RawRequest
+from nbllm.errors import BackendError, BatchNotFinishedError, NBLLMError, UsageError
 
 if TYPE_CHECKING:
     from nbllm.llms.openai_compatible import OpenAILLM
 
 PENDING = {"validating", "in_progress", "finalizing", "cancelling"}
 MAX_REQUESTS_PER_JOB = 50_000
+Answers = dict[str, Union[RawGeneration, NBLLMError]]
 
 
 def records_dir() -> Path:
@@ -32,34 +35,52 @@ def records_dir() -> Path:
 
 
 class OfflineBatch:
-    """One batch generation: the requests of some inputs, their jobs and their results."""
+    """The samples one call is missing, the batch jobs that answer them, and their answers."""
 
-    def __init__(
-        self, llm: OpenAILLM, batch: list[Messages], num_generations: int, params: dict[str, Any]
-    ) -> None:
+    def __init__(self, llm: OpenAILLM, work: list[tuple[str, RawRequest]]) -> None:
         self.llm = llm
-        self.batch = batch
-        self.n = num_generations
-        self.params = params
-        key = json.dumps(
-            [llm.cache_identity(), [list(m) for m in batch], num_generations, params],
-            sort_keys=True,
-            default=str,
-        )
-        self.record = records_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+        self.work = work
+        digest = hashlib.sha256("\n".join(sorted(key for key, _ in work)).encode()).hexdigest()
+        self.record = records_dir() / f"{digest[:32]}.json"
 
-    # -- submitting ------------------------------------------------------------------------------
+    async def run(self, client: Any, every: float | None) -> Answers:
+        job_ids = self.saved_job_ids() or self._given_job_ids() or await self.submit(client)
+        self.llm.jobs_ids = job_ids
+        jobs = await self.poll(client, job_ids, every)
+        answers = await self.results(client, jobs)
+        self.record.unlink(missing_ok=True)
+        return answers
+
+    # -- which jobs ------------------------------------------------------------------------------
+    def saved_job_ids(self) -> tuple[str, ...] | None:
+        if self.record.exists():
+            return tuple(json.loads(self.record.read_text())["job_ids"])
+        return None
+
+    def _given_job_ids(self) -> tuple[str, ...] | None:
+        """Job ids the user set on the LLM, unless nbllm knows them as another input set's."""
+        given = self.llm.jobs_ids
+        if not given or (
+            records_dir().is_dir()
+            and any(
+                set(given) & set(json.loads(path.read_text()).get("job_ids", ()))
+                for path in records_dir().glob("*.json")
+                if path != self.record
+            )
+        ):
+            return None
+        return tuple(given)
+
     def requests(self) -> list[dict[str, Any]]:
-        lines = []
-        for i, messages in enumerate(self.batch):
-            for k in range(self.n):
-                body: dict[str, Any] = {"model": self.llm.model, "messages": list(messages), **self.params}
-                if "seed" in body and k:
-                    body["seed"] = (body["seed"] + k) % 2**32
-                lines.append(
-                    {"custom_id": f"{i}:{k}", "method": "POST", "url": "/v1/chat/completions", "body": body}
-                )
-        return lines
+        return [
+            {
+                "custom_id": key,
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": self.llm.request_body(request),
+            }
+            for key, request in self.work
+        ]
 
     async def submit(self, client: Any) -> tuple[str, ...]:
         requests = self.requests()
@@ -78,40 +99,30 @@ class OfflineBatch:
         )
         return tuple(job_ids)
 
-    def saved_job_ids(self) -> tuple[str, ...] | None:
-        if self.record.exists():
-            return tuple(json.loads(self.record.read_text())["job_ids"])
-        return None
-
-    def forget(self) -> None:
-        self.record.unlink(missing_ok=True)
-
     # -- collecting ------------------------------------------------------------------------------
     async def poll(self, client: Any, job_ids: tuple[str, ...], every: float | None) -> list[Any]:
         while True:
             jobs = [await client.batches.retrieve(job_id) for job_id in job_ids]
-            waiting = [j for j in jobs if j.status in PENDING]
-            if not waiting:
+            if not any(j.status in PENDING for j in jobs):
                 return jobs
             if every is None:
                 states = ", ".join(f"{j.id}: {j.status}" for j in jobs)
                 raise BatchNotFinishedError(
-                    f"the offline batch is not finished yet ({states}); call generate again later to "
-                    "collect it, or set offline_batch_generation_block_until_done to wait.",
+                    f"the offline batch is not finished yet ({states}); call generate again with the "
+                    "same inputs later to collect it, or set offline_batch_generation_block_until_done "
+                    "to wait.",
                     job_ids,
                 )
             await asyncio.sleep(every)
 
-    async def results(self, client: Any, jobs: list[Any]) -> GenerateOutputs:
-        answers: dict[str, dict[str, Any]] = {}
-        failures: dict[str, BackendError] = {}
+    async def results(self, client: Any, jobs: list[Any]) -> Answers:
+        wanted = {key for key, _ in self.work}
+        answers: Answers = {}
+        seen = 0
         for job in jobs:
             if job.status != "completed":
-                for i in range(len(self.batch)):
-                    for k in range(self.n):
-                        failures.setdefault(
-                            f"{i}:{k}", BackendError(f"batch job {job.id} ended as {job.status}")
-                        )
+                for key in wanted:
+                    answers.setdefault(key, BackendError(f"batch job {job.id} ended as {job.status}"))
                 continue
             for file_id in (job.output_file_id, job.error_file_id):
                 if not file_id:
@@ -121,39 +132,30 @@ class OfflineBatch:
                     if not line.strip():
                         continue
                     row = json.loads(line)
-                    response = row.get("response") or {}
-                    if response.get("status_code") == 200 and not row.get("error"):
-                        answers[row["custom_id"]] = response["body"]
-                    else:
-                        detail = row.get("error") or (response.get("body") or {}).get("error") or response
-                        message = detail.get("message", detail) if isinstance(detail, dict) else detail
-                        failures[row["custom_id"]] = BackendError(
-                            f"batch request {row['custom_id']} failed ({response.get('status_code')}): {message}"
-                        )
-        latency = max((_took(job) for job in jobs), default=0.0)
-        outputs = GenerateOutputs()
-        for i, messages in enumerate(self.batch):
-            generations = []
-            for k in range(self.n):
-                custom_id = f"{i}:{k}"
-                if custom_id in answers:
-                    body = answers[custom_id]
-                    usage = body.get("usage") or {}
-                    stats = GenerationStats(
-                        input_tokens=usage.get("prompt_tokens", 0),
-                        output_tokens=usage.get("completion_tokens", 0),
-                        latency=latency,
-                        finish_reason=body["choices"][0].get("finish_reason"),
-                    )
-                    generations.append(Generation(body["choices"][0]["message"]["content"], stats, k))
-                else:
-                    error = failures.get(custom_id, BackendError(f"batch request {custom_id} has no result"))
-                    generations.append(Generation(None, GenerationStats(), k, error=error))
-            outputs.append(GenerateOutput(self.llm.model_name, generations, messages, self.params))
-        return outputs
+                    seen += 1
+                    key = row.get("custom_id")
+                    if key in wanted:
+                        answers[key] = _answer(row)
+        if seen and not wanted & answers.keys():
+            raise UsageError(
+                f"the batch jobs {', '.join(j.id for j in jobs)} in llm.jobs_ids answer other inputs "
+                "than these; set llm.jobs_ids = None to submit these inputs."
+            )
+        return answers
 
 
-def _took(job: Any) -> float:
-    start = getattr(job, "in_progress_at", None) or getattr(job, "created_at", None)
-    end = getattr(job, "completed_at", None)
-    return float(end - start) if start and end else 0.0
+def _answer(row: dict[str, Any]) -> RawGeneration | NBLLMError:
+    response = row.get("response") or {}
+    if response.get("status_code") == 200 and not row.get("error"):
+        body = response["body"]
+        usage = body.get("usage") or {}
+        choice = body["choices"][0]
+        return RawGeneration(
+            choice["message"]["content"] or "",
+            usage.get("prompt_tokens", 0),
+            usage.get("completion_tokens", 0),
+            choice.get("finish_reason"),
+        )
+    detail = row.get("error") or (response.get("body") or {}).get("error") or response
+    message = detail.get("message", detail) if isinstance(detail, dict) else detail
+    return BackendError(f"a batch request failed ({response.get('status_code')}): {message}")

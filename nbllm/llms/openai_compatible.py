@@ -7,36 +7,39 @@ belongs to one loop. Retries are the engine's, so the client's own are turned of
 
 from __future__ import annotations
 
-import email.utils
+import asyncio
+import dataclasses
 import os
-import time
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator
 
-from nbllm.core.messages import to_batch
 from nbllm.core.outputs import GenerateOutputs
 from nbllm.engine import loop
 from nbllm.engine.requests import RawGeneration, RawRequest
 from nbllm.errors import (
     AuthenticationError,
     BackendError,
+    BatchNotFinishedError,
     MissingDependencyError,
     ModelNotFoundError,
     NBLLMError,
     TransientBackendError,
-    UsageError,
+    redact,
 )
 from nbllm.llms.base import COMMON_PARAMS, AsyncLLM
+from nbllm.llms.openai_errors import convert
+
+OPENAI_URL = "https://api.openai.com/v1"
 
 
 class OpenAILLM(AsyncLLM):
     """Chat completions from an OpenAI-compatible server.
 
-    ``api_key`` defaults to ``OPENAI_API_KEY``; a local server (base_url on localhost) needs
-    none. ``server_params`` names extra parameters the server understands (e.g. top_k for
+    ``api_key`` defaults to ``OPENAI_API_KEY`` for the OpenAI API only; another server gets a
+    key only when you pass ``api_key`` (a local one needs none). ``server_params`` names extra parameters the server understands (e.g. top_k for
     vLLM or llama.cpp), sent in the request body as they are.
     """
 
@@ -60,7 +63,7 @@ class OpenAILLM(AsyncLLM):
     checkpoint_exclude: ClassVar[frozenset[str]] = frozenset({"api_key", "prompt_formatting_fn"})
 
     _client: Any = PrivateAttr(None)
-    _model_checked: bool = PrivateAttr(False)
+    _model_check: Optional[asyncio.Future[None]] = PrivateAttr(None)
     _n_refused: bool = PrivateAttr(False)
 
     @field_validator("server_params")
@@ -84,45 +87,82 @@ class OpenAILLM(AsyncLLM):
         return {
             "backend": "openai",
             "model": self.model,
-            "base_url": self.base_url or "https://api.openai.com/v1",
+            "base_url": self.base_url or OPENAI_URL,
         }
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in ("model", "base_url", "api_key", "transport", "check_model"):
+            self._forget_connection()
+
+    def _forget_connection(self) -> None:
+        client, self._client = self._client, None
+        self._model_check = None
+        if client is not None:
+            _close_soon(client)
+
+    def _sends_env_key(self) -> bool:
+        return self.base_url is None or self.base_url.rstrip("/").startswith(OPENAI_URL)
 
     def _key(self) -> str:
         if self.api_key is not None:
             return self.api_key.get_secret_value()
+        if not self._sends_env_key():
+            # OPENAI_API_KEY is for OpenAI: another server gets it only when the user passes it.
+            return "not-needed"
         if os.environ.get("OPENAI_API_KEY"):
             return os.environ["OPENAI_API_KEY"]
-        if self.base_url and any(h in self.base_url for h in ("127.0.0.1", "localhost", "[::1]")):
-            return "not-needed"
         raise AuthenticationError(
             "no API key: pass OpenAILLM(api_key=...) or set OPENAI_API_KEY "
-            "(a local server needs none: pass its base_url)."
+            "(another OpenAI-compatible server gets a key only through api_key=)."
         )
+
+    def _secrets(self) -> tuple[str, ...]:
+        try:
+            key = self._key()
+        except AuthenticationError:
+            return ()
+        return (key,) if key != "not-needed" else ()
+
+    def _where(self) -> str:
+        return self.base_url or OPENAI_URL
+
+    def _convert(self, exc: Exception) -> NBLLMError:
+        error = convert(exc, self._secrets(), self._where())
+        if isinstance(error, AuthenticationError) and self.api_key is None and not self._sends_env_key():
+            error = redact(
+                AuthenticationError(
+                    f"{error.message} nbllm sends OPENAI_API_KEY only to the OpenAI API: pass "
+                    "api_key=... for this server."
+                ),
+                (),
+            )
+        return error
 
     def _make_client(self) -> Any:
         try:
             import openai
-        except ImportError as exc:
-            raise MissingDependencyError("OpenAILLM needs openai: pip install 'openai[aiohttp]'") from exc
+        except ImportError:
+            raise MissingDependencyError("OpenAILLM needs openai: pip install 'openai[aiohttp]'") from None
         http_client = None
         if self.transport == "aiohttp":
             try:
                 http_client = openai.DefaultAioHttpClient()
-            except RuntimeError as exc:
+            except RuntimeError:
                 raise MissingDependencyError(
                     "the aiohttp transport needs openai's extra: pip install 'openai[aiohttp]' "
                     "(or pass transport='httpx')"
-                ) from exc
+                ) from None
         return openai.AsyncOpenAI(
             api_key=self._key(), base_url=self.base_url, max_retries=0, http_client=http_client
         )
 
-    def load(self) -> None:
+    def check_ready(self) -> None:
         self._key()  # fail early, before any request, when there is no key
 
     def unload(self) -> None:
         client, self._client = self._client, None
-        self._model_checked = False
+        self._model_check = None
         if client is not None:
             loop.run_sync(client.close())
 
@@ -131,8 +171,16 @@ class OpenAILLM(AsyncLLM):
             self._client = self._make_client()
             loop.close_at_exit(self._client.close)
             weakref.finalize(self, _close_soon, self._client)
-        if self.check_model and not self._model_checked:
-            await self._check_model()
+        if self.check_model:
+            if self._model_check is None:
+                self._model_check = asyncio.ensure_future(self._check_model(self._client))
+            check = self._model_check
+            try:
+                await asyncio.shield(check)
+            except TransientBackendError:
+                if self._model_check is check:
+                    self._model_check = None  # a passing fault: the next request asks again
+                raise
         return self._client
 
     def count_tokens(self, text: str) -> int:
@@ -148,100 +196,105 @@ class OpenAILLM(AsyncLLM):
             encoding = tiktoken.get_encoding("o200k_base")
         return len(encoding.encode(text))
 
-    async def agenerate_many(self, inputs: Any, num_generations: int = 1, **options: Any) -> GenerateOutputs:
-        """As for every LLM, or through the Batch API when use_offline_batch_generation is set."""
-        if not self.use_offline_batch_generation:
-            return await super().agenerate_many(inputs, num_generations, **options)
-        return await loop.run_async(self._offline(inputs, num_generations, options))
+    def _engine_config(self) -> Any:
+        config = super()._engine_config()
+        if self.use_offline_batch_generation:
+            config.raw_batch = self._offline_batch
+        return config
 
-    async def _offline(self, inputs: Any, num_generations: int, options: dict[str, Any]) -> GenerateOutputs:
+    async def agenerate_many(self, inputs: Any, num_generations: int = 1, **options: Any) -> GenerateOutputs:
+        """As for every LLM; through the Batch API when use_offline_batch_generation is set, where
+        an unfinished batch raises BatchNotFinishedError (what is already done is cached)."""
+        outputs = await super().agenerate_many(inputs, num_generations, **options)
+        if self.use_offline_batch_generation:
+            for output in outputs:
+                for error in output.errors:
+                    if isinstance(error, BatchNotFinishedError):
+                        raise error
+            self.jobs_ids = None
+        return outputs
+
+    async def _offline_batch(self, work: list[tuple[str, RawRequest]]) -> dict[str, Any]:
         from nbllm.llms.offline_batch import OfflineBatch
 
-        if options.pop("fresh", False) or options.pop("structured_output", None) is not None:
-            raise UsageError("offline batch generation does not take fresh= or structured_output=.")
-        if not isinstance(num_generations, int) or num_generations < 1:
-            raise UsageError(f"num_generations={num_generations!r} is invalid: it must be an integer >= 1.")
-        batch = to_batch(inputs, self.system_prompt)
-        params, _ = self.engine.prepare(self._engine_config(), [self.params.set_values(), options])
-        work = OfflineBatch(self, batch, num_generations, params)
         client = await self._ensure_client()
+        batch = OfflineBatch(self, work)
         try:
-            if self.jobs_ids is None:
-                self.jobs_ids = work.saved_job_ids() or await work.submit(client)
-            jobs = await work.poll(client, self.jobs_ids, self.offline_batch_generation_block_until_done)
-            outputs = await work.results(client, jobs)
+            return await batch.run(client, self.offline_batch_generation_block_until_done)
         except NBLLMError:
             raise
         except Exception as exc:
-            raise _convert(exc, self._key()) from None
-        work.forget()
-        self.jobs_ids = None
-        return outputs
+            raise self._convert(exc) from None
 
-    async def _check_model(self) -> None:
-        """Servers that ignore unknown model names (llama.cpp's) would hide a typo: ask first."""
+    async def _check_model(self, client: Any) -> None:
+        """Servers that ignore unknown model names (llama.cpp's) would hide a typo: ask once."""
         try:
-            names = [m.id async for m in self._client.models.list()]
+            names = [m.id async for m in client.models.list()]
         except Exception as exc:
-            error = _convert(exc)
+            error = self._convert(exc)
+        else:
+            error = None
+        if error is not None:
             if isinstance(error, (AuthenticationError, TransientBackendError)):
-                raise error from exc
+                raise error
             names = []  # the server does not list models: nothing to check against
         if names and self.model not in names:
             raise ModelNotFoundError(
-                f"model {self.model!r} is not served at {self.base_url or 'the OpenAI API'}; "
-                f"available: {', '.join(names[:10])}."
+                f"model {self.model!r} is not served at {self._where()}; available: {', '.join(names[:10])}."
             )
-        self._model_checked = True
+
+    def request_body(self, request: RawRequest) -> dict[str, Any]:
+        """The JSON body of a chat or completion request, as the server receives it."""
+        body: dict[str, Any] = {"model": self.model, **request.params}
+        if request.n > 1 and not self._n_refused:
+            body["n"] = request.n
+        if request.response_schema is not None:
+            body["response_format"] = self._response_format(request)
+        if request.prompt is not None:
+            body["prompt"] = request.prompt
+        else:
+            body["messages"] = list(request.messages)
+        return body
+
+    def _client_kwargs(self, request: RawRequest, **more: Any) -> dict[str, Any]:
+        """request_body as the openai client takes it: server-specific parameters in extra_body."""
+        body = {**self.request_body(request), **more}
+        extra = {k: body.pop(k) for k in list(body) if k in self.server_params and k not in COMMON_PARAMS}
+        if extra:
+            body["extra_body"] = extra
+        return body
 
     async def _agenerate_raw(self, request: RawRequest) -> list[RawGeneration]:
         client = await self._ensure_client()
-        params = dict(request.params)
-        extra = {k: params.pop(k) for k in list(params) if k in self.server_params and k not in COMMON_PARAMS}
-        body: dict[str, Any] = {"model": self.model, **params}
-        if request.n > 1 and not self._n_refused:
-            body["n"] = request.n
-        if extra:
-            body["extra_body"] = extra
-        if request.response_schema is not None:
-            body["response_format"] = self._response_format(request)
+        kwargs = self._client_kwargs(request)
         try:
             if request.prompt is not None:
-                response = await client.completions.create(prompt=request.prompt, **body)
-                texts = [c.text for c in response.choices]
+                response = await client.completions.create(**kwargs)
             else:
-                response = await client.chat.completions.create(messages=list(request.messages), **body)
-                texts = [c.message.content or "" for c in response.choices]
+                response = await client.chat.completions.create(**kwargs)
+            choices = _choices(response, self._where())
         except Exception as exc:
-            if "n" in body and _refuses_n(exc):
-                # Some servers (llama.cpp's) reject n > 1: ask for one; the engine fetches the rest.
-                self._n_refused = True
-                return await self._agenerate_raw(
-                    RawRequest(
-                        request.messages,
-                        request.prompt,
-                        request.params,
-                        1,
-                        request.response_schema,
-                        request.schema_name,
-                    )
-                )
-            raise _convert(exc, self._key()) from None
-        return _split_usage(response, texts)
+            error: NBLLMError | None = self._convert(exc)
+            if "n" in kwargs and _refuses_n(exc):
+                self._n_refused = True  # e.g. llama.cpp's server: the engine fetches the rest one by one
+                error = None
+        else:
+            texts = [c.text if request.prompt is not None else (c.message.content or "") for c in choices]
+            return _split_usage(response, choices, texts)
+        if error is not None:
+            raise error
+        return await self._agenerate_raw(dataclasses.replace(request, n=1))
 
     async def _astream_raw(self, request: RawRequest) -> AsyncIterator[str | RawGeneration]:
         client = await self._ensure_client()
-        params = dict(request.params)
-        extra = {k: params.pop(k) for k in list(params) if k in self.server_params and k not in COMMON_PARAMS}
-        body: dict[str, Any] = {"model": self.model, "stream": True, **params}
-        if extra:
-            body["extra_body"] = extra
+        kwargs = self._client_kwargs(dataclasses.replace(request, n=1), stream=True)
         produced, finish, usage = 0, None, None
+        error: NBLLMError | None = None
         try:
             if request.prompt is not None:
-                stream = await client.completions.create(prompt=request.prompt, **body)
+                stream = await client.completions.create(**kwargs)
             else:
-                stream = await client.chat.completions.create(messages=list(request.messages), **body)
+                stream = await client.chat.completions.create(**kwargs)
             async for chunk in stream:
                 usage = getattr(chunk, "usage", None) or usage
                 if not chunk.choices:
@@ -257,7 +310,9 @@ class OpenAILLM(AsyncLLM):
                     produced += 1
                     yield text
         except Exception as exc:
-            raise _convert(exc, self._key()) from None
+            error = self._convert(exc)
+        if error is not None:
+            raise error
         yield RawGeneration(
             "",
             getattr(usage, "prompt_tokens", 0) or 0,
@@ -282,16 +337,26 @@ def _close_soon(client: Any) -> None:
         pass  # the interpreter is shutting down
 
 
-def _split_usage(response: Any, texts: list[str]) -> list[RawGeneration]:
+def _choices(response: Any, where: str) -> list[Any]:
+    choices = getattr(response, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        raise BackendError(
+            f"{where} answered without any choices (body starts {str(response)[:120]!r}); it may not "
+            "be an OpenAI-compatible endpoint, or the model failed: check base_url and the server's log."
+        )
+    return choices
+
+
+def _split_usage(response: Any, choices: list[Any], texts: list[str]) -> list[RawGeneration]:
     """Per-choice generations; the usage's completion tokens are shared by text length."""
     usage = getattr(response, "usage", None)
     prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
     completion = getattr(usage, "completion_tokens", 0) or 0
     total_chars = sum(len(t) for t in texts) or 1
     results = []
-    for choice, text in zip(response.choices, texts):
+    for choice, text in zip(choices, texts):
         share = completion if len(texts) == 1 else round(completion * len(text) / total_chars)
-        results.append(RawGeneration(text, prompt_tokens, share, choice.finish_reason))
+        results.append(RawGeneration(text, prompt_tokens, share, getattr(choice, "finish_reason", None)))
     return results
 
 
@@ -300,63 +365,3 @@ def _refuses_n(exc: Exception) -> bool:
     return getattr(exc, "status_code", None) in (400, 422, 500) and (
         "choice" in text or "'n'" in text or " n " in text
     )
-
-
-def _retry_after(headers: Any) -> float | None:
-    if headers is None:
-        return None
-    if headers.get("retry-after-ms"):
-        try:
-            return float(headers["retry-after-ms"]) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
-
-
-def _convert(exc: Exception, secret: str | None = None) -> NBLLMError:
-    """Map the openai client's exceptions onto nbllm's, with the API key blanked out of the
-    message (a server may echo what it was sent)."""
-    error = _convert_unredacted(exc)
-    if secret and len(secret) > 4 and secret in error.message:
-        error = type(error)(*(a.replace(secret, "sk-***") if isinstance(a, str) else a for a in error.args))
-    return error
-
-
-def _convert_unredacted(exc: Exception) -> NBLLMError:
-    import openai
-
-    if isinstance(exc, NBLLMError):
-        return exc
-    if isinstance(exc, openai.APITimeoutError):
-        return TransientBackendError("the request timed out")
-    if isinstance(exc, openai.APIConnectionError):
-        return TransientBackendError(f"could not connect to the server: {exc}")
-    if isinstance(exc, openai.APIStatusError):
-        status, detail = exc.status_code, _detail(exc)
-        if status in (401, 403):
-            return AuthenticationError(f"the server refused the API key ({status}): {detail}")
-        if status == 404:
-            return ModelNotFoundError(f"not found (404): {detail}; check the model name and base_url.")
-        if status in (408, 409, 429) or status >= 500:
-            return TransientBackendError(
-                f"server answered {status}: {detail}", _retry_after(exc.response.headers)
-            )
-        return BackendError(f"server answered {status}: {detail}")
-    return BackendError(f"malformed response or client failure: {type(exc).__name__}: {exc}")
-
-
-def _detail(exc: Any) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        error = body.get("error")
-        message = error.get("message") if isinstance(error, dict) else body.get("message")
-        if message:
-            return str(message)[:300]
-    return str(getattr(exc, "message", exc))[:300]

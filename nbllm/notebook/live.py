@@ -49,7 +49,7 @@ def live_generate(llm: Any, inputs: Any, num_generations: int = 1, **options: An
     done = [0]
     lock = threading.Lock()
 
-    def finished(index: int, thunk: Any) -> None:
+    def finished(thunk: Any, index: int) -> None:
         if thunk._future.cancelled():
             return
         with lock:
@@ -61,7 +61,7 @@ def live_generate(llm: Any, inputs: Any, num_generations: int = 1, **options: An
 
     for index, batch in enumerate(batches):
         for thunk in batch:
-            thunk._future.add_done_callback(lambda _, i=index, t=thunk: finished(i, t))
+            thunk.on_done(lambda t, i=index: finished(t, i), what="live table")
     flat = [t for b in batches for t in b]
     loop.run_sync(gather_thunks(flat))
     view.update(len(flat), partial, force=True)

@@ -8,6 +8,7 @@ from typing import Any
 import ipywidgets as w
 from IPython.display import HTML
 
+from nbllm.engine import callbacks
 from nbllm.generators.jobs import Job
 from nbllm.notebook.generator_picker import GeneratorPicker
 from nbllm.notebook.html import results_html
@@ -61,12 +62,12 @@ class Playground(w.VBox):
         self.status.value = f"<i>running {self.picker.value}…</i>"
         inputs = self.runs.value if self.picker.value == "ExampleGenerator" else self.inputs()
         future = generator.submit(inputs)
-        future.add_done_callback(self._show)
+        future.add_done_callback(lambda done: callbacks.notify(self._show, done, what="playground"))
         return future
 
     def _show(self, future: concurrent.futures.Future[Any]) -> None:
-        # Runs on nbllm's I/O thread: Output widgets are fed with append_* (a `with out:` block
-        # from another thread would lose the output).
+        # Runs on nbllm's callback thread: Output widgets are fed with append_* (a `with out:`
+        # block from another thread would lose the output).
         self.table.outputs = ()
         self.plot.outputs = ()
         try:

@@ -43,6 +43,10 @@ def jupyterlab(tmp_path: Path):
         "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
         "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
     }
+    # Open notebooks with their own kernel at once, without the "Select Kernel" dialog.
+    tracker = tmp_path / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True)
+    tracker.write_text('{"autoStartDefaultKernel": true}')
     log = open(tmp_path / "jupyterlab.log", "wb")
     proc = subprocess.Popen(
         [
@@ -83,16 +87,11 @@ def test_playground_in_a_real_browser(jupyterlab: str) -> None:
             page.goto(f"{jupyterlab}/lab/tree/06_playground.ipynb?reset")
             panel = page.locator(".jp-NotebookPanel:visible")
             panel.locator(".jp-Cell").first.wait_for()
+            wait_for_idle_kernel(page)
             playground = panel.locator(".nbllm-playground")
-            for attempt in range(3):  # a click that lands before the kernel is ready does nothing
-                page.locator("#jp-MainMenu").get_by_text("Run", exact=True).click()
-                page.get_by_text("Run All Cells", exact=True).click()
-                try:
-                    playground.wait_for(timeout=60_000)
-                    break
-                except playwright.TimeoutError:
-                    if attempt == 2:
-                        raise
+            page.locator("#jp-MainMenu").get_by_text("Run", exact=True).click()
+            page.get_by_text("Run All Cells", exact=True).click()
+            playground.wait_for(timeout=120_000)
             assert panel.get_by_text("Error displaying widget").count() == 0
             slider = playground.locator(".widget-slider").first
             readout = slider.locator(".widget-readout")
@@ -119,3 +118,18 @@ def test_playground_in_a_real_browser(jupyterlab: str) -> None:
             raise
         finally:
             browser.close()
+
+
+def wait_for_idle_kernel(page) -> None:
+    """Wait until the notebook's kernel is started and idle; should JupyterLab still ask which
+    kernel to use, accept its proposal (the notebook's own, Python 3)."""
+    page.wait_for_function(
+        """() => {
+            const dialog = document.querySelector('.jp-Dialog .jp-mod-accept');
+            if (dialog) { dialog.click(); return false; }
+            const status = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator');
+            return status !== null && status.getAttribute('data-status') === 'idle';
+        }""",
+        polling=250,
+        timeout=120_000,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 
 import pytest
 
@@ -208,3 +209,24 @@ def test_async_api_of_generators(scripted: ScriptedLLM) -> None:
         return await AsyncGenerator(JOB, scripted, num_runs=2).agenerate(["a", "b"])
 
     assert len(asyncio.run(main())) == 2
+
+
+def test_cancelling_multithreading_stops_every_variant() -> None:
+    import concurrent.futures
+
+    llm = ScriptedLLM(delay=0.05, cache=False, concurrency=2)
+    variants = [JobSettings(name=f"v{i}", params={"temperature": 0.1 * i}) for i in range(3)]
+    generator = MultiThreadingAsyncGenerator(
+        Job(instruction="x", template="{input}"), llm, job_settings=variants
+    )
+    future = generator.submit([f"input {i}" for i in range(40)])
+    deadline = time.monotonic() + 30
+    while len(llm.requests) < 6 and time.monotonic() < deadline:  # every variant is under way
+        time.sleep(0.01)
+    future.cancel()
+    with pytest.raises(concurrent.futures.CancelledError):
+        future.result(timeout=10)
+    time.sleep(0.3)  # let requests already in flight end (six delays)
+    sent = len(llm.requests)
+    time.sleep(0.5)  # ten more delays: a worker still running would have sent more by now
+    assert len(llm.requests) == sent and sent < 40 * 3

@@ -15,7 +15,8 @@ report = {}
 print("READY", flush=True)
 t0 = time.monotonic()
 try:
-    llm.generate(prompts)
+    # each finished generation prints a line: the test interrupts once a few have finished
+    llm.generate(prompts, progress=lambda done, total: print(f"DONE {done}", flush=True))
     report["finished_without_interrupt"] = True
 except KeyboardInterrupt:
     report["interrupt_seconds"] = time.monotonic() - t0

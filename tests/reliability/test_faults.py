@@ -99,3 +99,103 @@ def test_concurrency_and_rate_limits(faults) -> None:
     t0 = time.perf_counter()
     limited.generate([f"r{i}" for i in range(6)])
     assert time.perf_counter() - t0 >= 0.5  # six requests at ten a second
+
+
+# -- Retry-After, x-should-retry (openai-python's rules) ------------------------------------------
+
+
+def test_unreadable_or_huge_retry_after_falls_back_to_backoff(faults) -> None:
+    prompts = ["faults=429rasoon|a", "faults=429ra3600|b"]
+    outputs = make(faults, max_retries=2).generate(prompts)
+    for prompt, output in zip(prompts, outputs):
+        g = output.generations[0]
+        assert g.ok and g.stats.attempts == 2, (prompt, g.error)
+    times = faults.stats()["arrivals"]["faults=429ra3600|b"]
+    assert times[1] - times[0] < 5  # an hour was asked for; nbllm backed off instead
+
+
+def test_x_should_retry_overrides_the_status(faults) -> None:
+    no, yes = make(faults, max_retries=3).generate(["faults=500noretry|n", "faults=400retry|y"])
+    assert isinstance(no.generations[0].error, BackendError) and no.generations[0].stats.attempts == 1
+    assert not isinstance(no.generations[0].error, TransientBackendError)
+    assert yes.generations[0].text == "ok:y" and yes.generations[0].stats.attempts == 2
+
+
+# -- what an error says ------------------------------------------------------------------------------
+
+
+def test_a_refused_connection_says_could_not_connect() -> None:
+    from tests.conftest import free_port
+
+    llm = nbllm.OpenAILLM(
+        model="x", base_url=f"http://127.0.0.1:{free_port()}/v1", cache=False, max_retries=0
+    )
+    g = llm.generate("anyone there?")[0].generations[0]
+    assert isinstance(g.error, TransientBackendError)
+    assert "could not connect" in str(g.error) and "timed out" not in str(g.error)
+
+
+def test_a_reset_mid_response_does_not_say_could_not_connect(faults) -> None:
+    g = make(faults, max_retries=0).generate("faults=drop|x")[0].generations[0]
+    assert isinstance(g.error, TransientBackendError)
+    assert "could not connect" not in str(g.error) and "broke" in str(g.error)
+
+
+def test_an_answer_without_choices_gets_a_clear_message(faults) -> None:
+    g = make(faults, max_retries=0).generate("faults=nochoices|x")[0].generations[0]
+    assert isinstance(g.error, BackendError) and "without any choices" in str(g.error)
+    assert "NoneType" not in str(g.error)
+
+
+def test_the_model_list_is_checked_once_per_llm(faults) -> None:
+    llm = nbllm.OpenAILLM(model="fault", base_url=faults.base_url, cache=False, concurrency=8)
+    llm.generate([f"row {i}" for i in range(12)])
+    llm.generate(["one more"])
+    assert faults.stats()["model_lists"] == 1
+
+
+def test_a_refused_key_is_asked_once_and_fails_every_row(faults) -> None:
+    llm = nbllm.OpenAILLM(
+        model="fault", base_url=faults.base_url, api_key="bad-key-0123456789", cache=False, concurrency=8
+    )
+    outputs = llm.generate([f"row {i}" for i in range(10)])
+    assert all(isinstance(o.generations[0].error, AuthenticationError) for o in outputs)
+    assert faults.stats()["model_lists"] == 1 and not faults.stats()["arrivals"]
+    llm.api_key = "good-key-0123456789"  # a new key is checked anew
+    assert llm.generate("row 0")[0].generations[0].ok
+
+
+# -- streams go through the same protocol -------------------------------------------------------
+
+
+def test_a_stream_cut_halfway_is_retried_and_never_cached_cut(faults, tmp_path) -> None:
+    llm = nbllm.OpenAILLM(model="fault", base_url=faults.base_url, cache_path=str(tmp_path / "c.sqlite3"))
+    llm.engine.retry.initial_delay = 0.05
+    prompt = "faults=cut|one two three four five six"
+    pieces = list(llm.stream(prompt))
+    assert "".join(pieces) == "ok:one two three four five six"
+    assert len(faults.stats()["arrivals"][prompt]) == 2  # cut once, then complete
+    cached = llm.generate(prompt)[0].generations[0]
+    assert cached.stats.cache_hit and cached.text == "ok:one two three four five six"
+
+
+def test_a_stream_is_retried_like_any_request(faults) -> None:
+    llm = make(faults, max_retries=3)
+    prompt = "faults=500,429ra0.1|streamed after two faults"
+    assert "".join(llm.stream(prompt)) == "ok:streamed after two faults"
+    last = llm.last_generation
+    assert last is not None and last.stats.attempts == 3 and last.stats.input_tokens == 5
+
+
+def test_a_stream_that_keeps_failing_raises_the_nbllm_error(faults) -> None:
+    llm = make(faults, max_retries=1)
+    with pytest.raises(TransientBackendError, match="503"):
+        list(llm.stream("faults=503,503,503|never"))
+
+
+def test_a_stream_respects_the_budget(faults) -> None:
+    llm = make(faults)
+    llm.budget = nbllm.Budget(price_per_output_token=1.0, max_cost=5)
+    with pytest.raises(nbllm.BudgetExceededError):
+        list(llm.stream("too dear", max_tokens=100))
+    assert "too dear" not in faults.stats()["arrivals"]

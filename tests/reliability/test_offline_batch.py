@@ -108,3 +108,51 @@ def test_a_failed_batch_marks_every_row(batch_server: str, tmp_path: Path) -> No
         for o in outputs
         for g in o.generations
     )
+
+
+def test_unfinished_jobs_never_answer_other_inputs(batch_server: str) -> None:
+    llm = make(batch_server)
+    with pytest.raises(BatchNotFinishedError) as first:
+        llm.generate(["A"])
+    # before: the saved job ids were reused, and A's answer came back labelled as B
+    outputs = None
+    for _ in range(6):
+        try:
+            outputs = llm.generate(["B", "C"])
+            break
+        except BatchNotFinishedError as exc:
+            assert not set(exc.job_ids) & set(first.value.job_ids)
+    assert outputs is not None, "the batch for B and C never finished"
+    assert [o.texts[0] for o in outputs] == [
+        "batch answer to 'B' (seed None)",
+        "batch answer to 'C' (seed None)",
+    ]
+    for _ in range(6):  # A's own jobs still answer A
+        try:
+            (a,) = llm.generate(["A"])
+            break
+        except BatchNotFinishedError:
+            pass
+    assert a.texts == ["batch answer to 'A' (seed None)"]
+
+
+def test_offline_results_go_through_the_engine(batch_server: str, tmp_path: Path) -> None:
+    seen = []
+    llm = make(
+        batch_server, offline_batch_generation_block_until_done=0.05, cache_path=str(tmp_path / "c.sqlite3")
+    )
+    llm.budget = nbllm.Budget(price_per_input_token=1.0, price_per_output_token=1.0)
+    llm.engine.listeners.append(lambda g: seen.append(g.text))
+    outputs = llm.generate(["cached one", "cached two"], num_generations=2, seed=1)
+    assert len(seen) == 4 and llm.budget.requests == 4 and llm.budget.cost > 0
+    assert len(llm.engine.log.entries) == 4
+    # the answers are in the cache: a live call (no batch) finds them, and so does a new batch
+    live = nbllm.OpenAILLM(
+        model="batch-model", base_url=f"{batch_server}/v1", cache_path=str(tmp_path / "c.sqlite3")
+    )
+    again = live.generate(["cached one", "cached two"], num_generations=2, seed=1)
+    assert [o.texts for o in again] == [o.texts for o in outputs]
+    assert all(g.stats.cache_hit for o in again for g in o.generations)
+    before = stats(batch_server)["batches"]
+    llm.generate(["cached one", "cached two", "new one"], num_generations=2, seed=1)
+    assert stats(batch_server)["batches"] == before + 1  # only the missing input was submitted

@@ -62,3 +62,53 @@ def test_saved_notebook_outputs_hold_no_key(faults, tmp_path: Path) -> None:
     assert "sk-***" in outputs  # the echoed key was blanked out, not hidden by accident
     assert KEY not in outputs
     assert path.read_text().count(KEY) == 1  # only in the source of the first cell, which the user typed
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen, out, todo = set(), [], [error]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        out.append(e)
+        todo += [e.__cause__, e.__context__]
+    return out
+
+
+def test_a_key_refused_by_the_model_check_leaks_nowhere(faults, tmp_path: Path, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    bad = "bad-" + KEY
+    llm = nbllm.OpenAILLM(model="fault", base_url=faults.base_url, api_key=bad, cache=False)
+    llm.enable_logging(tmp_path / "events.log")
+    outputs = llm.generate(["a", "b"])
+    errors = [g.error for o in outputs for g in o.generations]
+    assert all(isinstance(e, nbllm.AuthenticationError) for e in errors)
+    frame = outputs.to_dataframe()
+    written = {
+        "errors": " ".join(str(e) + repr(e) + repr(e.args) for e in errors),
+        "repr": repr(outputs) + repr(llm),
+        "html": outputs._repr_html_(),
+        "dataframe": frame.to_csv() + frame.to_json(),
+        "engine log": repr(list(llm.engine.log.entries)),
+        "log file": (tmp_path / "events.log").read_text(),
+        "python logs": caplog.text,
+    }
+    assert "sk-***" in written["errors"]  # the echoed key is there, blanked
+    for where, text in written.items():
+        assert bad not in text, f"the key leaked into the {where}"
+    for error in errors:
+        for linked in _chain(error):
+            assert not type(linked).__module__.startswith("openai"), linked
+            assert bad not in str(linked) + repr(linked.args)
+
+
+def test_the_environment_key_is_not_sent_to_another_server(faults, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    llm = nbllm.OpenAILLM(model="fault", base_url=faults.base_url, cache=False)
+    assert llm.generate("hello")[0].generations[0].ok
+    passed = nbllm.OpenAILLM(model="fault", base_url=faults.base_url, cache=False, api_key="sk-given-1234567")
+    assert passed.generate("hello again")[0].generations[0].ok
+    seen = faults.stats()["auth"]
+    assert all(KEY not in header for header in seen)
+    assert "Bearer sk-given-1234567" in seen

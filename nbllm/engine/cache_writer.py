@@ -1,0 +1,64 @@
+"""Writes finished generations to the output cache in batches, on a thread of its own.
+
+The I/O loop never waits on SQLite: each finished generation is handed to the writer with an
+asyncio future, the writer commits everything that arrived meanwhile in one transaction (group
+commit) and then settles all their futures, with None or the error, in one hop back to the
+loop. The engine resolves a thunk only then, so a generation the user holds is already on disk
+and survives a crash of the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from nbllm.engine.cache import OutputCache
+from nbllm.errors import CacheError
+
+
+class CacheWriter:
+    """A daemon thread committing queued entries of one OutputCache, many per transaction."""
+
+    def __init__(self, cache: OutputCache) -> None:
+        self.cache = cache
+        self._pending: list[tuple[str, dict[str, Any], asyncio.Future[Exception | None]]] = []
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def put(self, key: str, value: dict[str, Any], written: asyncio.Future[Exception | None]) -> None:
+        """Queue one entry; `written` gets None once it is committed, or the error."""
+        with self._wake:
+            self._pending.append((key, value, written))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="nbllm-cache-writer", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending:
+                    if not self._wake.wait(timeout=30):
+                        if not self._pending:  # idle: let the thread go; put() starts another
+                            self._thread = None
+                            return
+                batch, self._pending = self._pending, []
+            error: Exception | None = None
+            try:
+                self.cache.put_many((key, value) for key, value, _ in batch)
+            except CacheError as exc:
+                error = exc
+            except Exception as exc:  # never let a write failure strand the waiting generations
+                error = CacheError(f"cache write failed on {str(self.cache.path)!r}: {exc}")
+            futures = [written for _, _, written in batch]
+            try:
+                futures[0].get_loop().call_soon_threadsafe(_settle, futures, error)
+            except RuntimeError:
+                pass  # the loop is closed: the interpreter is exiting
+
+
+def _settle(futures: list[asyncio.Future[Exception | None]], error: Exception | None) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(error)

@@ -1,0 +1,80 @@
+"""Streaming on the generate path: a stream is one raw call that also reports text as it comes.
+
+`stream_once` is the raw call the engine retries like any other: it forwards deltas to a sink
+and returns the whole generation only when the backend said it finished; a stream that ends
+without a finish reason was cut, which is a transient error (and is never cached).
+`stream_text` turns that into the text a user iterates: when a retry starts over after text
+was already shown, it shows only what the new attempt adds beyond it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+from nbllm.engine.requests import EngineConfig, RawGeneration, RawRequest, Sink
+from nbllm.errors import StreamInterruptedError, TransientBackendError
+
+if TYPE_CHECKING:
+    from nbllm.engine.thunk import ModelOutputThunk
+
+_END = object()
+
+
+async def stream_once(config: EngineConfig, request: RawRequest, sink: Sink) -> list[RawGeneration]:
+    """One attempt at streaming `request`; the deltas go to `sink`."""
+    assert config.raw_stream is not None
+    pieces: list[str] = []
+    final: RawGeneration | None = None
+    async for item in config.raw_stream(request):
+        if isinstance(item, RawGeneration):
+            final = item
+        elif item:
+            pieces.append(item)
+            sink(item)
+    if final is None or final.finish_reason is None:
+        raise TransientBackendError(
+            f"the stream ended after {len(pieces)} pieces without saying it was finished; retrying"
+        )
+    return [
+        RawGeneration(
+            "".join(pieces), final.input_tokens, final.output_tokens or len(pieces), final.finish_reason
+        )
+    ]
+
+
+async def stream_text(start: Callable[[Sink], list[list[ModelOutputThunk]]]) -> AsyncIterator[str]:
+    """The text of the one sample `start(sink)` schedules, as it arrives (runs on the I/O loop).
+
+    Leaving the iteration early cancels the generation.
+    """
+    items: asyncio.Queue[Any] = asyncio.Queue()
+    io = asyncio.get_running_loop()
+    ((thunk,),) = start(items.put_nowait)
+    thunk._future.add_done_callback(lambda _: io.call_soon_threadsafe(items.put_nowait, _END))
+    shown = ""  # what the user has seen
+    attempt = ""  # what the current attempt has said
+    try:
+        while (item := await items.get()) is not _END:
+            if item is None:
+                attempt = ""
+                continue
+            attempt += item
+            if len(attempt) > len(shown) and attempt.startswith(shown):
+                new, shown = attempt[len(shown) :], attempt
+                yield new
+        generation = thunk._future.result()
+        if generation.error is not None:
+            raise generation.error
+        text = generation.text or ""
+        if not text.startswith(shown):
+            raise StreamInterruptedError(
+                "the stream was cut and the retried answer does not continue what was shown; the "
+                "complete new answer is in llm.last_generation (and in the cache)."
+            )
+        if len(text) > len(shown):
+            yield text[len(shown) :]  # a cache hit, or the rest of a retried answer
+    finally:
+        if not thunk._future.done():
+            thunk.cancel()

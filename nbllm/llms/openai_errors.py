@@ -1,0 +1,126 @@
+"""The openai client's exceptions, as nbllm's: openai-python's retry rules, readable messages.
+
+Retried (TransientBackendError): 408, 409, 429, 5xx, timeouts, refused or broken connections,
+unless the server says ``x-should-retry: false``; ``x-should-retry: true`` makes any status
+retried. Every message is built from the server's own text, never from the request.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from nbllm.errors import (
+    AuthenticationError,
+    BackendError,
+    ModelNotFoundError,
+    NBLLMError,
+    TransientBackendError,
+    redact,
+)
+
+_REFUSED = ("ClientConnectorError", "ConnectError", "ConnectionRefusedError", "gaierror", "ConnectTimeout")
+
+
+def convert(exc: Exception, secrets: tuple[str, ...] = (), where: str = "the server") -> NBLLMError:
+    """nbllm's error for `exc`, with secrets blanked and no link back to `exc`."""
+    return redact(_convert(exc, where), secrets)
+
+
+def _convert(exc: Exception, where: str) -> NBLLMError:
+    import openai
+
+    if isinstance(exc, NBLLMError):
+        return exc
+    if isinstance(exc, openai.APITimeoutError):
+        return TransientBackendError(f"the request to {where} timed out")
+    if isinstance(exc, openai.APIConnectionError):
+        return _connection_error(exc, where)
+    if isinstance(exc, openai.APIStatusError):
+        return _status_error(exc.status_code, detail(exc), exc.response.headers)
+    if isinstance(exc, (openai.APIResponseValidationError, ValueError, TypeError, KeyError)):
+        return BackendError(f"{where} sent a malformed response ({type(exc).__name__}: {str(exc)[:200]})")
+    return BackendError(f"malformed response or client failure: {type(exc).__name__}: {str(exc)[:300]}")
+
+
+def _connection_error(exc: Exception, where: str) -> TransientBackendError:
+    chain = list(_causes(exc))
+    names = {type(e).__name__ for e in chain}
+    if names & set(_REFUSED) or any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return TransientBackendError(
+            f"could not connect to {where}: the connection was refused; is the server running at that "
+            "address (check base_url)?"
+        )
+    cause = chain[-1] if len(chain) > 1 else exc
+    return TransientBackendError(
+        f"the connection to {where} broke before the answer arrived ({type(cause).__name__}: "
+        f"{str(cause)[:160] or 'closed'})"
+    )
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _status_error(status: int, text: str, headers: Any) -> NBLLMError:
+    should_retry = (headers.get("x-should-retry") or "").lower() if headers is not None else ""
+    if should_retry == "true" or (should_retry != "false" and (status in (408, 409, 429) or status >= 500)):
+        if status == 429:
+            text = f"{text} (rate limit hit: lower concurrency or requests_per_minute, or raise max_retries)"
+        return TransientBackendError(f"server answered {status}: {text}", retry_after(headers))
+    if status in (401, 403):
+        return AuthenticationError(f"the server refused the API key ({status}): {text}")
+    if status == 404:
+        return ModelNotFoundError(f"not found (404): {text}; check the model name and base_url.")
+    return BackendError(f"server answered {status}: {text}")
+
+
+def detail(exc: Any) -> str:
+    """The server's own words: ``error.message``, ``detail``, ``message`` or the plain body."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error")
+        for message in (
+            error.get("message") if isinstance(error, dict) else error,
+            body.get("detail"),
+            body.get("message"),
+        ):
+            if message:
+                return str(message)[:300]
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:300]
+    response = getattr(exc, "response", None)
+    try:
+        text = response.text if response is not None else ""
+    except Exception:
+        text = ""
+    return (text.strip() or str(getattr(exc, "message", exc)))[:300]
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds a server asked to wait (retry-after-ms, retry-after as seconds or a date); None
+    when absent or unreadable, so the backoff applies."""
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if not value:
+            continue
+        try:
+            return float(value) * scale
+        except ValueError:
+            pass
+        if scale == 1.0:
+            try:
+                parsed = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError, IndexError):
+                return None
+            return max(0.0, parsed.timestamp() - time.time())
+    return None
