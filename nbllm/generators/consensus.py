@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import inspect
 import json
 from collections.abc import Callable
@@ -106,6 +107,8 @@ class MajorVoteGenerator(BaseGenerator):
             answer = await self.human_callback(candidates, value)
         else:  # a person takes their time: wait on nbllm's callback thread, never on the I/O loop
             answer = await asyncio.wrap_future(callbacks.call(self.human_callback, candidates, value))
+        if isinstance(answer, concurrent.futures.Future):  # resolved later, e.g. by a widget's click
+            answer = await asyncio.wrap_future(answer)
         if inspect.isawaitable(answer):
             answer = await answer
         if not isinstance(answer, int) or not 0 <= answer < len(candidates):

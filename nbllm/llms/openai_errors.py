@@ -21,7 +21,17 @@ from nbllm.errors import (
     redact,
 )
 
-_REFUSED = ("ClientConnectorError", "ConnectError", "ConnectionRefusedError", "gaierror", "ConnectTimeout")
+_REFUSED = {"ClientConnectorError", "ConnectError", "ConnectionRefusedError", "gaierror"}
+_BROKEN = {
+    "ServerDisconnectedError",
+    "ClientPayloadError",
+    "ClientOSError",
+    "RemoteProtocolError",
+    "ReadError",
+    "ConnectionResetError",
+    "BrokenPipeError",
+    "IncompleteRead",
+}
 
 
 def convert(exc: Exception, secrets: tuple[str, ...] = (), where: str = "the server") -> NBLLMError:
@@ -34,10 +44,8 @@ def _convert(exc: Exception, where: str) -> NBLLMError:
 
     if isinstance(exc, NBLLMError):
         return exc
-    if isinstance(exc, openai.APITimeoutError):
-        return TransientBackendError(f"the request to {where} timed out")
-    if isinstance(exc, openai.APIConnectionError):
-        return _connection_error(exc, where)
+    if isinstance(exc, openai.APIConnectionError):  # APITimeoutError too: its cause says what happened
+        return _connection_error(exc, where, timed_out=isinstance(exc, openai.APITimeoutError))
     if isinstance(exc, openai.APIStatusError):
         return _status_error(exc.status_code, detail(exc), exc.response.headers)
     if isinstance(exc, (openai.APIResponseValidationError, ValueError, TypeError, KeyError)):
@@ -45,19 +53,23 @@ def _convert(exc: Exception, where: str) -> NBLLMError:
     return BackendError(f"malformed response or client failure: {type(exc).__name__}: {str(exc)[:300]}")
 
 
-def _connection_error(exc: Exception, where: str) -> TransientBackendError:
+def _connection_error(exc: Exception, where: str, timed_out: bool) -> TransientBackendError:
+    """Tell apart a server that is not there, a connection that broke, and a slow answer (the
+    openai client reports all three as connection errors or timeouts)."""
     chain = list(_causes(exc))
     names = {type(e).__name__ for e in chain}
-    if names & set(_REFUSED) or any(isinstance(e, ConnectionRefusedError) for e in chain):
+    if names & _REFUSED:
         return TransientBackendError(
             f"could not connect to {where}: the connection was refused; is the server running at that "
             "address (check base_url)?"
         )
-    cause = chain[-1] if len(chain) > 1 else exc
-    return TransientBackendError(
-        f"the connection to {where} broke before the answer arrived ({type(cause).__name__}: "
-        f"{str(cause)[:160] or 'closed'})"
-    )
+    if names & _BROKEN or not timed_out:
+        cause = next((e for e in reversed(chain) if type(e).__name__ in _BROKEN), chain[-1])
+        return TransientBackendError(
+            f"the connection to {where} broke before the answer arrived ({type(cause).__name__}: "
+            f"{str(cause)[:160] or 'closed'})"
+        )
+    return TransientBackendError(f"the request to {where} timed out")
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import concurrent.futures
 from typing import Any
 
 import ipywidgets as w
@@ -19,12 +19,12 @@ class HumanVerification(w.VBox):
         self.choices = w.RadioButtons(options=[], layout=w.Layout(width="100%"))
         self.choose = w.Button(description="Choose", button_style="success", disabled=True)
         super().__init__([self.prompt, self.choices, self.choose])
-        self._pending: asyncio.Future[int] | None = None
+        self._pending: concurrent.futures.Future[int] | None = None
         self.choose.on_click(lambda _: self.pick(self.choices.index))
 
-    def callback(self, candidates: list[Any], input: Any) -> asyncio.Future[int]:
-        """Called by the generator on nbllm's I/O loop; resolves when the person chooses."""
-        self._pending = asyncio.get_running_loop().create_future()
+    def callback(self, candidates: list[Any], input: Any) -> concurrent.futures.Future[int]:
+        """Called by the generator (on nbllm's callback thread); resolves when the person chooses."""
+        self._pending = concurrent.futures.Future()
         self.prompt.value = f"<b>Input:</b> {input!s:.300} — which answer is right?"
         self.choices.options = [f"{i + 1}. {c.text}" for i, c in enumerate(candidates)]
         self.choices.index = 0
@@ -38,4 +38,5 @@ class HumanVerification(w.VBox):
             return
         self.choose.disabled = True
         self.prompt.value = f"<i>chose answer {index + 1}</i>"
-        pending.get_loop().call_soon_threadsafe(lambda: pending.done() or pending.set_result(index))
+        if not pending.done():
+            pending.set_result(index)
