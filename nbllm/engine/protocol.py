@@ -469,6 +469,8 @@ class InferenceEngine:
             generation.parsed = component.parse_output(text)
         except ParseError as exc:
             generation.error = exc
+        except Exception as exc:  # a custom component's parser failed: keep the text with the error
+            generation.error = ParseError(f"parse_output failed: {type(exc).__name__}: {exc}", text)
         self._record(config, component, thunk, generation, request)
 
     def _fail(

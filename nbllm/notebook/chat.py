@@ -8,7 +8,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from nbllm.engine import loop
+from nbllm.engine import callbacks
 
 ROLE_COLOURS = {"user": "#2563eb", "assistant": "#059669", "system": "#6b7280"}
 
@@ -81,19 +81,19 @@ class ChatWidget(w.VBox):
         del history[index]
         self._set_history(history)
 
-    # -- generation on the I/O loop ----------------------------------------------------------
+    # -- generation, consumed on nbllm's callback thread (never the I/O loop) ------------------
     def _reply(self, fresh: bool = False) -> concurrent.futures.Future[str]:
         conversation = list(self.llm.history)
         self._live = w.Textarea(value="", disabled=True, layout=w.Layout(width="90%"))
         self.transcript.children = (*self.transcript.children, self._row("assistant", self._live))
         self.status.value = "<i>generating…</i>"
         self.send_button.disabled = self.regenerate_button.disabled = True
-        return loop.submit(self._stream(conversation, fresh))
+        return callbacks.call(self._stream, conversation, fresh)
 
-    async def _stream(self, conversation: list[dict[str, str]], fresh: bool) -> str:
+    def _stream(self, conversation: list[dict[str, str]], fresh: bool) -> str:
         pieces: list[str] = []
         try:
-            async for delta in self.llm.astream(conversation, fresh=fresh, **self.options):
+            for delta in self.llm.stream(conversation, fresh=fresh, **self.options):
                 pieces.append(delta)
                 if self._live is not None:
                     self._live.value = "".join(pieces)

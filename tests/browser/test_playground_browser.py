@@ -61,6 +61,7 @@ def jupyterlab(tmp_path: Path):
             "--ServerApp.password=",
             f"--ServerApp.root_dir={workdir}",
             "--LabApp.news_url=None",
+            "--LabApp.expose_app_in_browser=True",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         ],
         stdout=log,
@@ -87,10 +88,8 @@ def test_playground_in_a_real_browser(jupyterlab: str) -> None:
             page.goto(f"{jupyterlab}/lab/tree/06_playground.ipynb?reset")
             panel = page.locator(".jp-NotebookPanel:visible")
             panel.locator(".jp-Cell").first.wait_for()
-            wait_for_idle_kernel(page)
+            run_all_cells(page)
             playground = panel.locator(".nbllm-playground")
-            page.locator("#jp-MainMenu").get_by_text("Run", exact=True).click()
-            page.get_by_text("Run All Cells", exact=True).click()
             playground.wait_for(timeout=120_000)
             assert panel.get_by_text("Error displaying widget").count() == 0
             slider = playground.locator(".widget-slider").first
@@ -120,16 +119,22 @@ def test_playground_in_a_real_browser(jupyterlab: str) -> None:
             browser.close()
 
 
-def wait_for_idle_kernel(page) -> None:
-    """Wait until the notebook's kernel is started and idle; should JupyterLab still ask which
-    kernel to use, accept its proposal (the notebook's own, Python 3)."""
+def run_all_cells(page) -> None:
+    """Once the notebook's kernel is ready and idle, run every cell through JupyterLab's own
+    command (a menu click that lands too early does nothing). Should JupyterLab still ask
+    which kernel to use, accept its proposal (the notebook's own, Python 3)."""
     page.wait_for_function(
         """() => {
             const dialog = document.querySelector('.jp-Dialog .jp-mod-accept');
             if (dialog) { dialog.click(); return false; }
-            const status = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator');
-            return status !== null && status.getAttribute('data-status') === 'idle';
+            const app = window.jupyterapp;
+            const panel = app && app.shell.currentWidget;
+            const context = panel && panel.sessionContext;
+            return !!(context && context.isReady && context.session && context.session.kernel
+                      && context.session.kernel.connectionStatus === 'connected'
+                      && context.session.kernel.status === 'idle');
         }""",
         polling=250,
         timeout=120_000,
     )
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
