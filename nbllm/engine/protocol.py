@@ -21,12 +21,13 @@ from typing import Any
 
 from nbllm.core.outputs import Generation, GenerationStats
 from nbllm.core.params import GenerationParams
-from nbllm.core.schema import OutputSchema, schema_dict, schema_name
+from nbllm.core.schema import OutputSchema, schema_dict
 from nbllm.engine import callbacks, loop
-from nbllm.engine.cache import OutputCache, cache_key
+from nbllm.engine.cache import OutputCache
 from nbllm.engine.cache_writer import CacheWriter
 from nbllm.engine.components import Component
-from nbllm.engine.log import EngineLog, LogEntry
+from nbllm.engine.log import EngineLog
+from nbllm.engine.recording import Recorder
 from nbllm.engine.requests import (
     EngineConfig,
     EngineJob,
@@ -36,9 +37,9 @@ from nbllm.engine.requests import (
     RawStream,
     RetryPolicy,
     Sink,
-    cacheable,
-    check_input_size,
+    build_request,
     estimate_tokens,
+    sample_key,
     with_sample,
 )
 from nbllm.engine.streaming import stream_once, stream_text
@@ -49,11 +50,9 @@ from nbllm.errors import (
     CacheError,
     InvalidParameterError,
     NBLLMError,
-    ParseError,
     TransientBackendError,
     UnsupportedParameterError,
     UsageError,
-    redact,
 )
 
 __all__ = [
@@ -79,9 +78,9 @@ class InferenceEngine:
         retry: RetryPolicy | None = None,
         on_generation: Callable[[Generation], None] | None = None,
     ) -> None:
-        self.log = EngineLog()
-        self.listeners: list[Callable[[Generation], None]] = [on_generation] if on_generation else []
-        self.last_generation: Generation | None = None
+        self.recorder = Recorder()
+        if on_generation is not None:
+            self.recorder.listeners.append(on_generation)
         self._prepared: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
         self.configure(cache=cache, concurrency=concurrency, retry=retry or RetryPolicy())
@@ -99,12 +98,25 @@ class InferenceEngine:
         """
         if cache is not True:
             self.cache = cache if isinstance(cache, OutputCache) else None
-            self._writer = CacheWriter(self.cache) if self.cache is not None else None
+            self.recorder.writer = CacheWriter(self.cache) if self.cache is not None else None
         if concurrency is not None:
             self.concurrency = concurrency
             self._semaphore: asyncio.Semaphore | None = None  # made again, on the loop, when next needed
         if retry is not None:
             self.retry = retry
+
+    @property
+    def log(self) -> EngineLog:
+        return self.recorder.log
+
+    @property
+    def listeners(self) -> list[Callable[[Generation], None]]:
+        """Called with every Generation, on nbllm's callback thread."""
+        return self.recorder.listeners
+
+    @property
+    def last_generation(self) -> Generation | None:
+        return self.recorder.last_generation
 
     # -- steps 1-2: merge and validate, synchronously, before anything is sent --------
     def prepare(
@@ -159,7 +171,7 @@ class InferenceEngine:
         """
         jobs = []
         for component in components:
-            request = self._request(config, component, params, schema)
+            request = build_request(config, component, params, schema)
             thunks = [ModelOutputThunk(component, sample_offset + i, params) for i in range(num_generations)]
             jobs.append(EngineJob(component, request, thunks))
         coro = self._process(config, jobs, fresh, sink)
@@ -176,7 +188,7 @@ class InferenceEngine:
         as generate: cache, retries, budget, statistics and log. Iterate it on the I/O loop."""
         if config.raw_stream is None:
             raise UsageError(f"{config.model_name} cannot stream; use generate instead.")
-        self._request(config, component, params, None)  # bad input fails here, before anything starts
+        build_request(config, component, params, None)  # bad input fails here, before anything starts
         return stream_text(lambda sink: self.generate(config, [component], 1, params, None, fresh, 0, sink))
 
     def _keep(self, task: asyncio.Future[Any]) -> asyncio.Future[Any]:
@@ -184,24 +196,6 @@ class InferenceEngine:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-    @staticmethod
-    def _request(
-        config: EngineConfig, component: Component, params: dict[str, Any], schema: dict[str, Any] | None
-    ) -> RawRequest:
-        messages = component.format_for_llm()
-        if schema is None and component.output_schema is not None:
-            schema = schema_dict(component.output_schema)
-        fn = config.prompt_formatting_fn
-        request = RawRequest(
-            messages=messages,
-            prompt=fn(messages) if fn is not None else None,
-            params=params,
-            response_schema=schema,
-            schema_name=schema_name(component.output_schema) if component.output_schema else "output",
-        )
-        check_input_size(config, request)
-        return request
 
     # -- steps 3-8, on the I/O loop ----------------------------------------------------
     async def _process(
@@ -215,14 +209,14 @@ class InferenceEngine:
             for job in jobs:
                 for thunk in job.thunks:
                     if not thunk._future.done():
-                        self._fail(config, job.component, thunk, error, job.request)
+                        self.recorder.fail(config, job.component, thunk, error, job.request)
 
     async def _dispatch(
         self, config: EngineConfig, jobs: list[EngineJob], fresh: bool, sink: Sink | None
     ) -> None:
         cache = self.cache
         keys = [
-            [self._key(config, job.request, t.sample_index) if cache is not None else "" for t in job.thunks]
+            [sample_key(config, job.request, t.sample_index) if cache is not None else "" for t in job.thunks]
             for job in jobs
         ]
         hits: dict[str, dict[str, Any]] = {}
@@ -239,7 +233,7 @@ class InferenceEngine:
                     continue
                 if key in hits:
                     stats = GenerationStats(**{**hits[key]["stats"], "cache_hit": True})
-                    self._finish(config, job.component, thunk, hits[key]["text"], stats, job.request)
+                    self.recorder.finish(config, job.component, thunk, hits[key]["text"], stats, job.request)
                 else:
                     missing.append((thunk, key))
             if missing:
@@ -261,16 +255,6 @@ class InferenceEngine:
             for thunk, _ in missing:
                 thunk._task = task
 
-    @staticmethod
-    def _key(config: EngineConfig, request: RawRequest, sample_index: int) -> str:
-        body = {
-            "messages": request.messages,
-            "prompt": request.prompt,
-            "params": request.params,
-            "schema": request.response_schema,
-        }
-        return cache_key(config.identity, body, sample_index)
-
     async def _guarded(
         self, config: EngineConfig, pending: list[tuple[EngineJob, Missing]], work: Any
     ) -> None:
@@ -281,7 +265,7 @@ class InferenceEngine:
             for job, missing in pending:
                 for thunk, _ in missing:
                     if not thunk._future.done():
-                        self._fail(config, job.component, thunk, error, job.request)
+                        self.recorder.fail(config, job.component, thunk, error, job.request)
         finally:  # cancelled: no thunk may wait forever
             for _, missing in pending:
                 for thunk, _ in missing:
@@ -303,11 +287,11 @@ class InferenceEngine:
                 results, stats = await self._call(config, call)
             except NBLLMError as exc:
                 for thunk, _ in missing:
-                    self._fail(config, component, thunk, exc, request)
+                    self.recorder.fail(config, component, thunk, exc, request)
                 return
             done = list(zip(missing, results))
             await asyncio.gather(
-                *(self._store(config, component, t, k, raw, stats, request) for (t, k), raw in done)
+                *(self.recorder.store(config, component, t, k, raw, stats, request) for (t, k), raw in done)
             )
             missing = missing[len(results) :]
         # One call per remaining sample, each with its own seed so samples stay distinct.
@@ -328,15 +312,15 @@ class InferenceEngine:
         try:
             results, stats = await self._call(config, with_sample(request, thunk.sample_index, 1), sink)
         except NBLLMError as exc:
-            self._fail(config, component, thunk, exc, request)
+            self.recorder.fail(config, component, thunk, exc, request)
             return
-        await self._store(config, component, thunk, key, results[0], stats, request)
+        await self.recorder.store(config, component, thunk, key, results[0], stats, request)
 
     async def _generate_batch(self, config: EngineConfig, pending: list[tuple[EngineJob, Missing]]) -> None:
         """Every missing sample in one raw batch call; answers are matched by their cache key."""
         assert config.raw_batch is not None
         work = [
-            (self._key(config, job.request, t.sample_index), with_sample(job.request, t.sample_index, 1))
+            (sample_key(config, job.request, t.sample_index), with_sample(job.request, t.sample_index, 1))
             for job, missing in pending
             for t, _ in missing
         ]
@@ -349,17 +333,19 @@ class InferenceEngine:
         stores = []
         for job, missing in pending:
             for thunk, _ in missing:
-                key = self._key(config, job.request, thunk.sample_index)
+                key = sample_key(config, job.request, thunk.sample_index)
                 answer = answers.get(key) or BackendError(
                     f"the batch returned no answer for sample {key[:12]}"
                 )
                 if isinstance(answer, NBLLMError):
-                    self._fail(config, job.component, thunk, answer, job.request)
+                    self.recorder.fail(config, job.component, thunk, answer, job.request)
                     continue
                 if config.budget is not None:
                     config.budget.spend(answer.input_tokens, answer.output_tokens)
                 stats = GenerationStats(latency=latency)
-                stores.append(self._store(config, job.component, thunk, key, answer, stats, job.request))
+                stores.append(
+                    self.recorder.store(config, job.component, thunk, key, answer, stats, job.request)
+                )
         await asyncio.gather(*stores)
 
     async def _call(
@@ -423,95 +409,3 @@ class InferenceEngine:
             await asyncio.sleep(self.retry.delay(attempt, error.retry_after))
             if sink is not None:
                 sink(None)  # a new attempt starts: what the stream said so far may be said again
-
-    # -- recording -------------------------------------------------------------------------
-    async def _store(
-        self,
-        config: EngineConfig,
-        component: Component,
-        thunk: ModelOutputThunk,
-        key: str,
-        raw: RawGeneration,
-        call_stats: GenerationStats,
-        request: RawRequest,
-    ) -> None:
-        """Record a finished generation: in the cache first (off the loop), then to its thunk.
-        A failed write is reported and the generation is returned all the same."""
-        stats = GenerationStats(
-            input_tokens=raw.input_tokens,
-            output_tokens=raw.output_tokens,
-            latency=call_stats.latency,
-            finish_reason=raw.finish_reason,
-            cpu_time=call_stats.cpu_time,
-            peak_memory_mb=call_stats.peak_memory_mb,
-            attempts=call_stats.attempts,
-        )
-        writer = self._writer
-        if writer is not None and key and writer.cache.writable:
-            written = asyncio.get_running_loop().create_future()
-            writer.put(key, {"text": raw.text, "stats": cacheable(stats)}, written)
-            error = await written
-            if error is not None:
-                callbacks.report(f"a finished generation could not be cached: {error}")
-        self._finish(config, component, thunk, raw.text, stats, request)
-
-    def _finish(
-        self,
-        config: EngineConfig,
-        component: Component,
-        thunk: ModelOutputThunk,
-        text: str,
-        stats: GenerationStats,
-        request: RawRequest,
-    ) -> None:
-        generation = Generation(text=text, stats=stats, sample_index=thunk.sample_index)
-        try:
-            generation.parsed = component.parse_output(text)
-        except ParseError as exc:
-            generation.error = exc
-        except Exception as exc:  # a custom component's parser failed: keep the text with the error
-            generation.error = ParseError(f"parse_output failed: {type(exc).__name__}: {exc}", text)
-        self._record(config, component, thunk, generation, request)
-
-    def _fail(
-        self,
-        config: EngineConfig,
-        component: Component,
-        thunk: ModelOutputThunk,
-        error: NBLLMError,
-        request: RawRequest,
-    ) -> None:
-        error = redact(error, config.secrets)
-        stats = GenerationStats(attempts=getattr(error, "attempts", 1))
-        generation = Generation(text=None, stats=stats, sample_index=thunk.sample_index, error=error)
-        self._record(config, component, thunk, generation, request)
-
-    def _record(
-        self,
-        config: EngineConfig,
-        component: Component,
-        thunk: ModelOutputThunk,
-        generation: Generation,
-        request: RawRequest,
-    ) -> None:
-        s = generation.stats
-        try:
-            self.log.record(
-                LogEntry(
-                    component_id=component.component_id,
-                    sample_index=thunk.sample_index,
-                    model=config.model_name,
-                    params=request.params,
-                    cache_hit=s.cache_hit,
-                    latency=s.latency,
-                    input_tokens=s.input_tokens,
-                    output_tokens=s.output_tokens,
-                    error=str(generation.error) if generation.error else None,
-                )
-            )
-        except Exception as exc:  # a full disk under the log file must not cost the answer
-            callbacks.report(f"the engine log could not be written: {exc}")
-        self.last_generation = generation
-        for listener in self.listeners:
-            callbacks.notify(listener, generation, what="listener")
-        thunk._resolve(generation)

@@ -10,7 +10,9 @@ from typing import Any, Union
 from nbllm.core.formats import PromptFormattingFn
 from nbllm.core.messages import Messages
 from nbllm.core.outputs import GenerationStats
+from nbllm.core.schema import schema_dict, schema_name
 from nbllm.engine.budget import Budget
+from nbllm.engine.cache import cache_key
 from nbllm.engine.components import Component
 from nbllm.engine.ratelimit import RateLimiter
 from nbllm.engine.thunk import ModelOutputThunk
@@ -151,3 +153,32 @@ def cacheable(stats: GenerationStats) -> dict[str, Any]:
         "latency": stats.latency,
         "finish_reason": stats.finish_reason,
     }
+
+
+def build_request(
+    config: EngineConfig, component: Component, params: dict[str, Any], schema: dict[str, Any] | None
+) -> RawRequest:
+    messages = component.format_for_llm()
+    if schema is None and component.output_schema is not None:
+        schema = schema_dict(component.output_schema)
+    fn = config.prompt_formatting_fn
+    request = RawRequest(
+        messages=messages,
+        prompt=fn(messages) if fn is not None else None,
+        params=params,
+        response_schema=schema,
+        schema_name=schema_name(component.output_schema) if component.output_schema else "output",
+    )
+    check_input_size(config, request)
+    return request
+
+
+def sample_key(config: EngineConfig, request: RawRequest, sample_index: int) -> str:
+    """The cache key of one sample: model, messages, prompt, params, schema and sample number."""
+    body = {
+        "messages": request.messages,
+        "prompt": request.prompt,
+        "params": request.params,
+        "schema": request.response_schema,
+    }
+    return cache_key(config.identity, body, sample_index)

@@ -39,8 +39,9 @@ class OpenAILLM(AsyncLLM):
     """Chat completions from an OpenAI-compatible server.
 
     ``api_key`` defaults to ``OPENAI_API_KEY`` for the OpenAI API only; another server gets a
-    key only when you pass ``api_key`` (a local one needs none). ``server_params`` names extra parameters the server understands (e.g. top_k for
-    vLLM or llama.cpp), sent in the request body as they are.
+    key only when you pass ``api_key`` (a local one needs none). ``server_params`` names extra
+    parameters the server understands (e.g. top_k for vLLM or llama.cpp), sent in the request
+    body as they are.
     """
 
     model: str
