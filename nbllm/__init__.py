@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from nbllm.core.views import register_view as _register_view
+
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
@@ -94,6 +96,10 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = sorted(_EXPORTS)
+
+# The notebook layer provides the table and DataFrame views of outputs; core only knows names.
+_register_view("html", "nbllm.notebook.html:results_html")
+_register_view("dataframe", "nbllm.notebook.frames:to_dataframe")
 
 
 def __getattr__(name: str) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbllm.core.views import view
 from nbllm.errors import NBLLMError
 
 
@@ -77,16 +78,31 @@ class GenerateOutput:
     def __len__(self) -> int:
         return len(self.generations)
 
+    def to_dict(self) -> dict[str, Any]:
+        """distilabel 1.x's shape: the texts, and each statistic as a list (one per generation)."""
+        return {"generations": self.texts, "statistics": self.statistics}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], model_name: str = "") -> GenerateOutput:
+        """The inverse of to_dict (statistics nbllm does not know are dropped)."""
+        stats = data.get("statistics", {})
+        known = set(GenerationStats.__dataclass_fields__)
+        generations = [
+            Generation(
+                text,
+                GenerationStats(**{k: v[i] for k, v in stats.items() if k in known and i < len(v)}),
+                sample_index=i,
+            )
+            for i, text in enumerate(data.get("generations", []))
+        ]
+        return cls(model_name, generations)
+
     def to_dataframe(self) -> Any:
         """One row per generation (see nbllm.to_dataframe)."""
-        from nbllm.notebook.frames import to_dataframe
-
-        return to_dataframe(self)
+        return view("dataframe", self)
 
     def _repr_html_(self) -> str:
-        from nbllm.notebook.html import results_html
-
-        return results_html(self)
+        return view("html", self)
 
 
 class GenerateOutputs(list):  # type: ignore[type-arg]
@@ -94,30 +110,34 @@ class GenerateOutputs(list):  # type: ignore[type-arg]
     table in notebooks and converts to a DataFrame."""
 
     def to_dataframe(self) -> Any:
-        from nbllm.notebook.frames import to_dataframe
-
-        return to_dataframe(list(self))
+        return view("dataframe", list(self))
 
     def _repr_html_(self) -> str:
-        from nbllm.notebook.html import results_html
-
-        return results_html(list(self))
+        return view("html", list(self))
 
 
-def merge_responses(responses: list[GenerateOutput], n: int = 1) -> list[GenerateOutput]:
-    """Group single-generation outputs into outputs of `n` generations each, in order.
+def merge_responses(responses: list[Any], n: int = 1) -> list[dict[str, Any]]:
+    """distilabel 1.x's helper: group single-generation responses into groups of `n`.
 
-    The statistics of each generation stay attached to it; sample indices are renumbered
-    within each group.
+    Takes responses in the dict shape (``{"generations": [...], "statistics": {...}}``, or
+    GenerateOutputs, which are converted with ``to_dict()``) and returns dicts: each holds the
+    first generation of each response in its group, with every statistic (and any extra key)
+    collected as a list. The inputs are not changed.
     """
     if n < 1:
         raise ValueError("n must be at least 1")
-    merged: list[GenerateOutput] = []
-    for start in range(0, len(responses), n):
-        group = responses[start : start + n]
-        generations = [g for r in group for g in r.generations]
-        for index, generation in enumerate(generations):
-            generation.sample_index = index
-        first = group[0]
-        merged.append(GenerateOutput(first.model_name, generations, first.input, first.params))
-    return merged
+    dicts = [r.to_dict() if isinstance(r, GenerateOutput) else r for r in responses]
+    if not dicts:
+        return []
+    extra_keys = [k for k in dicts[0] if k not in ("generations", "statistics")]
+    merged_all = []
+    for start in range(0, len(dicts), n):
+        merged: dict[str, Any] = {"generations": [], "statistics": {"input_tokens": [], "output_tokens": []}}
+        for response in dicts[start : start + n]:
+            merged["generations"].append(response["generations"][0])
+            for key, values in response["statistics"].items():
+                merged["statistics"].setdefault(key, []).append(values[0])
+            for key in extra_keys:
+                merged.setdefault(key, []).append(response[key][0])
+        merged_all.append(merged)
+    return merged_all

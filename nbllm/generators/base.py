@@ -3,37 +3,17 @@
 from __future__ import annotations
 
 import concurrent.futures
-import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from nbllm.engine import loop
+from nbllm.engine.progress import Progress, ProgressCallback
 from nbllm.engine.thunk import gather_thunks
 from nbllm.errors import InvalidInputError
 from nbllm.generators.jobs import Job, JobCall, JobInput
 from nbllm.generators.registry import GENERATORS
 from nbllm.generators.results import RunResult
-
-ProgressCallback = Callable[[int, int], None]
-
-
-class Progress:
-    """Counts finished runs and reports (done, total) to a callback, from any thread (nbllm
-    calls it on its callback thread, never the I/O loop)."""
-
-    def __init__(self, total: int, callback: ProgressCallback | None) -> None:
-        self.total = total
-        self.done = 0
-        self.callback = callback
-        self._lock = threading.Lock()
-
-    def tick(self, *_: Any) -> None:
-        with self._lock:
-            self.done += 1
-            done = self.done
-        if self.callback is not None:
-            self.callback(done, self.total)
 
 
 class BaseGenerator(ABC):
@@ -102,8 +82,7 @@ class BaseGenerator(ABC):
         batches = self.llm.submit(calls, num_runs, fresh=self.fresh, sample_offset=sample_offset, **overrides)
         flat = [t for batch in batches for t in batch]
         if progress is not None:
-            for thunk in flat:
-                thunk.on_done(progress.tick, what="progress callback")
+            progress.follow(flat)
         generations = await gather_thunks(flat)
         model, params_used = self.llm.model_name, flat[0].params
         return [

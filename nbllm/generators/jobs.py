@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import string
-from typing import Any, Optional, Union
+from typing import Annotated, Any, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from nbllm.core.messages import Message, Messages
 from nbllm.core.params import GenerationParams
@@ -25,6 +25,15 @@ class Example(BaseModel):
     reliability: Optional[float] = None
 
 
+def _check_params(value: dict[str, Any]) -> dict[str, Any]:
+    GenerationParams(**value)  # raises InvalidParameterError naming the field
+    return value
+
+
+# Generation parameters of a job or a variant, validated when the job is made.
+ValidParams = Annotated[dict[str, Any], AfterValidator(_check_params)]
+
+
 class JobSettings(BaseModel):
     """A variant of a job: another instruction, a subset of examples, other parameters."""
 
@@ -33,13 +42,7 @@ class JobSettings(BaseModel):
     name: str
     instruction: Optional[str] = None
     examples: Optional[list[int]] = Field(None, description="Indices of the job's examples to keep.")
-    params: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("params")
-    @classmethod
-    def _valid_params(cls, value: dict[str, Any]) -> dict[str, Any]:
-        GenerationParams(**value)
-        return value
+    params: ValidParams = Field(default_factory=dict)
 
 
 class Job(BaseModel):
@@ -55,14 +58,8 @@ class Job(BaseModel):
     template: str = "{input}"
     output_schema: Optional[Any] = None
     examples: list[Example] = Field(default_factory=list)
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: ValidParams = Field(default_factory=dict)
     name: str = "job"
-
-    @field_validator("params")
-    @classmethod
-    def _valid_params(cls, value: dict[str, Any]) -> dict[str, Any]:
-        GenerationParams(**value)
-        return value
 
     @field_validator("output_schema")
     @classmethod

@@ -25,16 +25,34 @@ from nbllm.engine import callbacks, loop
 from nbllm.engine.budget import Budget
 from nbllm.engine.cache import OutputCache
 from nbllm.engine.components import Chat, Component
+from nbllm.engine.progress import Progress
 from nbllm.engine.protocol import InferenceEngine
 from nbllm.engine.ratelimit import RateLimiter
 from nbllm.engine.requests import EngineConfig, RawGeneration, RawRequest, RetryPolicy
 from nbllm.engine.thunk import ModelOutputThunk, gather_thunks
-from nbllm.errors import InvalidParameterError, UsageError
+from nbllm.errors import InvalidParameterError, UnsupportedParameterError, UsageError
 from nbllm.llms.conveniences import ConveniencesMixin
 
 COMMON_PARAMS = frozenset(
     {"temperature", "top_p", "max_tokens", "seed", "stop", "frequency_penalty", "presence_penalty"}
 )
+# Constructor arguments of the BaseLLM interface nbllm cannot honour, with what to do instead.
+UNSUPPORTED_ARGUMENTS = {
+    "beam_width": "nbllm samples; it does not run beam search",
+    "num_beams": "nbllm samples; it does not run beam search",
+    "length_penalty": "it only applies to beam search",
+    "early_stopping": "it only applies to beam search",
+    "do_sample": "set temperature=0 for greedy decoding",
+    "num_return_sequences": "pass num_generations= to generate",
+    "max_length": "use max_tokens (it counts only generated tokens)",
+    "role": "messages carry their own roles",
+    "device": "llama.cpp here runs on the CPU; an endpoint decides its own devices",
+    "pad_token_id": "the backend's tokenizer decides it",
+    "eos_token_id": "use stop= for strings that end a generation",
+    "bos_token_id": "the backend's tokenizer decides it",
+}
+ARGUMENT_ALIASES = {"stop_token": "stop", "repition_penalty": "repetition_penalty"}
+
 # Samples one call may ask for: per input, and in all (each pending sample holds a little memory).
 MAX_NUM_GENERATIONS = 1024
 MAX_SAMPLES_PER_CALL = 250_000
@@ -82,10 +100,26 @@ class LLM(ConveniencesMixin, BaseModel):
     _limiter: Optional[RateLimiter] = PrivateAttr(None)
 
     def __init__(self, **data: Any) -> None:
+        """Settings by name; generation parameters too, as in the BaseLLM interface:
+        ``LlamaCppLLM(temperature=0.7, max_tokens=50, top_k=50, top_p=0.9)``."""
         if "num_threads" in data:
             data["concurrency"] = data.pop("num_threads")
-        if isinstance(data.get("params"), dict):
-            data["params"] = GenerationParams(**data["params"])
+        unsupported = sorted(k for k in data if k in UNSUPPORTED_ARGUMENTS)
+        if unsupported:
+            reasons = "; ".join(f"{k}: {UNSUPPORTED_ARGUMENTS[k]}" for k in unsupported)
+            raise UnsupportedParameterError(
+                f"{type(self).__name__} cannot honour {', '.join(unsupported)} ({reasons}).", unsupported[0]
+            )
+        for alias, name in ARGUMENT_ALIASES.items():
+            if alias in data:
+                data[name] = data.pop(alias)
+        given = data.get("params")
+        params = (
+            given.model_dump(exclude_none=True) if isinstance(given, GenerationParams) else dict(given or {})
+        )
+        params.update({k: data.pop(k) for k in list(data) if k in GenerationParams.model_fields})
+        if params or given is not None:
+            data["params"] = GenerationParams(**params)
         try:
             super().__init__(**data)
         except ValidationError as exc:
@@ -278,12 +312,19 @@ class LLM(ConveniencesMixin, BaseModel):
         return [Chat(m, output_schema=structured_output) for m in to_batch(inputs, self.system_prompt)]
 
     async def agenerate_many(
-        self, inputs: Any, num_generations: int = 1, progress: Any = None, **options: Any
+        self,
+        inputs: Any,
+        num_generations: int = 1,
+        progress: Any = None,
+        progress_callback_func: Any = None,
+        **options: Any,
     ) -> GenerateOutputs:
         """Generate for every input concurrently; failed samples are kept with their error.
 
         ``progress=True`` shows a tqdm bar (a widget in notebooks); a callable gets
-        ``(done, total)`` as each generation completes."""
+        ``(done, total)`` as each generation completes. ``progress_callback_func`` is
+        distilabel 0.x's name for the same callable."""
+        progress = progress if progress is not None else progress_callback_func
         batches = self.submit(inputs, num_generations, **options)
         flat = [t for batch in batches for t in batch]
         if progress:
@@ -387,13 +428,7 @@ def _track(thunks: list[ModelOutputThunk], progress: Any) -> None:
             if done == total:
                 bar.close()
 
-    counter = iter(range(1, total + 1))
-
-    def tick(_: ModelOutputThunk) -> None:
-        report(next(counter), total)
-
-    for thunk in thunks:
-        thunk.on_done(tick, what="progress callback")
+    Progress(total, report).follow(thunks)
 
 
 def _config_error(owner: str, exc: ValidationError) -> InvalidParameterError:

@@ -47,18 +47,34 @@ class ConveniencesMixin:
         return loop.run_sync(self.abatch_run(tasks, **options))
 
     # -- chat -------------------------------------------------------------------------------
-    async def achat(self: LLM, message: str, **options: Any) -> str:
-        """Send `message` after the history; the reply is appended to ``history``."""
+    async def achat(self: LLM, message: str, history: Any = None, **options: Any) -> str:
+        """Send `message` after the history; the reply is appended to ``history``.
+
+        ``history`` (the BaseLLM interface's argument) replaces ``self.history`` for this turn:
+        a list of chat messages, or a transcript as text (sent as context in a system message).
+        """
         if not isinstance(message, str) or not message.strip():
             raise InvalidInputError("chat message must be a non-empty string.")
-        conversation = [*self.history, {"role": "user", "content": message}]
+        if history is None:
+            before = list(self.history)
+        elif isinstance(history, str):
+            before = (
+                [{"role": "system", "content": f"The conversation so far:\n{history}"}]
+                if history.strip()
+                else []
+            )
+        else:
+            from nbllm.core.messages import to_messages
+
+            before = [dict(m) for m in to_messages(list(history), None, "history")] if history else []
+        conversation = [*before, {"role": "user", "content": message}]
         (output,) = await loop.run_async(self.agenerate_many([conversation], 1, **options))
         reply = _first_text(output)
         self.history = [*conversation, {"role": "assistant", "content": reply}]
         return reply
 
-    def chat(self: LLM, message: str, **options: Any) -> str:
-        return loop.run_sync(self.achat(message, **options))
+    def chat(self: LLM, message: str, history: Any = None, **options: Any) -> str:
+        return loop.run_sync(self.achat(message, history, **options))
 
     def clear_history(self: LLM) -> None:
         self.history = []

@@ -12,7 +12,8 @@ from nbllm.engine.budget import Budget
 
 class CostMeter(w.HTML):
     """Shows tokens and, given prices per token, the estimated cost of the last run and in
-    total. With ``max_cost`` the LLM stops sending requests that could exceed it: their rows
+    total. A run starts with each notebook cell that is executed (and with each Run of the
+    Playground); ``start_run()`` starts one by hand. With ``max_cost`` the LLM stops sending requests that could exceed it: their rows
     record BudgetExceededError and the rest of the batch is kept."""
 
     def __init__(
@@ -30,6 +31,7 @@ class CostMeter(w.HTML):
         self.budget = llm.budget
         self._run_start = (0, 0)
         llm.engine.listeners.append(lambda _: self.refresh())
+        _on_each_cell(self.start_run)
         self.refresh()
 
     def start_run(self) -> None:
@@ -50,3 +52,14 @@ class CostMeter(w.HTML):
             f"{c}{b.cost_of(run_in, run_out):.4f} &nbsp;&nbsp; <b>total</b>: {b.input_tokens} in / "
             f"{b.output_tokens} out tokens in {b.requests} requests · {c}{b.cost:.4f}{html.escape(left)}</div>"
         )
+
+
+def _on_each_cell(start_run: Any) -> None:
+    """Call `start_run` before every cell IPython executes (nothing outside IPython)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.events.register("pre_run_cell", lambda *_: start_run())

@@ -11,13 +11,14 @@ from IPython.display import display
 
 from nbllm.core.outputs import GenerateOutput, GenerateOutputs
 from nbllm.engine import loop
+from nbllm.engine.progress import Progress
 from nbllm.engine.thunk import gather_thunks
 from nbllm.notebook.html import results_html
 
 
 class LiveTable(w.VBox):
     """A progress bar over a table of the generations finished so far (refreshed at most
-    every `interval` seconds, from nbllm's I/O thread, while the cell waits)."""
+    every `interval` seconds, from nbllm's callback thread, while the cell waits)."""
 
     def __init__(self, total: int, interval: float = 0.5) -> None:
         self.bar = w.IntProgress(value=0, min=0, max=total, description=f"0 / {total}")
@@ -46,18 +47,15 @@ def live_generate(llm: Any, inputs: Any, num_generations: int = 1, **options: An
     partial = [
         GenerateOutput(llm.model_name, [], b[0].component.format_for_llm(), b[0].params) for b in batches
     ]
-    done = [0]
-    lock = threading.Lock()
+    progress = Progress(view.bar.max, lambda done, _: view.update(done, partial))
 
     def finished(thunk: Any, index: int) -> None:
         if thunk._future.cancelled():
             return
-        with lock:
-            partial[index].generations.append(thunk._future.result())
-            partial[index].generations.sort(key=lambda g: g.sample_index)
-            done[0] += 1
-            count = done[0]
-        view.update(count, partial)
+        generations = partial[index].generations
+        generations.append(thunk._future.result())
+        generations.sort(key=lambda g: g.sample_index)
+        progress.tick()
 
     for index, batch in enumerate(batches):
         for thunk in batch:

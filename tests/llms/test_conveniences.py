@@ -9,6 +9,7 @@ import pytest
 
 import nbllm
 from nbllm import InvalidInputError, LlamaCppLLM, UsageError
+from tests.scripted import ScriptedLLM
 
 pytestmark = pytest.mark.slow
 
@@ -72,3 +73,45 @@ def test_logging_to_a_file(embedded: LlamaCppLLM, tmp_path: Path) -> None:
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert lines[0]["model"] == "SmolLM2-135M-Instruct" and lines[0]["output_tokens"] > 0
     assert lines[-1]["event"] == "custom" and lines[-1]["note"] == "mine"
+
+
+def test_baseline_constructor_style_sets_parameters() -> None:
+    llm = nbllm.LlamaCppLLM(temperature=0.7, max_tokens=50, top_k=50, top_p=0.9, stop_token="###")
+    assert llm.params.set_values() == {
+        "temperature": 0.7,
+        "max_tokens": 50,
+        "top_k": 50,
+        "top_p": 0.9,
+        "stop": "###",
+    }
+    with pytest.raises(nbllm.InvalidParameterError, match="temperature"):
+        nbllm.LlamaCppLLM(temperature=9.0)
+
+
+@pytest.mark.parametrize("argument", ["num_beams", "device", "do_sample", "beam_width"])
+def test_parameters_nbllm_cannot_honour_are_named(argument: str) -> None:
+    with pytest.raises(nbllm.UnsupportedParameterError, match=argument) as info:
+        nbllm.LlamaCppLLM(**{argument: 2})
+    assert info.value.field == argument
+
+
+def test_chat_takes_a_history(scripted: ScriptedLLM) -> None:
+    earlier = [{"role": "user", "content": "My name is Ada."}, {"role": "assistant", "content": "Hello Ada."}]
+    scripted.chat("What is my name?", history=earlier)
+    assert [m["content"] for m in scripted.requests[-1].messages] == [
+        "My name is Ada.",
+        "Hello Ada.",
+        "What is my name?",
+    ]
+    scripted.chat("And now?", history="User: I like tea.")
+    first = scripted.requests[-1].messages[0]
+    assert first["role"] == "system" and "I like tea." in first["content"]
+    assert scripted.history[-2]["content"] == "And now?"
+
+
+def test_progress_callback_func_is_distilabels_name_for_progress(scripted: ScriptedLLM) -> None:
+    seen = []
+    scripted.generate(
+        ["a", "b"], num_generations=2, progress_callback_func=lambda done, total: seen.append((done, total))
+    )
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]

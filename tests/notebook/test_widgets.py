@@ -131,3 +131,25 @@ def test_temperature_explorer_uses_real_probabilities(embedded) -> None:
     hot = explorer.probabilities
     assert hot[0] < warm[0] and sum(p > 0 for p in hot) == 8
     assert "image/png" in explorer.chart.outputs[0]["data"]
+
+
+def test_cost_meter_this_run_starts_with_each_cell(tmp_path) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from tests.scripted import ScriptedLLM
+
+    shell = InteractiveShell.instance()
+    try:
+        shell.user_ns["llm"] = ScriptedLLM(cache=False)
+        shell.run_cell(
+            "import nbllm\nmeter = nbllm.CostMeter(llm, price_per_input_token=1, price_per_output_token=1)"
+        )
+        shell.run_cell("out = llm.generate(['a', 'b'])")
+        meter = shell.user_ns["meter"]
+        assert meter.run_tokens == (6, 4)  # two generations of 3 in and 2 out tokens
+        shell.run_cell("out = llm.generate(['c'])")
+        assert meter.run_tokens == (3, 2)  # before: "this run" kept counting from the start
+        assert (meter.budget.input_tokens, meter.budget.output_tokens) == (9, 6)
+        assert "<b>this run</b>: 3 in / 2 out" in meter.value
+    finally:
+        InteractiveShell.clear_instance()

@@ -1,0 +1,35 @@
+"""Progress: how many of a batch's generations have finished, reported as (done, total)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nbllm.engine.thunk import ModelOutputThunk
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class Progress:
+    """Counts finished items and reports (done, total) to a callback, from any thread (nbllm
+    calls it on its callback thread, never the I/O loop)."""
+
+    def __init__(self, total: int, callback: ProgressCallback | None) -> None:
+        self.total = total
+        self.done = 0
+        self.callback = callback
+        self._lock = threading.Lock()
+
+    def tick(self, *_: Any) -> None:
+        with self._lock:
+            self.done += 1
+            done = self.done
+        if self.callback is not None:
+            self.callback(done, self.total)
+
+    def follow(self, thunks: Iterable[ModelOutputThunk]) -> None:
+        """Tick once as each of `thunks` finishes."""
+        for thunk in thunks:
+            thunk.on_done(self.tick, what="progress callback")
