@@ -59,3 +59,17 @@ def test_endpoint_flags_reach_the_openai_backend(llama_server: str, tmp_path: Pa
     )
     assert result.returncode == 0, result.stderr
     assert "model: smollm2" in result.stdout and len(rows(result.stdout)) == 1
+
+
+def test_the_readmes_cli_example_answers_paris(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    line = next(
+        x for x in readme.splitlines() if x.startswith('nbllm generate "What is the capital of France?"')
+    )
+    import shlex
+
+    args = shlex.split(line)[1:]  # exactly the README's command, as `python -m nbllm.cli`
+    result = run_cli(*args, cache_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    texts = [" ".join(r[7:]) for r in rows(result.stdout)]
+    assert len(texts) == 2 and all("Paris" in t for t in texts), result.stdout

@@ -204,6 +204,14 @@ class LLM(ConveniencesMixin, BaseModel):
         """The backend's own defaults, the lowest layer of the merge."""
         return {}
 
+    def default_system_prompt(self) -> Optional[str]:
+        """The system prompt used when ``system_prompt`` is not set (a model may need one)."""
+        return None
+
+    @property
+    def effective_system_prompt(self) -> Optional[str]:
+        return self.system_prompt if self.system_prompt is not None else self.default_system_prompt()
+
     def _supported_params(self) -> frozenset[str]:
         return self.supported_params
 
@@ -309,7 +317,9 @@ class LLM(ConveniencesMixin, BaseModel):
             return [inputs]
         if isinstance(inputs, Sequence) and inputs and all(isinstance(c, Component) for c in inputs):
             return list(inputs)
-        return [Chat(m, output_schema=structured_output) for m in to_batch(inputs, self.system_prompt)]
+        return [
+            Chat(m, output_schema=structured_output) for m in to_batch(inputs, self.effective_system_prompt)
+        ]
 
     async def agenerate_many(
         self,

@@ -19,7 +19,7 @@ from nbllm.core.messages import Input, to_messages
 from nbllm.engine.requests import RawGeneration, RawRequest
 from nbllm.errors import BackendError, MissingDependencyError, ModelNotFoundError
 from nbllm.llms.base import LLM
-from nbllm.llms.embedded import EMBEDDED_NAME, embedded_model_path
+from nbllm.llms.embedded import EMBEDDED_NAME, EMBEDDED_SAMPLING, EMBEDDED_SYSTEM_PROMPT, embedded_model_path
 
 _RENAMED = {"repetition_penalty": "repeat_penalty"}
 
@@ -97,7 +97,11 @@ class LlamaCppLLM(LLM):
         return EMBEDDED_NAME if not self.model_path else Path(self.model_path).stem
 
     def default_params(self) -> dict[str, Any]:
-        return {"max_tokens": 256}
+        """256 tokens; for the embedded model also its model card's temperature and top_p."""
+        return {"max_tokens": 256, **({} if self.model_path else EMBEDDED_SAMPLING)}
+
+    def default_system_prompt(self) -> Optional[str]:
+        return None if self.model_path else EMBEDDED_SYSTEM_PROMPT
 
     def cache_identity(self) -> dict[str, Any]:
         path = self.resolved_path
@@ -275,7 +279,7 @@ class LlamaCppLLM(LLM):
         """
         import numpy as np
 
-        prompt = self._render(to_messages(input, self.system_prompt)) + answer_prefix
+        prompt = self._render(to_messages(input, self.effective_system_prompt)) + answer_prefix
         with self._lock:
             if self._scorer is None:
                 self._scorer = self._open(logits_all=True)
@@ -307,7 +311,8 @@ class LlamaCppLLM(LLM):
         from llama_cpp import LLAMA_POOLING_TYPE_NONE
 
         texts = [
-            self._render(to_messages(x, self.system_prompt, f"inputs[{i}]")) for i, x in enumerate(inputs)
+            self._render(to_messages(x, self.effective_system_prompt, f"inputs[{i}]"))
+            for i, x in enumerate(inputs)
         ]
         with self._lock:
             if self._embedder is None:
