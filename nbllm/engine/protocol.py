@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from nbllm.core.outputs import Generation, GenerationStats
@@ -283,16 +283,22 @@ class InferenceEngine:
         first = missing[0][0].sample_index
         if config.supports_n and len(missing) > 1 and sink is None:
             call = with_sample(request, first, len(missing))
+
+            async def store_all(results: list[RawGeneration], stats: GenerationStats) -> None:
+                done = list(zip(missing, results))
+                await asyncio.gather(
+                    *(
+                        self.recorder.store(config, component, t, k, raw, stats, request)
+                        for (t, k), raw in done
+                    )
+                )
+
             try:
-                results, stats = await self._call(config, call)
+                results, _ = await self._call(config, call, after=store_all)
             except NBLLMError as exc:
                 for thunk, _ in missing:
                     self.recorder.fail(config, component, thunk, exc, request)
                 return
-            done = list(zip(missing, results))
-            await asyncio.gather(
-                *(self.recorder.store(config, component, t, k, raw, stats, request) for (t, k), raw in done)
-            )
             missing = missing[len(results) :]
         # One call per remaining sample, each with its own seed so samples stay distinct.
         if len(missing) == 1:
@@ -309,12 +315,13 @@ class InferenceEngine:
         key: str,
         sink: Sink | None,
     ) -> None:
+        async def store(results: list[RawGeneration], stats: GenerationStats) -> None:
+            await self.recorder.store(config, component, thunk, key, results[0], stats, request)
+
         try:
-            results, stats = await self._call(config, with_sample(request, thunk.sample_index, 1), sink)
+            await self._call(config, with_sample(request, thunk.sample_index, 1), sink, after=store)
         except NBLLMError as exc:
             self.recorder.fail(config, component, thunk, exc, request)
-            return
-        await self.recorder.store(config, component, thunk, key, results[0], stats, request)
 
     async def _generate_batch(self, config: EngineConfig, pending: list[tuple[EngineJob, Missing]]) -> None:
         """Every missing sample in one raw batch call; answers are matched by their cache key."""
@@ -349,9 +356,17 @@ class InferenceEngine:
         await asyncio.gather(*stores)
 
     async def _call(
-        self, config: EngineConfig, request: RawRequest, sink: Sink | None = None
+        self,
+        config: EngineConfig,
+        request: RawRequest,
+        sink: Sink | None = None,
+        after: Callable[[list[RawGeneration], GenerationStats], Awaitable[None]] | None = None,
     ) -> tuple[list[RawGeneration], GenerationStats]:
-        """The backend call under the concurrency limit, with retries, budget and resource use."""
+        """The backend call under the concurrency limit, with retries, budget and resource use.
+
+        `after` (storing the answers) runs before the concurrency slot is given back, so at
+        most `concurrency` answers are ever unstored: a crash loses at most the requests in
+        flight."""
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.concurrency)
         attempt = 0
@@ -400,6 +415,8 @@ class InferenceEngine:
                         peak_memory_mb=peak_memory_mb(),
                         attempts=attempt,
                     )
+                    if after is not None:
+                        await after(results, stats)
                     return results, stats
                 if config.budget is not None:
                     config.budget.release(hold)
