@@ -141,7 +141,11 @@ class MultiThreadingAsyncGenerator(BaseGenerator):
                     raise concurrent.futures.CancelledError()
                 future = sequential.submit(values, **params)
                 started.append(future)
-            return future.result()
+            runs = future.result()
+            for per_input in runs:  # labelled as this generator's rows, each with its variant
+                for run in per_input:
+                    run.generator = self.name
+            return runs
 
         io = asyncio.get_running_loop()
         pool = ThreadPoolExecutor(max_workers=len(self.job_settings), thread_name_prefix="nbllm-variant")

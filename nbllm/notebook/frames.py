@@ -29,6 +29,10 @@ COLUMNS = (
 )
 
 
+# Columns kept even when empty, so code can rely on them (frame["error"].notna() ...).
+ALWAYS_SHOWN = frozenset({"input", "generation", "error"})
+
+
 def to_dataframe(results: Any, generator: str | None = None, variant: str | None = None) -> Any:
     """Any nbllm result set as a DataFrame with one row per (input, generation).
 
@@ -45,8 +49,8 @@ def to_dataframe(results: Any, generator: str | None = None, variant: str | None
     frame = pd.DataFrame(columns)
     if frame.empty:
         return frame
-    empty_params = [c for c in (*PARAM_COLUMNS, "generator", "variant", "parsed") if frame[c].isna().all()]
-    return frame.drop(columns=empty_params)
+    empty = [c for c in frame.columns if c not in ALWAYS_SHOWN and frame[c].isna().all()]
+    return frame.drop(columns=empty)
 
 
 def to_wide(frame: Any, by: str = "variant", value: str = "generation") -> Any:
@@ -169,9 +173,16 @@ def _vote_row(v: Any, variant: str | None) -> dict[str, Any]:
         "input_tokens": sum(c.stats.input_tokens for c in v.candidates),
         "output_tokens": sum(c.stats.output_tokens for c in v.candidates),
         "latency": max((c.stats.latency for c in v.candidates), default=0.0),
+        "tokens_per_second": _rate(v.candidates),
         "cache_hit": all(c.stats.cache_hit for c in v.candidates),
         "error": None if v.ok else "no run succeeded",
     }
+
+
+def _rate(runs: list[Any]) -> float | None:
+    """Output tokens per second over runs that were generated (cached runs took no time)."""
+    made = [r.stats for r in runs if not r.stats.cache_hit and r.stats.latency > 0]
+    return sum(s.output_tokens for s in made) / sum(s.latency for s in made) if made else None
 
 
 def _input_text(value: Any) -> Any:

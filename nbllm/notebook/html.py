@@ -10,8 +10,10 @@ STYLE = (
     "<style>.nbllm-results{border-collapse:collapse;font-size:13px;max-width:100%}"
     ".nbllm-results th{background:#f3f4f6;text-align:left;padding:4px 8px;border-bottom:2px solid #d1d5db}"
     ".nbllm-results td{padding:4px 8px;border-bottom:1px solid #e5e7eb;vertical-align:top}"
-    ".nbllm-results td.text{max-width:42em;white-space:pre-wrap;word-break:break-word}"
-    ".nbllm-results td.text div{max-height:12em;overflow-y:auto}"
+    ".nbllm-results td.text{text-align:left;max-width:42em;white-space:pre-wrap;overflow-wrap:anywhere;"
+    "word-break:normal;line-height:1.5em}"
+    ".nbllm-results td.input{min-width:12em}"
+    ".nbllm-results td.text div{max-height:15em;overflow-y:auto}"
     ".nbllm-results td.err{color:#b91c1c}.nbllm-results td.num{text-align:right;font-variant-numeric:tabular-nums}"
     "</style>"
 )
@@ -47,7 +49,7 @@ def results_html(results: Any, max_rows: int = 200) -> str:
             value = row[c]
             if c in ("input", "generation"):
                 text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
-                cells.append(f'<td class="text"><div>{html.escape(text)}</div></td>')
+                cells.append(f'<td class="text {c}"><div>{html.escape(text)}</div></td>')
             elif c == "error":
                 cells.append(
                     f'<td class="err">{html.escape(str(value)) if isinstance(value, str) else ""}</td>'
@@ -77,11 +79,15 @@ def results_html(results: Any, max_rows: int = 200) -> str:
         if len(frame) > max_rows
         else ""
     )
-    summary = (
-        f"<p><b>{len(frame)}</b> generations · {int(frame['input_tokens'].sum())} input tokens · "
-        f"{int(frame['output_tokens'].sum())} output tokens · {int(frame['cache_hit'].astype(bool).sum())} from the cache"
-        f"{' · <b>' + str(int(frame['error'].notna().sum())) + ' errors</b>' if frame['error'].notna().any() else ''}</p>"
-    )
+    parts = [f"<b>{len(frame)}</b> generations"]
+    for column, label in (("input_tokens", "input tokens"), ("output_tokens", "output tokens")):
+        if column in frame:
+            parts.append(f"{int(frame[column].sum())} {label}")
+    if "cache_hit" in frame:
+        parts.append(f"{int(frame['cache_hit'].astype(bool).sum())} from the cache")
+    if frame["error"].notna().any():
+        parts.append(f"<b>{int(frame['error'].notna().sum())} errors</b>")
+    summary = f"<p>{' · '.join(parts)}</p>"
     return f'{STYLE}{summary}<table class="nbllm-results"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>{more}'
 
 

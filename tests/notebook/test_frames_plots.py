@@ -74,3 +74,35 @@ def test_html_display_is_readable(outputs) -> None:
             assert html.escape(g.text.split()[0]) in page
     assert "max-height" in page  # long texts scroll inside their cell
     assert outputs[0]._repr_html_().count("<tr>") == 3  # header row and two generations
+
+
+def test_frames_label_rows_and_drop_empty_columns() -> None:
+    from nbllm.generators import ExampleGenerator, JobSettings, MultiThreadingAsyncGenerator
+
+    llm = ScriptedLLM(cache=False, delay=0.01)
+    job = Job(instruction="Answer.", template="{q}")
+    variants = [JobSettings(name="short", params={"max_tokens": 8}), JobSettings(name="long")]
+    frame = nbllm.to_dataframe(
+        MultiThreadingAsyncGenerator(job, llm, job_settings=variants).generate([{"q": "a"}])
+    )
+    assert set(frame["generator"]) == {"MultiThreadingAsyncGenerator"}  # not the inner sequential one
+    assert list(frame["variant"]) == ["short", "long"]
+
+    votes = MajorVoteGenerator(job, llm, num_votes=3).generate([{"q": "b"}])
+    vote_frame = nbllm.to_dataframe(votes)
+    assert vote_frame["tokens_per_second"].notna().all() and (vote_frame["tokens_per_second"] > 0).all()
+
+    llm.enqueue('{"q": "what is 2+2"}', '{"q": "what is 3+3"}', "4", "4", "4", "6", "6", "6")
+    examples = ExampleGenerator(Job(instruction="Answer.", template="{q}"), llm, num_votes=3).generate(2)
+    example_frame = nbllm.to_dataframe(examples)
+    empty = [c for c in example_frame.columns if example_frame[c].isna().all()]
+    assert empty in ([], ["error"]), empty  # no column is all None but the error column
+    assert "generations" in nbllm.show(examples).data  # a table without token columns renders too
+
+
+def test_html_text_cells_are_left_aligned_prose() -> None:
+    llm = ScriptedLLM(cache=False)
+    llm.enqueue("line one\nline two")
+    page = llm.generate("a question with several words")._repr_html_()
+    assert 'class="text generation"' in page and 'class="text input"' in page
+    assert "text-align:left" in page and "white-space:pre-wrap" in page and "line one\nline two" in page
