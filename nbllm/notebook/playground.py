@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import concurrent.futures
+import time
 from typing import Any
 
 import ipywidgets as w
 from IPython.display import HTML
 
+from nbllm.core.params import GenerationParams
 from nbllm.engine import callbacks
 from nbllm.generators.jobs import Job
 from nbllm.notebook.generator_picker import GeneratorPicker
@@ -31,11 +33,20 @@ class Playground(w.VBox):
         self.prompt = w.Textarea(
             value=prompt, description="prompts", layout=w.Layout(width="70%", height="90px")
         )
-        self.params = ParamsPanel(self.llm)
+        # The playground's own parameters: its sliders never change what llm.generate does
+        # elsewhere, until "Apply to llm" copies them over.
+        self.generation_params = GenerationParams(**self.llm.params.set_values())
+        self.params = ParamsPanel(self.llm, params=self.generation_params)
         self.picker = GeneratorPicker()
         self.runs = w.BoundedIntText(value=2, min=1, max=32, description="runs/votes")
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
+        self.apply_button = w.Button(
+            description="Apply to llm", tooltip="use these parameters for llm.generate too"
+        )
+        self.apply_button.on_click(lambda _: self.apply())
+        self.picker.dropdown.observe(lambda _: self._show_runs(), names="value")
         self.status = w.HTML()
+        self.stale = w.HTML()
         self.table = w.Output()
         self.plot = w.Output()
         self.results: Any = None
@@ -43,13 +54,33 @@ class Playground(w.VBox):
             [
                 self.instruction,
                 self.prompt,
-                w.HBox([self.params, w.VBox([self.picker, self.runs, self.run_button, self.status])]),
+                w.HBox(
+                    [
+                        w.VBox([self.params, self.apply_button]),
+                        w.VBox(
+                            [self.picker, self.runs, w.HBox([self.run_button]), self.status],
+                            layout=w.Layout(width="360px", min_height="190px"),
+                        ),
+                    ]
+                ),
+                self.stale,
                 self.table,
                 self.plot,
             ]
         )
         self.add_class("nbllm-playground")
         self.run_button.on_click(lambda _: self.run())
+        self._show_runs()
+
+    def apply(self) -> None:
+        """Copy the playground's parameters to ``llm.params``."""
+        self.llm.params.update(
+            **{k: getattr(self.generation_params, k) for k in ("temperature", "top_p", "max_tokens", "seed")}
+        )
+
+    def _show_runs(self) -> None:
+        """Runs/votes means something for every generator but the plain one: hide it there."""
+        self.runs.layout.visibility = "hidden" if self.picker.value == "Generator" else "visible"
 
     def inputs(self) -> list[str]:
         return [p.strip() for p in self.prompt.value.split("\n---\n") if p.strip()]
@@ -57,11 +88,22 @@ class Playground(w.VBox):
     def run(self) -> concurrent.futures.Future[Any]:
         """What the Run button does; returns a Future of the results."""
         job = Job(instruction=self.instruction.value or "Answer.", template="{input}")
-        generator = self.picker.build(job, self.llm, self.runs.value)
+        started = time.monotonic()
+        name = self.picker.value
+
+        def progress(done: int, total: int) -> None:
+            elapsed = time.monotonic() - started
+            self.status.value = f"<i>running {name}: {done} of {total} done · {elapsed:.1f} s</i>"
+
+        generator = self.picker.build(job, self.llm, self.runs.value, progress_callback=progress)
         self.run_button.disabled = True
-        self.status.value = f"<i>running {self.picker.value}…</i>"
-        inputs = self.runs.value if self.picker.value == "ExampleGenerator" else self.inputs()
-        future = generator.submit(inputs)
+        self.status.value = f"<i>running {name}…</i>"
+        if self.results is not None:  # the previous results stay visible, marked as stale
+            self.stale.value = (
+                "<i style='color:#92400e'>The table and plot below are from the previous run.</i>"
+            )
+        inputs = self.runs.value if name == "ExampleGenerator" else self.inputs()
+        future = generator.submit(inputs, **self.generation_params.set_values())
         future.add_done_callback(lambda done: callbacks.notify(self._show, done, what="playground"))
         return future
 
@@ -70,6 +112,7 @@ class Playground(w.VBox):
         # block from another thread would lose the output).
         self.table.outputs = ()
         self.plot.outputs = ()
+        self.stale.value = ""
         try:
             self.results = future.result()
         except Exception as exc:
@@ -77,7 +120,7 @@ class Playground(w.VBox):
         else:
             self.table.append_display_data(HTML(results_html(self.results)))
             self.plot.append_display_data(figure_image(plot_tokens(self.results)))
-            used = ", ".join(f"{k}={v}" for k, v in self.llm.params.set_values().items())
+            used = ", ".join(f"{k}={v}" for k, v in self.generation_params.set_values().items())
             self.status.value = f"done: {self.picker.value} ({used})"
         finally:
             self.run_button.disabled = False

@@ -20,19 +20,44 @@ class TemperatureExplorer(w.VBox):
 
     def __init__(self, llm: Any, prompt: str, answer_prefix: str = "", top_n: int = 12) -> None:
         self.llm = llm
+        self.top_n = top_n
         self.tokens_logprobs = llm.next_token_logprobs(prompt, answer_prefix, top_n=top_n)
+        slider = {
+            "continuous_update": False,
+            "style": {"description_width": "90px"},
+            "layout": w.Layout(width="380px"),
+        }
         self.temperature = w.FloatSlider(
-            value=1.0, min=0.0, max=2.0, step=0.05, description="temperature", continuous_update=False
+            value=1.0, min=0.0, max=2.0, step=0.05, description="temperature", **slider
         )
-        self.top_p = w.FloatSlider(
-            value=1.0, min=0.05, max=1.0, step=0.05, description="top_p", continuous_update=False
+        self.top_p = w.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description="top_p", **slider)
+        text = {"style": {"description_width": "90px"}, "layout": w.Layout(width="760px")}
+        self.prompt = w.Text(value=prompt, description="prompt", continuous_update=False, **text)
+        self.answer_prefix = w.Text(
+            value=answer_prefix, description="answer starts", continuous_update=False, **text
         )
         self.samples = w.HTML()
         self.chart = w.Output()
-        header = w.HTML(f"<b>Prompt:</b> {prompt} <b>→</b> {answer_prefix}<b>…</b>")
-        super().__init__([header, w.HBox([self.temperature, self.top_p]), self.chart, self.samples])
+        super().__init__(
+            [
+                self.prompt,
+                self.answer_prefix,
+                w.HBox([self.temperature, self.top_p]),
+                self.chart,
+                self.samples,
+            ]
+        )
         self.temperature.observe(lambda _: self.update(), names="value")
         self.top_p.observe(lambda _: self.update(), names="value")
+        self.prompt.observe(lambda _: self.ask(), names="value")
+        self.answer_prefix.observe(lambda _: self.ask(), names="value")
+        self.update()
+
+    def ask(self) -> None:
+        """Ask the model again for the edited prompt (one forward pass, no generation)."""
+        self.tokens_logprobs = self.llm.next_token_logprobs(
+            self.prompt.value, self.answer_prefix.value, top_n=self.top_n
+        )
         self.update()
 
     @property
@@ -51,6 +76,6 @@ class TemperatureExplorer(w.VBox):
         rng = random.Random(0)
         draws = rng.choices(tokens, weights=probabilities, k=20)
         kept = sum(1 for p in probabilities if p > 0)
-        self.samples.value = f"<b>{kept}</b> of {len(tokens)} tokens can be drawn · 20 samples: " + " ".join(
-            f"<code>{t!r}</code>" for t in draws
-        )
+        self.samples.value = (
+            f"<b>{kept}</b> of the top {len(tokens)} tokens can be drawn · 20 samples: "
+        ) + " ".join(f"<code>{t!r}</code>" for t in draws)

@@ -135,21 +135,58 @@ def test_temperature_explorer_uses_real_probabilities(embedded) -> None:
 
 def test_cost_meter_this_run_starts_with_each_cell(tmp_path) -> None:
     from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
 
     from tests.scripted import ScriptedLLM
 
-    shell = InteractiveShell.instance()
-    try:
-        shell.user_ns["llm"] = ScriptedLLM(cache=False)
-        shell.run_cell(
-            "import nbllm\nmeter = nbllm.CostMeter(llm, price_per_input_token=1, price_per_output_token=1)"
-        )
-        shell.run_cell("out = llm.generate(['a', 'b'])")
-        meter = shell.user_ns["meter"]
-        assert meter.run_tokens == (6, 4)  # two generations of 3 in and 2 out tokens
-        shell.run_cell("out = llm.generate(['c'])")
-        assert meter.run_tokens == (3, 2)  # before: "this run" kept counting from the start
-        assert (meter.budget.input_tokens, meter.budget.output_tokens) == (9, 6)
-        assert "<b>this run</b>: 3 in / 2 out" in meter.value
-    finally:
-        InteractiveShell.clear_instance()
+    config = Config()
+    config.HistoryManager.enabled = False
+    # The shell stays for the rest of the session (ipywidgets formats outputs with it); with its
+    # history off, exit has no database to close from another thread.
+    shell = InteractiveShell.instance(config=config)
+    shell.user_ns["llm"] = ScriptedLLM(cache=False)
+    shell.run_cell(
+        "import nbllm\nmeter = nbllm.CostMeter(llm, price_per_input_token=1, price_per_output_token=1)"
+    )
+    shell.run_cell("out = llm.generate(['a', 'b'])")
+    meter = shell.user_ns["meter"]
+    assert meter.run_tokens == (6, 4)  # two generations of 3 in and 2 out tokens
+    shell.run_cell("out = llm.generate(['c'])")
+    assert meter.run_tokens == (3, 2)  # before: "this run" kept counting from the start
+    assert (meter.budget.input_tokens, meter.budget.output_tokens) == (9, 6)
+    assert "<b>this run</b>: 3 in / 2 out" in meter.value
+
+
+def test_playground_keeps_its_own_parameters_and_reports_progress() -> None:
+    from tests.scripted import ScriptedLLM
+
+    llm = ScriptedLLM(cache=False, delay=0.05)
+    llm.params.temperature = 0.3
+    playground = Playground(llm, prompt="one\n---\ntwo\n---\nthree")
+    playground.params.temperature.value = 1.5
+    assert llm.params.temperature == 0.3  # before: the sliders wrote into llm.params
+    assert playground.runs.layout.visibility == "hidden"  # runs/votes means nothing for Generator
+    playground.picker.value = "AsyncGenerator"
+    assert playground.runs.layout.visibility == "visible"
+    seen: list[str] = []
+    playground.status.observe(lambda change: seen.append(change["new"]), names="value")
+    playground.run().result(timeout=30)
+    wait_for(lambda: "done:" in playground.status.value)  # "n of m done" comes before
+    assert {r.params["temperature"] for runs in playground.results for r in runs} == {1.5}
+    assert any("of 6 done" in s for s in seen) and any("6 of 6 done" in s for s in seen)
+    playground.run()
+    assert "previous run" in playground.stale.value  # the old table is marked while a run is going
+    wait_for(lambda: "done:" in playground.status.value and not playground.stale.value)
+    playground.apply()
+    assert llm.params.temperature == 1.5
+
+
+def test_temperature_explorer_prompt_is_editable(embedded) -> None:
+    explorer = nbllm.TemperatureExplorer(
+        embedded, "What is the capital of France?", "The capital of France is", top_n=8
+    )
+    assert "of the top 8 tokens" in explorer.samples.value
+    before = explorer.tokens_logprobs
+    explorer.prompt.value = "What is the capital of Italy?"
+    explorer.answer_prefix.value = "The capital of Italy is"
+    assert explorer.tokens_logprobs != before and explorer.tokens_logprobs[0][0].strip() == "Rome"
