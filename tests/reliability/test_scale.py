@@ -77,7 +77,10 @@ def test_concurrency_limit_is_respected_and_results_keep_input_order(slotted_ser
 
     def watch() -> None:
         while not stop.is_set():
-            seen.append(busy_slots(slotted_server))
+            try:
+                seen.append(busy_slots(slotted_server))
+            except OSError:  # a busy server on a loaded machine answered late: poll again
+                continue
             time.sleep(0.02)
 
     watcher = threading.Thread(target=watch)
