@@ -29,7 +29,8 @@ def embedded_figure() -> Figure:
     path = str(nbllm.embedded_model_path())
     raw = Llama(model_path=path, n_ctx=2048, n_threads=1, n_threads_batch=batch, verbose=False)
     raw2 = Llama(model_path=path, n_ctx=2048, n_threads=2, n_threads_batch=batch, verbose=False)
-    llm = nbllm.LlamaCppLLM(cache=False)  # its defaults: 1 decode thread, `batch` prompt threads
+    # its defaults: 1 decode thread, `batch` prompt threads; no system prompt, as the direct calls
+    llm = nbllm.LlamaCppLLM(cache=False, system_prompt="")
     llm.load()
 
     def direct(model=raw) -> int:
