@@ -7,6 +7,7 @@ instead of costing the generation that triggered it. The thread starts on first 
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import logging
 import threading
@@ -61,5 +62,15 @@ def report(message: str) -> None:
 
 
 def flushed() -> concurrent.futures.Future[None]:
-    """A future that is done once every callback queued before this call has run."""
+    """A future that is done once every callback queued before this call has run (at once
+    on the callback thread itself, which cannot wait for its own queue)."""
+    if in_callback_thread():
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        done.set_result(None)
+        return done
     return _pool().submit(lambda: None)
+
+
+async def drained() -> None:
+    """Wait, from any event loop, until the callbacks queued so far have run."""
+    await asyncio.wrap_future(flushed())

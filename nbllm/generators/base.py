@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from nbllm.engine import loop
+from nbllm.engine import callbacks, loop
 from nbllm.engine.progress import Progress, ProgressCallback
 from nbllm.engine.thunk import gather_thunks
 from nbllm.errors import InvalidInputError
@@ -84,6 +84,8 @@ class BaseGenerator(ABC):
         if progress is not None:
             progress.follow(flat)
         generations = await gather_thunks(flat)
+        if progress is not None:  # every progress report has been made when the run returns
+            await callbacks.drained()
         model, params_used = self.llm.model_name, flat[0].params
         return [
             [

@@ -341,7 +341,7 @@ class LLM(ConveniencesMixin, BaseModel):
             _track(flat, progress)
         generations = await gather_thunks(flat)
         if progress or self.engine.listeners:  # their callbacks have run when generate returns
-            await asyncio.wrap_future(callbacks.flushed())
+            await callbacks.drained()
         outputs = GenerateOutputs()
         for i, batch in enumerate(batches):
             first = batch[0]

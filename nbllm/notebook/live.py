@@ -10,7 +10,7 @@ import ipywidgets as w
 from IPython.display import display
 
 from nbllm.core.outputs import GenerateOutput, GenerateOutputs
-from nbllm.engine import loop
+from nbllm.engine import callbacks, loop
 from nbllm.engine.progress import Progress
 from nbllm.engine.thunk import gather_thunks
 from nbllm.notebook.html import results_html
@@ -62,5 +62,8 @@ def live_generate(llm: Any, inputs: Any, num_generations: int = 1, **options: An
             thunk.on_done(lambda t, i=index: finished(t, i), what="live table")
     flat = [t for b in batches for t in b]
     loop.run_sync(gather_thunks(flat))
+    callbacks.flushed().result()  # the live updates have run: the last redraw comes after them
+    for output, batch in zip(partial, batches):  # the outputs come from the thunks themselves
+        output.generations = [thunk._future.result() for thunk in batch]
     view.update(len(flat), partial, force=True)
     return GenerateOutputs(partial)
