@@ -326,11 +326,12 @@ class InferenceEngine:
     async def _generate_batch(self, config: EngineConfig, pending: list[tuple[EngineJob, Missing]]) -> None:
         """Every missing sample in one raw batch call; answers are matched by their cache key."""
         assert config.raw_batch is not None
-        work = [
-            (sample_key(config, job.request, t.sample_index), with_sample(job.request, t.sample_index, 1))
+        samples = [
+            (job, thunk, sample_key(config, job.request, thunk.sample_index))
             for job, missing in pending
-            for t, _ in missing
+            for thunk, _ in missing
         ]
+        work = [(key, with_sample(job.request, thunk.sample_index, 1)) for job, thunk, key in samples]
         t0 = time.perf_counter()
         try:
             answers = await config.raw_batch(work)
@@ -338,21 +339,15 @@ class InferenceEngine:
             answers = dict.fromkeys((key for key, _ in work), exc)
         latency = time.perf_counter() - t0
         stores = []
-        for job, missing in pending:
-            for thunk, _ in missing:
-                key = sample_key(config, job.request, thunk.sample_index)
-                answer = answers.get(key) or BackendError(
-                    f"the batch returned no answer for sample {key[:12]}"
-                )
-                if isinstance(answer, NBLLMError):
-                    self.recorder.fail(config, job.component, thunk, answer, job.request)
-                    continue
-                if config.budget is not None:
-                    config.budget.spend(answer.input_tokens, answer.output_tokens)
-                stats = GenerationStats(latency=latency)
-                stores.append(
-                    self.recorder.store(config, job.component, thunk, key, answer, stats, job.request)
-                )
+        for job, thunk, key in samples:
+            answer = answers.get(key) or BackendError(f"the batch returned no answer for sample {key[:12]}")
+            if isinstance(answer, NBLLMError):
+                self.recorder.fail(config, job.component, thunk, answer, job.request)
+                continue
+            if config.budget is not None:
+                config.budget.spend(answer.input_tokens, answer.output_tokens)
+            stats = GenerationStats(latency=latency)
+            stores.append(self.recorder.store(config, job.component, thunk, key, answer, stats, job.request))
         await asyncio.gather(*stores)
 
     async def _call(
