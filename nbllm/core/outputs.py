@@ -15,6 +15,7 @@ class GenerationStats:
 
     cpu_time is the process CPU seconds spent while the request ran (overlapping requests
     share it); peak_memory_mb is the process's peak resident memory when it finished.
+    tokens_estimated is True when the server sent no usage and nbllm counted the tokens.
     """
 
     input_tokens: int = 0
@@ -25,6 +26,7 @@ class GenerationStats:
     cpu_time: float = 0.0
     peak_memory_mb: float = 0.0
     attempts: int = 1
+    tokens_estimated: bool = False
 
     @property
     def tokens_per_second(self) -> float:
@@ -40,6 +42,7 @@ class Generation:
     sample_index: int = 0
     parsed: Any = None
     error: NBLLMError | None = None
+    notes: tuple[str, ...] = ()  # e.g. that the server cannot promise a seeded sample repeats
 
     @property
     def ok(self) -> bool:

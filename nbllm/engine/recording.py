@@ -50,6 +50,7 @@ class Recorder:
             cpu_time=call_stats.cpu_time,
             peak_memory_mb=call_stats.peak_memory_mb,
             attempts=call_stats.attempts,
+            tokens_estimated=raw.tokens_estimated,
         )
         writer = self.writer
         if writer is not None and key and writer.cache.writable:
@@ -58,7 +59,7 @@ class Recorder:
             error = await written
             if error is not None:
                 callbacks.report(f"a finished generation could not be cached: {error}")
-        self.finish(config, component, thunk, raw.text, stats, request)
+        self.finish(config, component, thunk, raw.text, stats, request, raw.notes)
 
     def finish(
         self,
@@ -68,8 +69,9 @@ class Recorder:
         text: str,
         stats: GenerationStats,
         request: RawRequest,
+        notes: tuple[str, ...] = (),
     ) -> None:
-        generation = Generation(text=text, stats=stats, sample_index=thunk.sample_index)
+        generation = Generation(text=text, stats=stats, sample_index=thunk.sample_index, notes=notes)
         try:
             generation.parsed = component.parse_output(text)
         except ParseError as exc:

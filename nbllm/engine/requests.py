@@ -46,6 +46,8 @@ class RawGeneration:
     input_tokens: int = 0
     output_tokens: int = 0
     finish_reason: str | None = None
+    tokens_estimated: bool = False  # counted by nbllm: the server sent no usage
+    notes: tuple[str, ...] = ()  # what the user should know about this answer (e.g. seeds)
 
 
 @dataclass
@@ -59,19 +61,20 @@ class EngineJob:
 class RetryPolicy:
     """Exponential backoff with jitter for TransientBackendError (openai-python's semantics).
 
-    A server's Retry-After is honoured when it is between 0 and 60 seconds; a longer (or
-    unparsable) one falls back to the backoff, as in openai-python.
+    A server's Retry-After is honoured when it is between 0 and `max_retry_after` seconds (60,
+    as in openai-python); a longer (or unparsable) one falls back to the backoff.
     """
 
     max_retries: int = 3
     initial_delay: float = 0.5
     max_delay: float = 30.0
     timeout: float | None = None
+    max_retry_after: float = MAX_RETRY_AFTER
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         backoff = min(self.max_delay, self.initial_delay * 2 ** (attempt - 1))
         backoff *= 1 - 0.25 * random.random()
-        if retry_after is not None and 0 < retry_after <= MAX_RETRY_AFTER:
+        if retry_after is not None and 0 < retry_after <= self.max_retry_after:
             return retry_after
         return backoff
 
@@ -152,6 +155,7 @@ def cacheable(stats: GenerationStats) -> dict[str, Any]:
         "output_tokens": stats.output_tokens,
         "latency": stats.latency,
         "finish_reason": stats.finish_reason,
+        "tokens_estimated": stats.tokens_estimated,
     }
 
 

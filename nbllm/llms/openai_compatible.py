@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 import weakref
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from typing import Any, ClassVar, Literal, Optional
 from pydantic import Field, PrivateAttr, SecretStr, field_validator
 
 from nbllm.core.outputs import GenerateOutputs
+from nbllm.core.schema import parse_json_answer
 from nbllm.engine import loop
 from nbllm.engine.requests import RawGeneration, RawRequest
 from nbllm.errors import (
@@ -26,11 +28,25 @@ from nbllm.errors import (
     MissingDependencyError,
     ModelNotFoundError,
     NBLLMError,
+    ParseError,
     TransientBackendError,
     redact,
 )
 from nbllm.llms.base import COMMON_PARAMS, AsyncLLM
-from nbllm.llms.openai_errors import convert
+from nbllm.llms.embedded import embedded_tokenizer
+from nbllm.llms.openai_endpoint import (
+    STRUCTURED_MODES,
+    EndpointCapabilities,
+    capabilities_of,
+    mentions_response_format,
+    next_structured_mode,
+    repair_messages,
+    schema_instruction,
+    with_instruction,
+)
+from nbllm.llms.openai_errors import convert, detail, refuses_request
+
+logger = logging.getLogger("nbllm")
 
 OPENAI_URL = "https://api.openai.com/v1"
 
@@ -48,7 +64,12 @@ class OpenAILLM(AsyncLLM):
     base_url: Optional[str] = None
     api_key: Optional[SecretStr] = Field(None, repr=False)
     transport: Literal["aiohttp", "httpx"] = "aiohttp"
-    structured_output_mode: Literal["json_schema", "json_object"] = "json_schema"
+    structured_output_mode: Literal["auto", "json_schema", "json_object", "prompt"] = Field(
+        "auto",
+        description="How structured output is asked for: 'auto' tries json_schema, then json_object "
+        "with the schema in the prompt, then the prompt alone with a repair request, and remembers "
+        "what this endpoint takes.",
+    )
     server_params: frozenset[str] = frozenset()
     check_model: bool = True
     use_offline_batch_generation: bool = Field(False, description="Generate through the OpenAI Batch API.")
@@ -65,7 +86,6 @@ class OpenAILLM(AsyncLLM):
 
     _client: Any = PrivateAttr(None)
     _model_check: Optional[asyncio.Future[None]] = PrivateAttr(None)
-    _n_refused: bool = PrivateAttr(False)
 
     @field_validator("server_params")
     @classmethod
@@ -185,12 +205,13 @@ class OpenAILLM(AsyncLLM):
         return self._client
 
     def count_tokens(self, text: str) -> int:
-        """Tokens in `text` by tiktoken (the optional extra ``nbllm[tiktoken]``; tiktoken fetches its
-        encodings from the internet on first use). Generation statistics use the API's numbers."""
+        """Tokens in `text` by tiktoken when installed (the optional extra ``nbllm[tiktoken]``;
+        tiktoken fetches its encodings from the internet on first use), else by the embedded
+        model's tokenizer. Generation statistics use the server's numbers where it sends them."""
         try:
             import tiktoken
         except ImportError:
-            return super().count_tokens(text)
+            return len(embedded_tokenizer().tokenize(text.encode("utf-8"), add_bos=False, special=True))
         try:
             encoding = tiktoken.encoding_for_model(self.model)
         except KeyError:
@@ -199,6 +220,7 @@ class OpenAILLM(AsyncLLM):
 
     def _engine_config(self) -> Any:
         config = super()._engine_config()
+        config.supports_n = self._endpoint().n_choices is not False  # else the engine fans out
         if self.use_offline_batch_generation:
             config.raw_batch = self._offline_batch
         return config
@@ -244,58 +266,167 @@ class OpenAILLM(AsyncLLM):
                 f"model {self.model!r} is not served at {self._where()}; available: {', '.join(names[:10])}."
             )
 
-    def request_body(self, request: RawRequest) -> dict[str, Any]:
+    # -- what this endpoint takes ------------------------------------------------------------
+    @property
+    def capabilities(self) -> dict[str, str]:
+        """What nbllm has found out about this endpoint (structured output format, n > 1,
+        usage in streams, seeds), and how; shared by every OpenAILLM on the same URL and model."""
+        return self._endpoint().as_dict()
+
+    def _endpoint(self) -> EndpointCapabilities:
+        return capabilities_of(self._where(), self.model)
+
+    def _learn(self, name: str, value: Any, how: str) -> None:
+        endpoint = self._endpoint()
+        if getattr(endpoint, name) != value or name not in endpoint.notes:
+            setattr(endpoint, name, value)
+            endpoint.notes[name] = how
+            logger.info("%s at %s: %s = %r (%s)", self.model, self._where(), name, value, how)
+
+    def _structured_mode(self) -> str:
+        if self.structured_output_mode != "auto":
+            return self.structured_output_mode
+        return self._endpoint().structured_output or STRUCTURED_MODES[0]
+
+    def request_body(self, request: RawRequest, structured: str | None = None) -> dict[str, Any]:
         """The JSON body of a chat or completion request, as the server receives it."""
         body: dict[str, Any] = {"model": self.model, **request.params}
-        if request.n > 1 and not self._n_refused:
+        if request.n > 1 and self._endpoint().n_choices is not False:
             body["n"] = request.n
+        messages = list(request.messages)
         if request.response_schema is not None:
-            body["response_format"] = self._response_format(request)
+            mode = structured or self._structured_mode()
+            schema = request.response_schema
+            if mode == "json_schema":
+                body["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": request.schema_name, "schema": schema},
+                }
+            else:
+                if mode == "json_object":
+                    body["response_format"] = {"type": "json_object", "schema": schema}
+                messages = with_instruction(messages, schema_instruction(schema))
         if request.prompt is not None:
             body["prompt"] = request.prompt
         else:
-            body["messages"] = list(request.messages)
+            body["messages"] = messages
         return body
 
-    def _client_kwargs(self, request: RawRequest, **more: Any) -> dict[str, Any]:
+    def _client_kwargs(
+        self, request: RawRequest, structured: str | None = None, **more: Any
+    ) -> dict[str, Any]:
         """request_body as the openai client takes it: server-specific parameters in extra_body."""
-        body = {**self.request_body(request), **more}
+        body = {**self.request_body(request, structured), **more}
         extra = {k: body.pop(k) for k in list(body) if k in self.server_params and k not in COMMON_PARAMS}
         if extra:
             body["extra_body"] = extra
         return body
 
+    # -- the raw calls --------------------------------------------------------------------------
     async def _agenerate_raw(self, request: RawRequest) -> list[RawGeneration]:
         client = await self._ensure_client()
-        kwargs = self._client_kwargs(request)
+        mode = self._structured_mode() if request.response_schema is not None else None
+        kwargs = self._client_kwargs(request, mode)
+        asked = kwargs.get("n", 1)
+        refusal: str | None = None
         try:
-            if request.prompt is not None:
-                response = await client.completions.create(**kwargs)
-            else:
-                response = await client.chat.completions.create(**kwargs)
+            create = (
+                client.completions.create if request.prompt is not None else client.chat.completions.create
+            )
+            response = await create(**kwargs)
             choices = _choices(response, self._where())
         except Exception as exc:
+            refusal = _refusal(exc)
             error: NBLLMError | None = self._convert(exc)
-            if "n" in kwargs and _refuses_n(exc):
-                self._n_refused = True  # e.g. llama.cpp's server: the engine fetches the rest one by one
-                error = None
         else:
-            texts = [c.text if request.prompt is not None else (c.message.content or "") for c in choices]
-            return _split_usage(response, choices, texts)
+            error = None
         if error is not None:
+            return await self._after_refusal(request, error, refusal, mode, asked)
+        if asked > 1:
+            if len(choices) < asked:
+                self._learn(
+                    "n_choices", False, f"asked for {asked} choices, the server answered {len(choices)}"
+                )
+            else:
+                self._learn("n_choices", True, f"answered n={asked}")
+        if mode is not None and self.structured_output_mode == "auto":
+            self._learn("structured_output", mode, "accepted by the server")
+        texts = [c.text if request.prompt is not None else (c.message.content or "") for c in choices]
+        results = _split_usage(response, choices, texts)
+        if getattr(response, "usage", None) is None:
+            results = [self._estimated(request, r) for r in results]
+        if mode in ("json_object", "prompt") and request.prompt is None:
+            results = [await self._repaired(client, request, r, mode) for r in results]
+        return await self._with_seed_note(request, results)
+
+    async def _after_refusal(
+        self, request: RawRequest, error: NBLLMError, refusal: str | None, mode: str | None, asked: int
+    ) -> list[RawGeneration]:
+        """A request the server refused for its shape: learn what it takes and send that, or
+        raise the error (never retried: the same request would be refused again)."""
+        if refusal is None:
             raise error
-        return await self._agenerate_raw(dataclasses.replace(request, n=1))
+        if mode is not None and mentions_response_format(refusal):
+            fallback = next_structured_mode(mode)
+            if self.structured_output_mode != "auto" or fallback is None:
+                raise redact(
+                    BackendError(
+                        f"{error.message} The server does not take structured_output_mode={mode!r}: "
+                        "use structured_output_mode='auto' and nbllm finds a format it takes."
+                    ),
+                    (),
+                )
+            self._learn("structured_output", fallback, f"{mode} refused: {_first_line(refusal)}")
+            return await self._agenerate_raw(request)
+        if asked > 1:
+            # Either n is what the server refuses, or the request is wrong anyway: one choice tells.
+            results = await self._agenerate_raw(dataclasses.replace(request, n=1))
+            self._learn("n_choices", False, f"n={asked} refused: {_first_line(refusal)}")
+            return results
+        raise error
+
+    async def _repaired(
+        self, client: Any, request: RawRequest, result: RawGeneration, mode: str
+    ) -> RawGeneration:
+        """An answer the server did not hold to the schema, checked; if it does not fit, the model
+        is shown its answer and the problem once, and asked for the corrected JSON."""
+        assert request.response_schema is not None
+        try:
+            parse_json_answer(result.text, request.response_schema)
+            return result
+        except ParseError as exc:
+            problem = exc.message
+        fix = dataclasses.replace(
+            request, messages=tuple(repair_messages(list(request.messages), result.text, problem)), n=1
+        )
+        try:
+            response = await client.chat.completions.create(**self._client_kwargs(fix, mode))
+            (choice, *_) = _choices(response, self._where())
+        except Exception as exc:
+            raise self._convert(exc) from None
+        (repaired,) = _split_usage(response, [choice], [choice.message.content or ""])
+        return dataclasses.replace(
+            repaired,
+            input_tokens=result.input_tokens + repaired.input_tokens,
+            output_tokens=result.output_tokens + repaired.output_tokens,
+        )
 
     async def _astream_raw(self, request: RawRequest) -> AsyncIterator[str | RawGeneration]:
         client = await self._ensure_client()
-        kwargs = self._client_kwargs(dataclasses.replace(request, n=1), stream=True)
-        produced, finish, usage = 0, None, None
+        endpoint = self._endpoint()
+        more: dict[str, Any] = {"stream": True}
+        if endpoint.stream_options:
+            more["stream_options"] = {"include_usage": True}
+        kwargs = self._client_kwargs(dataclasses.replace(request, n=1), None, **more)
+        pieces: list[str] = []
+        finish, usage = None, None
         error: NBLLMError | None = None
+        refusal: str | None = None
         try:
-            if request.prompt is not None:
-                stream = await client.completions.create(**kwargs)
-            else:
-                stream = await client.chat.completions.create(**kwargs)
+            create = (
+                client.completions.create if request.prompt is not None else client.chat.completions.create
+            )
+            stream = await create(**kwargs)
             async for chunk in stream:
                 usage = getattr(chunk, "usage", None) or usage
                 if not chunk.choices:
@@ -308,26 +439,68 @@ class OpenAILLM(AsyncLLM):
                 )
                 finish = choice.finish_reason or finish
                 if text:
-                    produced += 1
+                    pieces.append(text)
                     yield text
         except Exception as exc:
+            refusal = _refusal(exc)
             error = self._convert(exc)
         if error is not None:
+            if not pieces and refusal is not None and "stream_options" in refusal:
+                self._learn("stream_options", False, f"refused: {_first_line(refusal)}")
+                async for item in self._astream_raw(request):
+                    yield item
+                return
             raise error
-        yield RawGeneration(
-            "",
-            getattr(usage, "prompt_tokens", 0) or 0,
-            getattr(usage, "completion_tokens", 0) or produced,
-            finish,
+        result = RawGeneration(
+            "", getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0, finish
+        )
+        if usage is None:
+            self._learn("stream_usage", False, "no usage in the stream; nbllm counts the tokens")
+            result = self._estimated(request, result, "".join(pieces))
+        else:
+            self._learn("stream_usage", True, "usage in the last chunk")
+        (result,) = await self._with_seed_note(request, [result])
+        yield result
+
+    def _estimated(
+        self, request: RawRequest, result: RawGeneration, text: str | None = None
+    ) -> RawGeneration:
+        """Token counts by nbllm's own tokenizer where the server sent none (marked as estimated)."""
+        if request.prompt is not None:
+            prompt_tokens = self.count_tokens(request.prompt)
+        else:  # each message's content plus the chat template's few tokens around it
+            prompt_tokens = sum(self.count_tokens(m["content"]) + 4 for m in request.messages) + 3
+        return dataclasses.replace(
+            result,
+            input_tokens=prompt_tokens,
+            output_tokens=self.count_tokens(result.text if text is None else text),
+            tokens_estimated=True,
         )
 
-    def _response_format(self, request: RawRequest) -> dict[str, Any]:
-        if self.structured_output_mode == "json_object":
-            return {"type": "json_object", "schema": request.response_schema}
-        return {
-            "type": "json_schema",
-            "json_schema": {"name": request.schema_name, "schema": request.response_schema},
-        }
+    async def _with_seed_note(self, request: RawRequest, results: list[RawGeneration]) -> list[RawGeneration]:
+        """Say on a seeded answer when the server cannot promise the seed reproduces it."""
+        if "seed" not in request.params:
+            return results
+        note = await self._seed_note()
+        if note is None:
+            return results
+        return [dataclasses.replace(r, notes=(*r.notes, note)) for r in results]
+
+    async def _seed_note(self) -> str | None:
+        endpoint = self._endpoint()
+        if not endpoint.seed_checked:
+            slots = await _parallel_slots(self._where(), self._secrets())
+            if slots == 1:
+                note, how = None, "the server runs one request at a time"
+            elif slots:
+                note = f"seed not guaranteed: the server runs {slots} requests at once"
+                how = "a seeded sample may differ between runs; nbllm's cache keeps the first answer"
+            else:
+                note = "seed not guaranteed: the server does not say it reproduces seeded samples"
+                how = "servers with parallel slots, and OpenAI, treat seeds as best effort"
+            endpoint.seed_note, endpoint.seed_checked = note, True
+            endpoint.notes["seed"] = how
+        return endpoint.seed_note
 
 
 def _close_soon(client: Any) -> None:
@@ -361,8 +534,34 @@ def _split_usage(response: Any, choices: list[Any], texts: list[str]) -> list[Ra
     return results
 
 
-def _refuses_n(exc: Exception) -> bool:
-    text = str(getattr(exc, "message", exc)).lower()
-    return getattr(exc, "status_code", None) in (400, 422, 500) and (
-        "choice" in text or "'n'" in text or " n " in text
-    )
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= 80 else line[:77] + "..."
+
+
+def _refusal(exc: Exception) -> str | None:
+    """The server's words when it refused the request's shape (see openai_errors), else None."""
+    status = getattr(exc, "status_code", None)
+    if status is None:
+        return None
+    text = detail(exc)
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    if (headers.get("x-should-retry") or "").lower() == "true":
+        return None
+    return text if refuses_request(status, text) else None
+
+
+async def _parallel_slots(base_url: str, secrets: tuple[str, ...]) -> int | None:
+    """The number of requests a llama.cpp server runs at once (its /props), or None when the
+    server does not say."""
+    import httpx
+
+    root = base_url.rstrip("/").removesuffix("/v1")
+    headers = {"Authorization": f"Bearer {secrets[0]}"} if secrets else {}
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            response = await http.get(f"{root}/props", headers=headers)
+            slots = response.json().get("total_slots") if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+    return slots if isinstance(slots, int) and slots > 0 else None

@@ -8,6 +8,7 @@ retried. Every message is built from the server's own text, never from the reque
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +20,15 @@ from nbllm.errors import (
     NBLLMError,
     TransientBackendError,
     redact,
+)
+
+# A server error whose text says the request itself was refused (llama-cpp-python answers a
+# pydantic validation failure with 500, llama.cpp's server refuses n > 1 with 500): sending the
+# same request again cannot help, so it is not retried.
+_SHAPE_REFUSAL = re.compile(
+    r"validation error|literal_error|input should be|extra inputs are not permitted|not supported|"
+    r"unsupported|only one completion choice|invalid_request_error|is not allowed",
+    re.IGNORECASE,
 )
 
 _REFUSED = {"ClientConnectorError", "ConnectError", "ConnectionRefusedError", "gaierror"}
@@ -81,8 +91,18 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+def refuses_request(status: int | None, text: str) -> bool:
+    """Whether an error answer refuses the request's shape (a field or value the server does not
+    take), as opposed to a passing failure or an auth, model or rate-limit problem."""
+    if status in (400, 422):
+        return True
+    return status is not None and status >= 500 and bool(_SHAPE_REFUSAL.search(text))
+
+
 def _status_error(status: int, text: str, headers: Any) -> NBLLMError:
     should_retry = (headers.get("x-should-retry") or "").lower() if headers is not None else ""
+    if should_retry != "true" and refuses_request(status, text):
+        return BackendError(f"server refused the request ({status}, not retried): {text}")
     if should_retry == "true" or (should_retry != "false" and (status in (408, 409, 429) or status >= 500)):
         if status == 429:
             text = f"{text} (rate limit hit: lower concurrency or requests_per_minute, or raise max_retries)"

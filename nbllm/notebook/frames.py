@@ -21,10 +21,12 @@ COLUMNS = (
     *PARAM_COLUMNS,
     "input_tokens",
     "output_tokens",
+    "tokens_estimated",
     "latency",
     "tokens_per_second",
     "cache_hit",
     "finish_reason",
+    "notes",
     "error",
 )
 
@@ -130,10 +132,12 @@ def _add_output(
     columns["parsed"].extend(None if g.parsed == g.text else g.parsed for g in gens)
     columns["input_tokens"].extend(s.input_tokens for s in stats)
     columns["output_tokens"].extend(s.output_tokens for s in stats)
+    columns["tokens_estimated"].extend(_estimated(s) for s in stats)
     columns["latency"].extend(s.latency for s in stats)
     columns["tokens_per_second"].extend(s.tokens_per_second for s in stats)
     columns["cache_hit"].extend(s.cache_hit for s in stats)
     columns["finish_reason"].extend(s.finish_reason for s in stats)
+    columns["notes"].extend("; ".join(g.notes) or None for g in gens)
     columns["error"].extend(_err(g.error) for g in gens)
 
 
@@ -151,6 +155,7 @@ def _run_row(r: Any, variant: str | None) -> dict[str, Any]:
         **{p: r.params.get(p) for p in PARAM_COLUMNS},
         "input_tokens": s.input_tokens,
         "output_tokens": s.output_tokens,
+        "tokens_estimated": _estimated(s),
         "latency": s.latency,
         "tokens_per_second": s.tokens_per_second,
         "cache_hit": s.cache_hit,
@@ -177,6 +182,11 @@ def _vote_row(v: Any, variant: str | None) -> dict[str, Any]:
         "cache_hit": all(c.stats.cache_hit for c in v.candidates),
         "error": None if v.ok else "no run succeeded",
     }
+
+
+def _estimated(stats: Any) -> bool | None:
+    """True where nbllm counted the tokens itself; None (an empty cell) where the server did."""
+    return True if stats.tokens_estimated else None
 
 
 def _rate(runs: list[Any]) -> float | None:
