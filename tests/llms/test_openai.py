@@ -125,3 +125,27 @@ def test_api_key_never_appears_anywhere(
         assert PLANTED_KEY not in text, where
     restored = nbllm.LLM.from_checkpoint(checkpoint, api_key=PLANTED_KEY)
     assert isinstance(restored, OpenAILLM) and restored.run("Say hi.", max_tokens=5)
+
+
+@pytest.mark.parametrize(
+    ("status", "text", "refused"),
+    [
+        (500, "1 validation error: Input should be 'text' or 'json_object'", True),
+        (500, "Only one completion choice is allowed", True),
+        (400, "Invalid model name passed in model=nope", True),
+        (500, "internal error, the GPU fell over", False),
+        (503, "Service Unavailable", False),
+        (429, "Rate limit exceeded", False),
+        (401, "Invalid API key", False),
+    ],
+)
+def test_a_request_refused_for_its_shape_is_told_apart_from_a_passing_failure(
+    status: int, text: str, refused: bool
+) -> None:
+    from nbllm.llms.openai_errors import _status_error, refuses_request
+
+    assert refuses_request(status, text) is refused
+    error = _status_error(status, text, {})
+    if refused:
+        assert type(error) is nbllm.BackendError and "not retried" in str(error)
+    assert isinstance(error, TransientBackendError) is (not refused and status in (429, 500, 503))
