@@ -1,5 +1,6 @@
 """ChatWidget: a chat with streamed replies and an editable history that stays in sync with
-``llm.history``. Editing an earlier turn forks the conversation and keeps the old branch."""
+``llm.history``. Editing an earlier turn forks the conversation and keeps the old branch; so
+does a history assigned in code that does not continue the shown one (``llm.history = []``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import ipywidgets as w
 
 from nbllm.engine import callbacks
+from nbllm.notebook.textbox import TextBox
 
 ROLE_COLOURS = {"user": "#2563eb", "assistant": "#059669", "system": "#6b7280"}
 
@@ -21,23 +23,32 @@ class ChatWidget(w.VBox):
     def __init__(self, llm: Any, **generate_options: Any) -> None:
         self.llm = llm
         self.options = generate_options
-        self.transcript = w.VBox(layout=w.Layout(max_height="420px", overflow="auto"))
-        self.message = w.Textarea(placeholder="Type a message and press Send", layout=w.Layout(width="70%"))
+        self.transcript = w.VBox()
+        self.message = TextBox(
+            placeholder="Type a message: Enter sends, Shift+Enter starts a new line",
+            submit_on_enter=True,
+            layout=w.Layout(width="60%"),
+        )
         self.send_button = w.Button(description="Send", button_style="primary", icon="paper-plane")
-        self.regenerate_button = w.Button(description="Regenerate last reply", icon="refresh")
-        self.branch = w.Dropdown(description="branch")
+        self.regenerate_button = w.Button(
+            description="Regenerate last reply", icon="refresh", layout=w.Layout(width="auto")
+        )
+        self.branch = w.Dropdown(description="branch", layout=w.Layout(width="auto"))
         self.status = w.HTML()
         self.branches: list[list[dict[str, str]]] = [list(llm.history)]
-        self._live: w.Textarea | None = None
+        self._live: TextBox | None = None
         self._rendering = False
+        self._setting = False  # the widget itself is assigning llm.history
         super().__init__(
             [
                 self.transcript,
-                w.HBox([self.message, self.send_button]),
+                w.HBox([self.message, self.send_button], layout=w.Layout(align_items="flex-start")),
                 w.HBox([self.regenerate_button, self.branch]),
                 self.status,
             ]
         )
+        self.add_class("nbllm-chat")
+        self.message.on_submit(self.send)
         self.send_button.on_click(lambda _: self.send())
         self.regenerate_button.on_click(lambda _: self.regenerate())
         self.branch.observe(self._switch_branch, names="index")
@@ -84,7 +95,7 @@ class ChatWidget(w.VBox):
     # -- generation, consumed on nbllm's callback thread (never the I/O loop) ------------------
     def _reply(self, fresh: bool = False) -> concurrent.futures.Future[str]:
         conversation = list(self.llm.history)
-        self._live = w.Textarea(value="", disabled=True, layout=w.Layout(width="90%"))
+        self._live = TextBox(disabled=True, follow=True, layout=w.Layout(width="60%"))
         self.transcript.children = (*self.transcript.children, self._row("assistant", self._live))
         self.status.value = "<i>generating…</i>"
         self.send_button.disabled = self.regenerate_button.disabled = True
@@ -123,7 +134,11 @@ class ChatWidget(w.VBox):
         else:
             self.branches[self.branch.index or 0] = history
         self._refresh_branches(select_last=new_branch)
-        self.llm.history = history  # the observer re-renders
+        self._setting = True
+        try:
+            self.llm.history = history  # the observer re-renders
+        finally:
+            self._setting = False
 
     def _refresh_branches(self, select_last: bool = False) -> None:
         self._rendering = True
@@ -141,22 +156,36 @@ class ChatWidget(w.VBox):
             self.llm.history = [dict(m) for m in self.branches[change["new"]]]
 
     def _on_llm(self, name: str, value: Any) -> None:
-        if name == "history":
-            if value != self.branches[self.branch.index or 0]:  # changed in code: follow it
+        if name != "history":
+            return
+        current = self.branches[self.branch.index or 0]
+        if not self._setting and value != current:
+            # Changed in code: a continuation (llm.chat) extends the shown branch; anything else
+            # (llm.history = [], another conversation) becomes a new branch, the old one is kept.
+            if len(value) >= len(current) and list(value[: len(current)]) == current:
                 self.branches[self.branch.index or 0] = list(value)
                 self._refresh_branches()
-            self.render()
+            else:
+                self.branches.append(list(value))
+                self._refresh_branches(select_last=True)
+        self.render()
 
     # -- view -----------------------------------------------------------------------------------
     def render(self) -> None:
         rows = []
         for index, message in enumerate(self.llm.history):
-            box = w.Textarea(value=message["content"], layout=w.Layout(width="70%"))
-            save = w.Button(description="save edit", layout=w.Layout(width="auto"))
-            remove = w.Button(description="delete", layout=w.Layout(width="auto"))
+            box = TextBox(value=message["content"], layout=w.Layout(width="60%"))
+            button = {"layout": w.Layout(width="auto", flex="0 0 auto")}
+            save = w.Button(description="save edit", disabled=True, **button)
+            remove = w.Button(description="delete", **button)
+            marker = w.HTML(layout=w.Layout(width="auto", flex="0 0 auto"))
+            box.observe(
+                lambda change, s=save, m=marker, old=message["content"]: _mark(change["new"] != old, s, m),
+                names="value",
+            )
             save.on_click(lambda _, i=index, b=box: self.edit(i, b.value))
             remove.on_click(lambda _, i=index: self.delete(i))
-            rows.append(self._row(message["role"], box, save, remove))
+            rows.append(self._row(message["role"], box, save, remove, marker))
         if self._live is not None:
             rows.append(self._row("assistant", self._live))
         self.transcript.children = tuple(rows)
@@ -171,3 +200,12 @@ class ChatWidget(w.VBox):
     def close(self) -> None:
         self._unwatch()
         super().close()
+
+
+def _mark(unsaved: bool, save: w.Button, marker: w.HTML) -> None:
+    """Show that a message box holds an edit that is not saved yet."""
+    save.disabled = not unsaved
+    save.button_style = "warning" if unsaved else ""
+    marker.value = (
+        "<span class='nbllm-unsaved' style='color:#b45309'>● unsaved edit</span>" if unsaved else ""
+    )

@@ -89,8 +89,37 @@ def test_chat_widget_streams_and_edits_with_branches(embedded) -> None:
     assert isinstance(before, str)
     chat.delete(3)
     assert len(embedded.history) == 3 and len(chat.transcript.children) == 3
-    embedded.history = []  # the widget follows the LLM
+    # an edit not saved yet is marked, and saving it clears the mark
+    box, save, marker = (
+        chat.transcript.children[0].children[1],
+        chat.transcript.children[0].children[2],
+        (chat.transcript.children[0].children[4]),
+    )
+    assert save.disabled and marker.value == ""
+    box.value = "My name is Cy."
+    assert "unsaved edit" in marker.value and not save.disabled
+    box.value = embedded.history[0]["content"]
+    assert marker.value == "" and save.disabled
+    # a history set in code that does not continue the shown one is a new branch; the old stays
+    shown = [dict(m) for m in embedded.history]
+    branches = len(chat.branches)
+    embedded.history = []
     assert chat.transcript.children == ()
+    assert len(chat.branches) == branches + 1 and chat.branches[chat.branch.index] == []
+    assert shown in chat.branches
+    # a continuation made in code (llm.chat) extends the shown branch
+    embedded.chat("Hello.", max_tokens=6)
+    assert len(chat.branches) == branches + 1 and chat.branches[chat.branch.index] == embedded.history
+    assert len(chat.transcript.children) == 2
+
+
+def test_chat_sends_on_enter(embedded) -> None:
+    chat = ChatWidget(embedded, max_tokens=8)
+    chat.message.value = "Hi there.\nHow are you?"  # Shift+Enter typed a newline
+    chat.message._handle(chat.message, {"event": "submit", "text": chat.message.value}, [])  # Enter
+    wait_for(lambda: len(embedded.history) == 2 and chat.send_button.disabled is False)
+    assert embedded.history[0] == {"role": "user", "content": "Hi there.\nHow are you?"}
+    assert chat.message.value == ""
 
 
 def test_cost_meter_and_budget_stop_a_batch(embedded) -> None:
