@@ -91,27 +91,34 @@ def plot_latency(results: Any, ax: Any = None, bins: int = 20) -> Any:
 
 
 def plot_tokens_per_second(results: Any, by: str | None = None, ax: Any = None) -> Any:
-    """Mean output tokens per second per variant (or model, or generator), with the spread."""
+    """Mean output tokens per second per variant (or model, or generator), with the spread.
+
+    Cached rows took no time, so they have no speed: they are left out, a group that is all
+    cached says so, and when everything came from the cache the output tokens are shown."""
     frame = _frame(results)
-    frame = frame[~frame["cache_hit"].astype(bool)]
     by = by or next(
         (c for c in ("variant", "generator", "model") if c in frame and frame[c].nunique() > 1), "model"
     )
     figure, ax = _axes(ax)
-    if frame.empty:
-        ax.set(title="Tokens per second (all from the cache)")
-        return figure
-    grouped = frame.groupby(by, sort=False)["tokens_per_second"]
+    generated = frame[~frame["cache_hit"].astype(bool)]
+    if generated.empty:
+        grouped = frame.groupby(by, sort=False)["output_tokens"]
+        title = f"Output tokens by {by} (all from the cache, so no speed to show)"
+        ylabel = "output tokens"
+    else:
+        grouped = generated.groupby(by, sort=False)["tokens_per_second"]
+        title, ylabel = f"Output tokens per second by {by}", "tokens / second"
     means, spreads = grouped.mean(), grouped.std().fillna(0.0)
-    labels = [str(x) for x in means.index]
-    ax.bar(
-        labels,
-        means.values,
-        yerr=spreads.values,
-        color=[PALETTE[i % len(PALETTE)] for i in range(len(labels))],
-        capsize=4,
+    labels = [str(x) for x in frame[by].drop_duplicates()]
+    values = [float(means.get(x, 0.0)) for x in frame[by].drop_duplicates()]
+    errors = [float(spreads.get(x, 0.0)) for x in frame[by].drop_duplicates()]
+    bars = ax.bar(
+        labels, values, yerr=errors, color=[PALETTE[i % len(PALETTE)] for i in range(len(labels))], capsize=4
     )
-    ax.set(title=f"Output tokens per second by {by}", ylabel="tokens / second")
+    for bar, key in zip(bars, frame[by].drop_duplicates()):
+        if not generated.empty and key not in means.index:
+            ax.annotate("all cached", (bar.get_x() + bar.get_width() / 2, 0), ha="center", va="bottom")
+    ax.set(title=title, ylabel=ylabel)
     ax.tick_params(axis="x", labelrotation=20 if len(labels) > 3 else 0)
     ax.spines[["top", "right"]].set_visible(False)
     return figure

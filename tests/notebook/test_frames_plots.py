@@ -106,3 +106,20 @@ def test_html_text_cells_are_left_aligned_prose() -> None:
     page = llm.generate("a question with several words")._repr_html_()
     assert 'class="text generation"' in page and 'class="text input"' in page
     assert "text-align:left" in page and "white-space:pre-wrap" in page and "line one\nline two" in page
+
+
+def test_speed_plot_of_cached_rows_shows_what_is_meaningful(outputs) -> None:
+    frame = nbllm.to_dataframe(outputs)
+    frame["variant"] = ["a", "a", "b", "b"]
+    cached = frame.assign(cache_hit=True)
+    ax = nbllm.plot_tokens_per_second(cached, by="variant").axes[0]
+    assert "all from the cache" in ax.get_title() and ax.get_ylabel() == "output tokens"
+    heights = [bar.get_height() for bar in ax.patches]
+    assert heights == [frame["output_tokens"][:2].mean(), frame["output_tokens"][2:].mean()]
+    assert all(h > 0 for h in heights)
+    # one group cached, one generated: the cached one says so instead of an empty bar
+    half = frame.assign(cache_hit=[True, True, False, False])
+    ax = nbllm.plot_tokens_per_second(half, by="variant").axes[0]
+    assert ax.get_ylabel() == "tokens / second"
+    assert [t.get_text() for t in ax.texts] == ["all cached"]
+    assert ax.patches[1].get_height() > 0

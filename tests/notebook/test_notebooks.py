@@ -45,6 +45,11 @@ def test_figures_and_widgets_render_in_the_kernel() -> None:
     kinds = [set(o.get("data", {})) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert sum("image/png" in k for k in kinds) >= 2, "the plots did not render as images"
     assert any("text/html" in k for k in kinds), "the results table did not render as HTML"
+    printed = "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
+    assert "every answer came from the cache: True" in printed
+    assert "np.True_" not in printed and "np.False_" not in printed
     chat = execute(NOTEBOOKS[2])
     views = [
         o
@@ -54,7 +59,7 @@ def test_figures_and_widgets_render_in_the_kernel() -> None:
     ]
     assert views, "the chat widget did not render"
     state = chat.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-    assert any(m["model_name"] == "TextareaModel" for m in state.values())
+    assert any(m["model_name"] == "AnyModel" for m in state.values()), "the chat's text boxes are missing"
 
 
 def test_notebooks_are_saved_without_outputs() -> None:
