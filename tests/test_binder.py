@@ -4,6 +4,7 @@ reach, so the fresh environment takes llama-cpp-python from the usual index inst
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -53,7 +54,12 @@ def test_a_fresh_environment_from_the_binder_files_runs_every_notebook(tmp_path:
     requirements = tmp_path / "requirements.txt"
     lines = (ROOT / "binder" / "requirements.txt").read_text().splitlines()
     requirements.write_text("\n".join(x for x in lines if not x.startswith("--extra-index-url")))
-    env = {**os.environ, "PATH": f"{env_dir / 'bin'}:{os.environ['PATH']}", "VIRTUAL_ENV": str(env_dir)}
+    env = {
+        **os.environ,
+        "PATH": f"{env_dir / 'bin'}:{os.environ['PATH']}",
+        "VIRTUAL_ENV": str(env_dir),
+        "JUPYTER_DATA_DIR": str(tmp_path / "jupyter-data"),  # postBuild's trust database
+    }
     env.pop("PYTHONPATH", None)
 
     def run(*args: str, cwd: Path = ROOT) -> None:
@@ -64,8 +70,16 @@ def test_a_fresh_environment_from_the_binder_files_runs_every_notebook(tmp_path:
     # repo2docker copies the repository and runs postBuild from its root
     copy = tmp_path / "repo"
     shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", "*.egg-info", "__pycache__", "build"))
-    run("bash", "binder/postBuild", cwd=copy)
     run(str(python), "-m", "pip", "install", "-q", "nbclient", "ipykernel")  # what Binder's base image has
+    run("bash", "binder/postBuild", cwd=copy)
+    # postBuild kept the widget state setting and made the notebooks open clean in this environment
+    overrides = env_dir / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    assert '"saveState": true' in overrides.read_text()
+    for notebook in sorted((copy / "notebooks").glob("*.ipynb")):
+        metadata = json.loads(notebook.read_text())["metadata"]
+        assert metadata["kernelspec"]["display_name"] == "Python 3 (ipykernel)", notebook.name
+        assert metadata["language_info"]["name"] == "python", notebook.name
+    assert (tmp_path / "jupyter-data" / "nbsignatures.db").exists(), "the notebooks were not trusted"
     result = subprocess.run(
         [str(python), "-c", RUN_NOTEBOOKS, str(copy / "notebooks")],
         env={**env, "NBLLM_CACHE_DIR": str(tmp_path / "cache")},
