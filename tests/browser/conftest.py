@@ -1,0 +1,182 @@
+"""JupyterLab on 127.0.0.1 set up as Binder sets it up (binder/postBuild: the notebooks prepared
+and trusted, the widget-state setting from binder/overrides.json), and headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import free_port, stop_process, wait_http
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+def user_settings(folder: Path, overrides: dict[str, dict[str, Any]]) -> None:
+    """JupyterLab settings as the user's own files (one per plugin, 'package:plugin' keys)."""
+    for key, values in overrides.items():
+        package, plugin = key.split(":")
+        path = folder / package / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+
+
+@pytest.fixture
+def jupyterlab(tmp_path: Path) -> Iterator[str]:
+    workdir = tmp_path / "notebooks"
+    shutil.copytree(ROOT / "notebooks", workdir)
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_DATA_DIR": str(tmp_path / "data"),  # the trust database stays private
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
+    }
+    subprocess.run(
+        [sys.executable, str(ROOT / "binder" / "prepare_notebooks.py"), str(workdir)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    overrides = json.loads((ROOT / "binder" / "overrides.json").read_text())
+    # Open notebooks with their own kernel at once, without the "Select Kernel" dialog.
+    overrides["@jupyterlab/notebook-extension:tracker"] = {"autoStartDefaultKernel": True}
+    user_settings(tmp_path / "settings", overrides)
+    port = free_port()
+    log = open(tmp_path / "jupyterlab.log", "wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.token=",
+            "--ServerApp.password=",
+            f"--ServerApp.root_dir={workdir}",
+            "--LabApp.news_url=None",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/api", timeout=120, proc=proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process(proc)
+        log.close()
+
+
+@pytest.fixture
+def page(jupyterlab: str) -> Iterator[Any]:
+    """A Chromium page on JupyterLab; a failing test leaves a screenshot in test-artifacts/."""
+    import playwright.sync_api as playwright  # part of the test extras; a missing one fails here
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.set_default_timeout(120_000)
+            page.lab_url = jupyterlab
+            yield page
+        finally:
+            browser.close()
+
+
+def open_notebook(page: Any, name: str) -> Any:
+    """Open `name` and wait until its kernel is connected and idle; returns its panel."""
+    page.goto(f"{page.lab_url}/lab/tree/{name}?reset")
+    panel = page.locator(".jp-NotebookPanel:visible")
+    panel.locator(".jp-Cell").first.wait_for()
+    wait_idle(page)
+    return panel
+
+
+def wait_idle(page: Any) -> None:
+    """Wait until the current notebook's kernel is connected and idle. Should JupyterLab still
+    ask which kernel to use, accept its proposal (the notebook's own, Python 3)."""
+    page.wait_for_function(
+        """() => {
+            const dialog = document.querySelector('.jp-Dialog .jp-mod-accept');
+            if (dialog) { dialog.click(); return false; }
+            const app = window.jupyterapp;
+            const panel = app && app.shell.currentWidget;
+            const context = panel && panel.sessionContext;
+            return !!(context && context.isReady && context.session && context.session.kernel
+                      && context.session.kernel.connectionStatus === 'connected'
+                      && context.session.kernel.status === 'idle');
+        }""",
+        polling=250,
+        timeout=120_000,
+    )
+
+
+def run_all_cells(page: Any) -> None:
+    """Run every cell through JupyterLab's own command once the kernel is idle (a menu click
+    that lands too early does nothing), and wait until the last cell has run."""
+    wait_idle(page)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_function(
+        """() => {
+            const panel = window.jupyterapp.shell.currentWidget;
+            const cells = panel.content.widgets.filter(c => c.model.type === 'code');
+            const last = cells[cells.length - 1];
+            return last && last.model.executionCount !== null
+                   && panel.sessionContext.session.kernel.status === 'idle';
+        }""",
+        polling=250,
+        timeout=240_000,
+    )
+
+
+def run_cell(page: Any, index: int) -> None:
+    """Run the notebook's cell `index` (counting every cell) and wait until it has run."""
+    wait_idle(page)
+    page.evaluate(
+        """index => {
+            const panel = window.jupyterapp.shell.currentWidget;
+            panel.content.activeCellIndex = index;
+            window.jupyterapp.commands.execute('notebook:run-cell');
+        }""",
+        index,
+    )
+    page.wait_for_function(
+        """index => {
+            const panel = window.jupyterapp.shell.currentWidget;
+            return panel.content.widgets[index].model.executionCount !== null
+                   && panel.sessionContext.session.kernel.status === 'idle';
+        }""",
+        arg=index,
+        polling=250,
+        timeout=240_000,
+    )
+
+
+def shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)

@@ -1,0 +1,138 @@
+"""The notebooks as a teacher meets them in JupyterLab (set up as on Binder), in headless
+Chromium: they open unmodified and trusted; the chat sends on Enter, takes Shift+Enter as a new
+line, marks an unsaved edit and forks on save; a saved notebook reopens with its widgets; the
+temperature explorer redraws for a slider and for an edited prompt. Screenshots are kept in
+test-artifacts/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import ROOT, open_notebook, run_all_cells, run_cell, shot
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+
+
+def state(page: Any) -> dict[str, Any]:
+    return page.evaluate(
+        """() => {
+            const panel = window.jupyterapp.shell.currentWidget;
+            const code = panel.content.widgets.filter(c => c.model.type === 'code');
+            return {dirty: panel.context.model.dirty, trusted: code.map(c => c.model.trusted)};
+        }"""
+    )
+
+
+# The chat shows `n` messages, the last one a finished reply, and can send again.
+REPLIED = """n => {
+    const chat = document.querySelector('.nbllm-chat');
+    const boxes = chat.querySelectorAll('textarea.nbllm-textbox');  // the messages, then the input
+    const send = [...chat.querySelectorAll('button')].find(b => b.innerText.trim() === 'Send');
+    return boxes.length === n + 1 && boxes[n - 1].value.length > 0 && !boxes[n - 1].disabled
+           && send && !send.disabled;
+}"""
+
+
+def shut_down_kernel(page: Any) -> None:
+    """Stop the notebook's kernel (its widget models die with it); the next page load reopens."""
+    page.evaluate("async () => { await window.jupyterapp.shell.currentWidget.sessionContext.shutdown(); }")
+
+
+def test_notebooks_open_unmodified_and_trusted(page: Any) -> None:
+    for name in NOTEBOOKS:
+        open_notebook(page, name)
+        page.wait_for_timeout(500)  # JupyterLab writes kernel metadata just after connecting
+        found = state(page)
+        assert found["dirty"] is False, f"{name} is marked modified on opening"
+        assert found["trusted"] and all(found["trusted"]), f"{name} opens untrusted"
+        shut_down_kernel(page)
+
+
+def test_chat_in_a_real_browser(page: Any) -> None:
+    try:
+        panel = open_notebook(page, "03_chat.ipynb")
+        run_cell(page, 1)  # the cell that shows the chat; the rest drive it from code
+        chat = panel.locator(".nbllm-chat").first
+        chat.wait_for()
+        assert panel.get_by_text("Error displaying widget").count() == 0
+        message = chat.locator("textarea[placeholder^='Type a message']")
+        message.click()
+        message.type("My name is Ada.")
+        page.keyboard.press("Shift+Enter")  # a new line, not "run cell"
+        message.type("Please greet me.")
+        page.keyboard.press("Enter")  # sends
+        page.wait_for_function(
+            """() => {
+                const boxes = document.querySelectorAll('.nbllm-chat textarea.nbllm-textbox');
+                return boxes.length >= 2 && boxes[0].value === 'My name is Ada.\\nPlease greet me.';
+            }"""
+        )
+        user_box = chat.locator("textarea.nbllm-textbox").nth(0)
+        page.wait_for_function(REPLIED, arg=2)
+        reply = chat.locator("textarea.nbllm-textbox").nth(1)
+        assert message.input_value() == ""
+        # the reply box grows with the text instead of hiding it
+        height = reply.evaluate("el => el.getBoundingClientRect().height")
+        assert height >= 30
+        # an edit not saved yet is marked; saving it forks a new branch
+        user_box.click()
+        page.keyboard.press("End")
+        user_box.type(" Thanks!")
+        chat.locator(".nbllm-unsaved").wait_for()
+        shot(page, "chat-unsaved-edit.png")
+        chat.get_by_role("button", name="save edit").first.click()
+        branch = chat.locator("select").first
+        page.wait_for_function("el => el.options.length === 2", arg=branch.element_handle())
+        page.wait_for_function("() => !document.querySelector('.nbllm-unsaved')")  # saved: no mark
+        page.wait_for_function(REPLIED, arg=2)  # the edited turn got its own reply
+        shot(page, "chat.png")
+
+        # saved, closed (kernel shut down) and reopened: the widgets come back from the saved state
+        page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+        page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
+        shut_down_kernel(page)
+        panel = open_notebook(page, "03_chat.ipynb")
+        panel.locator(".nbllm-chat").first.wait_for()
+        assert panel.get_by_text("Error displaying widget").count() == 0
+        assert panel.get_by_text("model not found").count() == 0
+        shot(page, "chat-reopened.png")
+    except Exception:
+        shot(page, "chat-failure.png")
+        raise
+
+
+def test_temperature_explorer_in_a_real_browser(page: Any) -> None:
+    try:
+        panel = open_notebook(page, "05_temperature_and_top_p.ipynb")
+        run_all_cells(page)
+        explorer = panel.locator(".widget-vbox:has(.widget-slider)").first
+        chart = explorer.locator(".widget-output img").first
+        chart.wait_for()
+        first = chart.get_attribute("src")
+        labels = explorer.locator(".widget-label").all_inner_texts()
+        assert "temperature" in labels and "top_p" in labels, labels  # not cut off
+        handle = explorer.locator(".widget-slider .noUi-handle").first
+        handle.focus()
+        for _ in range(10):
+            page.keyboard.press("ArrowLeft")
+        page.wait_for_function(
+            "([el, old]) => el.querySelector('.widget-output img')?.src !== old",
+            arg=[explorer.element_handle(), first],
+        )
+        assert "of the top 12" in explorer.inner_text()
+        second = explorer.locator(".widget-output img").first.get_attribute("src")
+        prompt = explorer.locator("input[type=text]").first
+        prompt.fill("Name an animal.")
+        prompt.press("Enter")
+        page.wait_for_function(
+            "([el, old]) => el.querySelector('.widget-output img')?.src !== old",
+            arg=[explorer.element_handle(), second],
+        )
+        shot(page, "temperature-explorer.png")
+    except Exception:
+        shot(page, "explorer-failure.png")
+        raise
