@@ -17,12 +17,22 @@ _ids = itertools.count(1)
 
 
 class Component(ABC):
-    """Base of everything the engine can generate from."""
+    """Base of everything the engine can generate from.
+
+    ``parent_id`` names the component this one was made for (a grading prompt for the call
+    whose answers it grades; an example's call for the prompt that wrote the example): the
+    engine log's ``dag()`` links them."""
 
     output_schema: OutputSchema | None = None
 
     def __init__(self) -> None:
         self.component_id = next(_ids)
+        self.parent_id: int | None = None
+
+    def derived_from(self, parent: Component | None) -> Component:
+        """Record that this component was made for `parent`; returns self."""
+        self.parent_id = parent.component_id if parent is not None else None
+        return self
 
     @abstractmethod
     def format_for_llm(self) -> Messages:

@@ -26,6 +26,29 @@ class LogEntry:
     output_tokens: int
     error: str | None = None
     time: float = field(default_factory=time.time)
+    kind: str = ""  # the component's type (Chat, JobCall, ...)
+    parent_id: int | None = None
+
+
+@dataclass
+class LogDAG:
+    """Which component produced which: nodes are component ids (with their kind), an edge
+    goes from a component to one made for it (voting -> grading, examples -> their answers)."""
+
+    nodes: dict[int, str]
+    edges: list[tuple[int, int]]
+
+    def children(self, component: Any) -> list[int]:
+        cid = getattr(component, "component_id", component)
+        return [child for parent, child in self.edges if parent == cid]
+
+    def parents(self, component: Any) -> list[int]:
+        cid = getattr(component, "component_id", component)
+        return [parent for parent, child in self.edges if child == cid]
+
+    def roots(self) -> list[int]:
+        children = {child for _, child in self.edges}
+        return [n for n in self.nodes if n not in children]
 
 
 class EngineLog:
@@ -51,6 +74,17 @@ class EngineLog:
                 {"msg": json.dumps(payload, default=str), "levelno": logging.INFO, "name": "nbllm"}
             )
             self._file_handler.handle(record)
+
+    def dag(self) -> LogDAG:
+        """The entries as a graph of components (see LogDAG)."""
+        nodes: dict[int, str] = {}
+        edges: dict[tuple[int, int], None] = {}
+        for entry in self.entries:
+            nodes.setdefault(entry.component_id, entry.kind)
+            if entry.parent_id is not None:
+                nodes.setdefault(entry.parent_id, "")
+                edges[(entry.parent_id, entry.component_id)] = None
+        return LogDAG(nodes, list(edges))
 
     def for_component(self, component: Any) -> list[LogEntry]:
         cid = getattr(component, "component_id", component)

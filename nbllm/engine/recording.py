@@ -114,6 +114,8 @@ class Recorder:
                     input_tokens=s.input_tokens,
                     output_tokens=s.output_tokens,
                     error=str(generation.error) if generation.error else None,
+                    kind=type(component).__name__,
+                    parent_id=component.parent_id,
                 )
             )
         except Exception as exc:  # a full disk under the log file must not cost the answer

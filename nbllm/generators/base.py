@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from nbllm.engine import callbacks, loop
+from nbllm.engine.components import Component
 from nbllm.engine.progress import Progress, ProgressCallback
 from nbllm.engine.thunk import gather_thunks
 from nbllm.errors import InvalidInputError
@@ -41,6 +42,7 @@ class BaseGenerator(ABC):
         self.progress_callback = progress_callback
         self.fresh = fresh
         self.params = params
+        self._parent: Component | None = None  # the component this run is made for (log DAG)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -62,7 +64,7 @@ class BaseGenerator(ABC):
     def _calls(self, inputs: Sequence[JobInput], job: Job | None = None) -> list[JobCall]:
         """Render every input first, so a bad one fails before any request."""
         job = job or self.job
-        return [job.call(value) for value in inputs]
+        return [job.call(value).derived_from(self._parent) for value in inputs]
 
     async def _run_many(
         self,

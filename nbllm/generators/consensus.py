@@ -125,7 +125,7 @@ class MajorVoteGenerator(BaseGenerator):
             f"Candidate answers:\n{listing}\n\nWhich answer is best? Reply with JSON "
             f'{{"best": <number from 1 to {len(candidates)}>}}.'
         )
-        parsed = await self._judge(prompt, _PICK_SCHEMA)
+        parsed = await self._judge(prompt, _PICK_SCHEMA, call)
         best = parsed.get("best") if isinstance(parsed, dict) else None
         return min(max(int(best) - 1, 0), len(candidates) - 1) if isinstance(best, int) else 0
 
@@ -140,17 +140,17 @@ class MajorVoteGenerator(BaseGenerator):
                 f"Task: {self.job.instruction}\nInput: {rendered}\nAnswer: {candidate.text}\n\n"
                 'Grade the answer from 1 (wrong) to 10 (perfect). Reply with JSON {"score": <1-10>}.'
             )
-            parsed = await self._judge(prompt, _SCORE_SCHEMA)
+            parsed = await self._judge(prompt, _SCORE_SCHEMA, call)
             value = parsed.get("score") if isinstance(parsed, dict) else None
             return min(max(value, 1), 10) if isinstance(value, int) else 0
 
         scores = await asyncio.gather(*(score(c) for c in candidates))
         return max(range(len(candidates)), key=lambda i: (scores[i], counts[keys[i]], -i))
 
-    async def _judge(self, prompt: str, schema: dict[str, Any]) -> Any:
-        (thunks,) = self.llm.submit(
-            Chat(prompt, output_schema=schema), 1, structured_output=schema, temperature=0.0, max_tokens=20
-        )
+    async def _judge(self, prompt: str, schema: dict[str, Any], call: JobCall) -> Any:
+        """The model's verdict on `call`'s candidates (logged as a child of the call)."""
+        judge = Chat(prompt, output_schema=schema).derived_from(call)
+        (thunks,) = self.llm.submit(judge, 1, structured_output=schema, temperature=0.0, max_tokens=20)
         generation = await thunks[0]
         if generation.error is not None:
             try:

@@ -61,8 +61,9 @@ class ExampleGenerator(BaseGenerator):
         check_runs(num_items, "num_items")
         prompt, schema = self._input_prompt()
         overrides = {"temperature": 1.0, **self.params, **params}
+        writer = Chat(prompt, output_schema=schema)
         (thunks,) = self.llm.submit(
-            Chat(prompt, output_schema=schema),
+            writer,
             num_items,
             structured_output=schema,
             fresh=self.fresh,
@@ -83,6 +84,7 @@ class ExampleGenerator(BaseGenerator):
                 progress_callback=self.progress_callback,
                 fresh=self.fresh,
             )
+            voter._parent = writer  # each new example's answers are logged as children of the writer
             votes = await voter.agenerate([r.input for r in valid], **params)
             for record, vote in zip(valid, votes):
                 record.output, record.reliability = vote.winner, vote.reliability

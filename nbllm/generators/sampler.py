@@ -7,8 +7,11 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
+from nbllm.core.messages import Input
 from nbllm.core.params import GenerationParams
 from nbllm.engine import loop
+from nbllm.engine.components import Component
+from nbllm.engine.thunk import ModelOutputThunk
 from nbllm.errors import UsageError
 
 
@@ -39,6 +42,12 @@ class Sampler:
 
     ``Sampler(llm, temperature=[0.2, 1.0], top_p=[0.5, 1.0])`` samples the grid;
     ``Sampler(llm, variants=[{...}, {...}])`` an explicit list. Variants are validated at once.
+
+    Both halves are pluggable (mellea's generate protocol): ``_hyper_param_sampler`` chooses the
+    variants (the grid by default; override it to draw them at random, say), ``_sampler`` is the
+    sampling strategy within one variant (``num_generations`` samples by default; override it for
+    best-of-n, rejection sampling, ...). ``await sampler(component)`` runs both on an LLM target
+    and returns every sample's thunk, each carrying its variant's parameters.
     """
 
     def __init__(
@@ -53,6 +62,42 @@ class Sampler:
             GenerationParams(**variant)
         self.target = target
 
+    # -- the pluggable halves ------------------------------------------------------------------
+    def _hyper_param_sampler(self) -> list[dict[str, Any]]:
+        """The variants to run: the grid or list given (one empty variant: the LLM's own)."""
+        return self.variants
+
+    async def _sampler(
+        self, llm: Any, component: Component, variant: dict[str, Any], num_generations: int
+    ) -> list[ModelOutputThunk]:
+        """The samples of one variant: `num_generations` of them, scheduled at once."""
+        (thunks,) = llm.submit(component, num_generations, **variant)
+        return thunks
+
+    async def __call__(
+        self, component: Component | Input, num_generations: int = 1
+    ) -> list[ModelOutputThunk]:
+        """Every variant's samples of `component` (an input is made a Chat), as thunks."""
+        from nbllm.engine.components import Chat
+        from nbllm.llms.base import LLM
+
+        if not isinstance(self.target, LLM):
+            raise UsageError("calling a Sampler samples an LLM; for a generator use run() or arun().")
+        if not isinstance(component, Component):
+            component = Chat(component, self.target.effective_system_prompt)
+        variants = self._hyper_param_sampler()
+        for variant in variants:
+            GenerationParams(**variant)
+        batches = await asyncio.gather(
+            *(self._sampler(self.target, component, v, num_generations) for v in variants)
+        )
+        return [thunk for batch in batches for thunk in batch]
+
+    def sample(self, component: Component | Input, num_generations: int = 1) -> list[ModelOutputThunk]:
+        """``await sampler(component)`` from sync code (also inside Jupyter)."""
+        return loop.run_sync(self(component, num_generations))
+
+    # -- results per variant -------------------------------------------------------------------
     async def arun(self, inputs: Any, num_generations: int = 1, **options: Any) -> list[VariantResult]:
         """All variants, concurrently (the target's own limits apply), in variant order."""
         from nbllm.llms.base import LLM
@@ -64,7 +109,7 @@ class Sampler:
                 results = await self.target.agenerate(inputs, **options, **variant)
             return VariantResult(label_of(variant), variant, results)
 
-        return list(await asyncio.gather(*(one(v) for v in self.variants)))
+        return list(await asyncio.gather(*(one(v) for v in self._hyper_param_sampler())))
 
     def run(self, inputs: Any, num_generations: int = 1, **options: Any) -> list[VariantResult]:
         return loop.run_sync(self.arun(inputs, num_generations, **options))

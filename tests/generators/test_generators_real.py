@@ -100,6 +100,56 @@ def test_sampler_over_the_real_model(llm) -> None:
     assert all(r.results[0].generations[0].ok for r in results)
 
 
+def test_pluggable_sampler_returns_thunks_per_variant(llm) -> None:
+    import random
+
+    class RandomTemperatures(Sampler):
+        """Variants drawn at random, and a strategy that keeps sampling until an answer is non-empty."""
+
+        def _hyper_param_sampler(self) -> list[dict]:
+            rng = random.Random(3)
+            return [{"temperature": round(rng.uniform(0.1, 1.2), 2), "seed": i} for i in range(3)]
+
+        async def _sampler(self, llm, component, variant, num_generations):
+            thunks = await super()._sampler(llm, component, variant, num_generations)
+            for thunk in list(thunks):
+                if not (await thunk).text:
+                    thunks += await super()._sampler(llm, component, variant, 1)
+            return thunks
+
+    sampler = RandomTemperatures(llm)
+    thunks = sampler.sample("Name an animal.", num_generations=2)
+    drawn = sampler._hyper_param_sampler()
+    assert len(thunks) >= 6
+    assert [t.params["temperature"] for t in thunks[:6]] == [v["temperature"] for v in drawn for _ in (0, 1)]
+    assert all(t.result().ok for t in thunks)
+    # the default halves: the grid, num_generations samples each
+    plain = Sampler(llm, temperature=[0.0, 0.7]).sample("Name a fruit.", num_generations=2)
+    assert [t.params["temperature"] for t in plain] == [0.0, 0.0, 0.7, 0.7]
+    assert [t.sample_index for t in plain] == [0, 1, 0, 1]
+
+
+def test_log_dag_links_votes_to_grading_and_examples_to_their_answers(llm) -> None:
+    grader = MajorVoteGenerator(FREE, llm, num_votes=3, mode="grade", temperature=1.0, seed=1)
+    vote = grader.generate("Name a colour.")
+    dag = llm.engine.log.dag()
+    calls = [n for n, kind in dag.nodes.items() if kind == "JobCall"]
+    graded = [c for c in calls if dag.children(c)]
+    assert graded, "no grading was linked to the call whose answers it graded"
+    assert vote.decided_by == "grade"
+    assert all(dag.nodes[child] == "Chat" for child in dag.children(graded[-1]))
+    assert len(dag.children(graded[-1])) == len(vote.votes)  # one grading per distinct candidate
+
+    records = ExampleGenerator(CAPITALS, llm, num_votes=2).generate(2)
+    dag = llm.engine.log.dag()
+    writers = [n for n, kind in dag.nodes.items() if kind == "Chat" and dag.children(n)]
+    writer = writers[-1]
+    answered = dag.children(writer)
+    assert len(answered) == sum(r.error is None and r.input is not None for r in records) > 0
+    assert all(dag.nodes[c] == "JobCall" for c in answered)
+    assert dag.parents(answered[0]) == [writer] and writer in dag.roots()
+
+
 def _load_single_threaded():
     import nbllm
 
