@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import html
+import weakref
 from typing import Any
 
 import ipywidgets as w
 
 from nbllm.engine.budget import Budget
 
+_METERS: weakref.WeakSet[CostMeter] = weakref.WeakSet()
+
+
+def start_run(llm: Any) -> None:
+    """Start a new run on every CostMeter of `llm` (the Playground's Run button does)."""
+    for meter in list(_METERS):
+        if meter.llm is llm:
+            meter.start_run()
+
 
 class CostMeter(w.HTML):
     """Shows tokens and, given prices per token, the estimated cost of the last run and in
-    total. A run starts with each notebook cell that is executed (and with each Run of the
-    Playground); ``start_run()`` starts one by hand. With ``max_cost`` the LLM stops sending requests that could exceed it: their rows
-    record BudgetExceededError and the rest of the batch is kept."""
+    total. A run starts with each notebook cell that is executed and with each Run of the
+    Playground; ``start_run()`` starts one by hand. With ``max_cost`` the LLM stops sending
+    requests that could exceed it: their rows record BudgetExceededError and the rest of the
+    batch is kept."""
 
     def __init__(
         self,
@@ -32,6 +43,7 @@ class CostMeter(w.HTML):
         self._run_start = (0, 0)
         llm.engine.listeners.append(lambda _: self.refresh())
         _on_each_cell(self.start_run)
+        _METERS.add(self)
         self.refresh()
 
     def start_run(self) -> None:

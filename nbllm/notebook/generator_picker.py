@@ -16,7 +16,8 @@ class GeneratorPicker(w.VBox):
     def __init__(self, value: str = "Generator") -> None:
         self.descriptions = list_generators()
         self.dropdown = w.Dropdown(options=list(self.descriptions), value=value, description="generator")
-        self.help = w.HTML()
+        # Room for the longest description, so choosing another never moves what is below.
+        self.help = w.HTML(layout=w.Layout(min_height="4.5em"))
         super().__init__([self.dropdown, self.help])
         self.dropdown.observe(lambda _: self._describe(), names="value")
         self._describe()

@@ -12,6 +12,7 @@ from IPython.display import HTML
 from nbllm.core.params import GenerationParams
 from nbllm.engine import callbacks
 from nbllm.generators.jobs import Job
+from nbllm.notebook.cost import start_run
 from nbllm.notebook.generator_picker import GeneratorPicker
 from nbllm.notebook.html import results_html
 from nbllm.notebook.params_panel import ParamsPanel
@@ -45,8 +46,8 @@ class Playground(w.VBox):
         )
         self.apply_button.on_click(lambda _: self.apply())
         self.picker.dropdown.observe(lambda _: self._show_runs(), names="value")
-        self.status = w.HTML()
-        self.stale = w.HTML()
+        self.status = w.HTML(layout=w.Layout(min_height="3em"))
+        self.stale = w.HTML(layout=w.Layout(min_height="1.5em"))
         self.table = w.Output()
         self.plot = w.Output()
         self.results: Any = None
@@ -96,6 +97,7 @@ class Playground(w.VBox):
             self.status.value = f"<i>running {name}: {done} of {total} done · {elapsed:.1f} s</i>"
 
         generator = self.picker.build(job, self.llm, self.runs.value, progress_callback=progress)
+        start_run(self.llm)  # a CostMeter's "this run" counts from this Run
         self.run_button.disabled = True
         self.status.value = f"<i>running {name}…</i>"
         if self.results is not None:  # the previous results stay visible, marked as stale

@@ -19,6 +19,17 @@ def test_playground_in_a_real_browser(page: Any) -> None:
         playground = panel.locator(".nbllm-playground")
         playground.wait_for()
         assert panel.get_by_text("Error displaying widget").count() == 0
+        # choosing another generator changes the description, never the layout below it
+        below = playground.get_by_role("button", name="Run")
+        picker = playground.locator("select").first
+        tops = []
+        for option in picker.locator("option").all_inner_texts():
+            picker.select_option(option)
+            page.wait_for_timeout(200)
+            tops.append(round(playground.locator(".widget-output").first.bounding_box()["y"]))
+        assert len(set(tops)) == 1, f"the table moved as the description changed: {tops}"
+        assert below.is_visible()
+        picker.select_option("Generator")
         slider = playground.locator(".widget-slider").first
         readout = slider.locator(".widget-readout")
         before = readout.inner_text()

@@ -210,6 +210,22 @@ def test_playground_keeps_its_own_parameters_and_reports_progress() -> None:
     assert llm.params.temperature == 1.5
 
 
+def test_cost_meter_run_restarts_with_each_playground_run() -> None:
+    from tests.scripted import ScriptedLLM
+
+    llm = ScriptedLLM(cache=False)
+    meter = CostMeter(llm, price_per_input_token=1, price_per_output_token=1)
+    playground = Playground(llm, prompt="one\n---\ntwo")
+    playground.run().result(timeout=30)
+    wait_for(lambda: "done:" in playground.status.value)
+    first = meter.run_tokens
+    assert first[1] > 0 and meter.budget.output_tokens == first[1]
+    playground.run().result(timeout=30)
+    wait_for(lambda: meter.budget.requests == 4)
+    assert meter.run_tokens[1] < meter.budget.output_tokens  # "this run" is the second run only
+    assert sum(meter.run_tokens) == sum(first)  # the same prompts again: the same tokens
+
+
 def test_temperature_explorer_prompt_is_editable(embedded) -> None:
     explorer = nbllm.TemperatureExplorer(
         embedded, "What is the capital of France?", "The capital of France is", top_n=8
