@@ -73,6 +73,8 @@ _EXPORTS: dict[str, str] = {
     "SequentialAsyncGenerator": "nbllm.generators",
     "SequentialAsyncGenerator2": "nbllm.generators",
     "list_generators": "nbllm.generators",
+    # scaling out
+    "RayLLM": "nbllm.scale.ray_llm",
     # notebook layer
     "ChatWidget": "nbllm.notebook.chat",
     "Comparison": "nbllm.notebook.compare",
@@ -179,3 +181,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from nbllm.notebook.playground import Playground
     from nbllm.notebook.plots import plot_distribution, plot_latency, plot_tokens, plot_tokens_per_second
     from nbllm.notebook.teaching import TemperatureExplorer
+    from nbllm.scale.ray_llm import RayLLM

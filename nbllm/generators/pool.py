@@ -227,13 +227,58 @@ def split_generations(num_generations: int, num_llms: int, rng: random.Random | 
 
 
 class LLMPool:
-    """Several ProcessLLMs generating in parallel; results merged per input."""
+    """Several ProcessLLMs (or RayLLMs, on a Ray cluster) generating in parallel; results merged
+    per input."""
 
-    def __init__(self, llms: Sequence[ProcessLLM], seed: int | None = None) -> None:
-        if not llms or not all(isinstance(llm, ProcessLLM) for llm in llms):
-            raise UsageError("LLMPool needs a non-empty list of ProcessLLM.")
+    def __init__(self, llms: Sequence[Any], seed: int | None = None) -> None:
+        from nbllm.scale.ray_llm import RayLLM
+
+        if not llms or not all(isinstance(llm, (ProcessLLM, RayLLM)) for llm in llms):
+            raise UsageError("LLMPool needs a non-empty list of ProcessLLM (or RayLLM).")
         self.llms = list(llms)
         self._rng = random.Random(seed)
+
+    @classmethod
+    def on_ray(
+        cls,
+        load_llm_fn: Callable[[], Any],
+        num_replicas: int = 2,
+        num_cpus: float = 1,
+        address: str | None = None,
+        seed: int | None = None,
+    ) -> LLMPool:
+        """A pool of `num_replicas` Ray actors, each loading its LLM once with `load_llm_fn`
+        where it lives. Joins the Ray cluster at `address` ("auto", "ray://head:10001"), or
+        starts a local one; needs ``pip install "nbllm[ray]"``."""
+        from nbllm.scale.ray_llm import RayLLM, connect
+
+        if num_replicas < 1:
+            raise UsageError("num_replicas must be at least 1.")
+        connect(address)
+        return cls([RayLLM(load_llm_fn, num_cpus=num_cpus) for _ in range(num_replicas)], seed=seed)
+
+    def generate_frame(
+        self,
+        frame: Any,
+        column: str = "prompt",
+        num_generations: int = 1,
+        *,
+        chunk_size: int = 16,
+        cache_llm: Any = None,
+        progress: Any = True,
+        **params: Any,
+    ) -> Any:
+        """Every prompt of `frame[column]` over the pool in chunks; a DataFrame back, one row per
+        (prompt, generation), ``row`` naming the frame's row.
+
+        With `cache_llm` (the LLM your load function makes: making one loads nothing) the
+        persistent cache is consulted first, so a rerun sends only what is missing, and what
+        the pool made is stored there. A member that dies has its unfinished chunk rescheduled
+        on the others; rows that fail keep their error. ``attrs["rows_sent"]`` says how many
+        rows went to the pool."""
+        from nbllm.scale.chunks import generate_frame
+
+        return generate_frame(self, frame, column, num_generations, chunk_size, cache_llm, progress, params)
 
     @property
     def model_name(self) -> str:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from nbllm.core.formats import resolve_prompt_format
 from nbllm.core.messages import Input, to_batch
-from nbllm.core.outputs import GenerateOutput, GenerateOutputs, Generation
+from nbllm.core.outputs import GenerateOutput, GenerateOutputs, Generation, GenerationStats
 from nbllm.core.params import GenerationParams
 from nbllm.core.schema import OutputSchema
 from nbllm.engine import callbacks, loop
@@ -28,7 +28,15 @@ from nbllm.engine.components import Chat, Component
 from nbllm.engine.progress import Progress
 from nbllm.engine.protocol import InferenceEngine
 from nbllm.engine.ratelimit import RateLimiter
-from nbllm.engine.requests import EngineConfig, RawGeneration, RawRequest, RetryPolicy
+from nbllm.engine.requests import (
+    EngineConfig,
+    RawGeneration,
+    RawRequest,
+    RetryPolicy,
+    build_request,
+    cacheable,
+    sample_key,
+)
 from nbllm.engine.thunk import ModelOutputThunk, gather_thunks
 from nbllm.errors import InvalidParameterError, UnsupportedParameterError, UsageError
 from nbllm.llms.conveniences import ConveniencesMixin
@@ -333,6 +341,54 @@ class LLM(ConveniencesMixin, BaseModel):
         return [
             Chat(m, output_schema=structured_output) for m in to_batch(inputs, self.effective_system_prompt)
         ]
+
+    # -- the cache, for schedulers that send work elsewhere -------------------------------------
+    def cached(
+        self, inputs: Any, num_generations: int = 1, **overrides: Any
+    ) -> list[Optional[GenerateOutput]]:
+        """Per input, its outputs when the cache holds every sample, else None: what a scheduler
+        (``LLMPool.generate_frame``) need not send anywhere. Nothing is generated."""
+        components, keys, params = self._sample_keys(inputs, num_generations, overrides)
+        cache = self.engine.cache
+        hits = cache.get_many([k for ks in keys for k in ks]) if cache is not None else {}
+        outputs: list[Optional[GenerateOutput]] = []
+        for component, sample_keys in zip(components, keys):
+            if not all(k in hits for k in sample_keys):
+                outputs.append(None)
+                continue
+            generations = [
+                Generation(hits[k]["text"], GenerationStats(**{**hits[k]["stats"], "cache_hit": True}), i)
+                for i, k in enumerate(sample_keys)
+            ]
+            outputs.append(GenerateOutput(self.model_name, generations, component.format_for_llm(), params))
+        return outputs
+
+    def remember(self, inputs: Any, outputs: Sequence[GenerateOutput], **overrides: Any) -> None:
+        """Store outputs made elsewhere (a child process, a Ray actor) under this LLM's cache
+        keys, so a rerun finds them here. Failed samples are not stored."""
+        cache = self.engine.cache
+        if cache is None or not outputs:
+            return
+        num_generations = max(len(o.generations) for o in outputs)
+        _, keys, _ = self._sample_keys(inputs, num_generations, overrides)
+        cache.put_many(
+            (sample_keys[g.sample_index], {"text": g.text, "stats": cacheable(g.stats)})
+            for output, sample_keys in zip(outputs, keys)
+            for g in output.generations
+            if g.ok and g.sample_index < len(sample_keys)
+        )
+
+    def _sample_keys(
+        self, inputs: Any, num_generations: int, overrides: dict[str, Any]
+    ) -> tuple[list[Component], list[list[str]], dict[str, Any]]:
+        config = self._engine_config()
+        params, schema = self.engine.prepare(config, [self.params.set_values(), overrides])
+        components = self._components(inputs, None)
+        keys = [
+            [sample_key(config, build_request(config, c, params, schema), i) for i in range(num_generations)]
+            for c in components
+        ]
+        return components, keys, params
 
     async def agenerate_many(
         self,

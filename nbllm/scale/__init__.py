@@ -1,0 +1,1 @@
+"""Scaling out: LLMs in Ray actors and tables of prompts run over a pool in chunks."""

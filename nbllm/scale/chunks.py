@@ -1,0 +1,131 @@
+"""Running a table of prompts over a pool in chunks: the cache first, then one chunk at a time
+per live member; a member that dies has its chunk rescheduled on the others."""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from nbllm.core.messages import to_batch
+from nbllm.core.outputs import GenerateOutput, Generation
+from nbllm.errors import BackendError, NBLLMError, UsageError, WorkerDiedError
+
+Progress = Callable[[int, int], Any]
+
+
+def run_chunks(
+    members: Sequence[Any],
+    prompts: list[Any],
+    chunk_size: int,
+    num_generations: int,
+    params: dict[str, Any],
+    progress: Progress | None = None,
+) -> list[GenerateOutput]:
+    """One output per prompt, in order. Each live member holds one chunk at a time; a chunk whose
+    member died goes back to the queue for the others (its answer is taken once, from whichever
+    member finishes it). A chunk refused as a whole (one bad prompt) is split into single rows,
+    so only the bad row keeps the error."""
+    if chunk_size < 1:
+        raise UsageError("chunk_size must be at least 1.")
+    queue = collections.deque(
+        (s, min(s + chunk_size, len(prompts))) for s in range(0, len(prompts), chunk_size)
+    )
+    results: dict[int, GenerateOutput | BaseException] = {}
+    alive = set(range(len(members)))
+    flying: dict[concurrent.futures.Future[Any], tuple[int, tuple[int, int]]] = {}
+    while queue or flying:
+        busy = {member for member, _ in flying.values()}
+        for member in sorted(alive - busy):
+            if not queue:
+                break
+            chunk = queue.popleft()
+            flying[members[member].generate(prompts[chunk[0] : chunk[1]], num_generations, **params)] = (
+                member,
+                chunk,
+            )
+        if not flying:
+            break  # nobody left to send the queue to
+        finished, _ = concurrent.futures.wait(flying, return_when=concurrent.futures.FIRST_COMPLETED)
+        for future in finished:
+            member, (first, end) = flying.pop(future)
+            error = future.exception()
+            if isinstance(error, WorkerDiedError):
+                alive.discard(member)
+                queue.appendleft((first, end))  # rescheduled on a member that is still alive
+                continue
+            if error is not None and end - first > 1:
+                queue.extendleft((i, i + 1) for i in reversed(range(first, end)))
+                continue
+            for index in range(first, end):
+                results[index] = error if error is not None else future.result()[index - first]
+            if progress is not None:
+                progress(len(results), len(prompts))
+    outputs: list[GenerateOutput] = []
+    for index in range(len(prompts)):
+        result = results.get(index)
+        if isinstance(result, GenerateOutput):
+            outputs.append(result)
+            continue
+        error = result or WorkerDiedError("every member of the pool died before this row was done.")
+        failure = error if isinstance(error, NBLLMError) else BackendError(f"{type(error).__name__}: {error}")
+        generations = [Generation(None, sample_index=i, error=failure) for i in range(num_generations)]
+        outputs.append(GenerateOutput("", generations, tuple(to_batch([prompts[index]])[0])))
+    return outputs
+
+
+def generate_frame(
+    pool: Any,
+    frame: Any,
+    column: str,
+    num_generations: int,
+    chunk_size: int,
+    cache_llm: Any,
+    progress: bool | Progress,
+    params: dict[str, Any],
+) -> Any:
+    """See LLMPool.generate_frame."""
+    from nbllm.notebook.frames import to_dataframe
+
+    if column not in frame.columns:
+        raise UsageError(f"the frame has no column {column!r}; its columns: {list(frame.columns)}.")
+    prompts = list(frame[column])
+    cached = (
+        cache_llm.cached(prompts, num_generations, **params)
+        if cache_llm is not None
+        else [None] * len(prompts)
+    )
+    missing = [i for i, output in enumerate(cached) if output is None]
+    report, close = _progress(progress, len(missing))
+    try:
+        made = run_chunks(
+            pool.llms, [prompts[i] for i in missing], chunk_size, num_generations, params, report
+        )
+    finally:
+        close()
+    if cache_llm is not None:
+        cache_llm.remember([prompts[i] for i in missing], made, **params)
+    outputs = list(cached)
+    for index, output in zip(missing, made):
+        outputs[index] = output
+    result = to_dataframe(outputs)
+    result.insert(0, "row", [frame.index[i] for i in result["input_index"]])
+    result.attrs["rows_sent"] = len(missing)
+    result.attrs["rows_from_cache"] = len(prompts) - len(missing)
+    return result
+
+
+def _progress(progress: bool | Progress, total: int) -> tuple[Progress | None, Callable[[], None]]:
+    if callable(progress):
+        return progress, lambda: None
+    if not progress or not total:
+        return None, lambda: None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc="rows", unit="row")
+
+    def update(done: int, _: int) -> None:
+        bar.update(done - bar.n)
+
+    return update, bar.close

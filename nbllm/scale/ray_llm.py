@@ -1,0 +1,145 @@
+"""RayLLM: an LLM living in a Ray actor, on any node of a Ray cluster.
+
+It has ProcessLLM's semantics: the load function is sent (with dill, so a function defined in a
+notebook cell works) and runs where the actor lives, which loads its LLM once and answers
+``generate`` calls; ``generate`` returns a Future. An actor that dies fails its Futures with
+WorkerDiedError. Ray is an optional extra: ``pip install "nbllm[ray]"``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+from collections.abc import Callable
+from typing import Any
+
+from nbllm.core.messages import to_batch
+from nbllm.core.outputs import GenerateOutput
+from nbllm.core.params import GenerationParams
+from nbllm.errors import BackendError, MissingDependencyError, UsageError, WorkerDiedError
+from nbllm.llms.base import check_num_generations
+
+
+def ray_module() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise MissingDependencyError(
+            'scaling out on Ray needs Ray, an optional extra: pip install "nbllm[ray]"'
+        ) from None
+    return ray
+
+
+def connect(address: str | None = None, num_cpus: int | None = None) -> Any:
+    """Join the Ray cluster at `address` ("auto", "ray://host:10001"), or start a local one;
+    nothing is done when this process is already connected."""
+    ray = ray_module()
+    if not ray.is_initialized():
+        ray.init(
+            address=address,
+            num_cpus=num_cpus if address is None else None,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
+    return ray
+
+
+class _LLMActor:
+    """What runs in the actor: the LLM made by the load function, loaded once."""
+
+    def __init__(self, payload: bytes) -> None:
+        import dill
+
+        self.llm = dill.loads(payload)()
+        self.llm.load()
+
+    def describe(self) -> tuple[str, int]:
+        return self.llm.model_name, os.getpid()
+
+    def generate(self, inputs: Any, num_generations: int, options: dict[str, Any]) -> list[GenerateOutput]:
+        return list(self.llm.generate(inputs, num_generations, **options))
+
+
+class RayLLM:
+    """An LLM in a Ray actor (reserving `num_cpus`); ``generate`` returns a Future."""
+
+    def __init__(
+        self, load_llm_fn: Callable[[], Any], num_cpus: float = 1, start_timeout: float = 300.0
+    ) -> None:
+        import dill
+
+        if not callable(load_llm_fn):
+            raise UsageError("RayLLM needs a function that returns an LLM.")
+        ray = connect()
+        actor = ray.remote(num_cpus=num_cpus, max_restarts=0, max_task_retries=0)(_LLMActor)
+        self.start_timeout = start_timeout
+        self._actor = actor.remote(dill.dumps(load_llm_fn, recurse=True))
+        self._described: tuple[str, int] | None = None
+
+    def _describe(self) -> tuple[str, int]:
+        if self._described is None:
+            self._described = _unwrap(
+                lambda: ray_module().get(self._actor.describe.remote(), timeout=self.start_timeout)
+            )
+        return self._described
+
+    @property
+    def model_name(self) -> str:
+        """The actor's model name, once it has loaded (waits for it)."""
+        return self._describe()[0]
+
+    @property
+    def pid(self) -> int:
+        return self._describe()[1]
+
+    def generate(
+        self, inputs: Any, num_generations: int = 1, **options: Any
+    ) -> concurrent.futures.Future[list[GenerateOutput]]:
+        """Send a request to the actor; the Future resolves to one GenerateOutput per input."""
+        to_batch(inputs)  # bad inputs and parameters fail here, before the actor sees them
+        check_num_generations(num_generations)
+        GenerationParams(**{k: v for k, v in options.items() if k in GenerationParams.model_fields})
+        result: concurrent.futures.Future[list[GenerateOutput]] = concurrent.futures.Future()
+        try:
+            ref = self._actor.generate.remote(inputs, num_generations, options)
+        except Exception as exc:
+            result.set_exception(_translate(exc))
+            return result
+
+        def done(raw: concurrent.futures.Future[Any]) -> None:
+            error = raw.exception()
+            if error is None:
+                result.set_result(raw.result())
+            else:
+                result.set_exception(_translate(error))
+
+        ref.future().add_done_callback(done)
+        return result
+
+    def teardown(self, timeout: float = 10.0) -> None:
+        """Stop the actor; its pending Futures fail with WorkerDiedError."""
+        try:
+            ray_module().kill(self._actor, no_restart=True)
+        except Exception:
+            pass  # already gone
+
+
+def _unwrap(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except Exception as exc:
+        raise _translate(exc) from None
+
+
+def _translate(exc: BaseException) -> BaseException:
+    """Ray's exceptions as nbllm's: a dead actor is a WorkerDiedError, an LLM's own error is
+    itself (Ray wraps it), anything else a BackendError."""
+    ray = ray_module()
+    if isinstance(exc, ray.exceptions.RayActorError):
+        return WorkerDiedError(f"the Ray actor died: {str(exc).splitlines()[0]}")
+    if isinstance(exc, ray.exceptions.RayTaskError):
+        cause = exc.cause if isinstance(exc.cause, BaseException) else None
+        return cause or BackendError(str(exc).splitlines()[0])
+    if isinstance(exc, ray.exceptions.GetTimeoutError):
+        return WorkerDiedError("the Ray actor did not load its LLM in time (is the cluster short of CPUs?)")
+    return exc if isinstance(exc, BackendError) else BackendError(f"{type(exc).__name__}: {exc}")
