@@ -23,6 +23,7 @@ SUITES = {
     "cache": lambda: [clients.cache_figure()],
     "embedded": lambda: [local.embedded_figure()],
     "pool": lambda: [local.pool_figure()],
+    "ray": local.ray_figures,
     "import": lambda: [local.import_figure()],
     "dataframe": lambda: [local.dataframe_figure()],
 }

@@ -5,6 +5,7 @@ Run `python tools/build_notebooks.py` after editing; the tests execute the writt
 
 from __future__ import annotations
 
+import runpy
 from pathlib import Path
 
 import nbformat
@@ -54,7 +55,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "code",
-            'again = llm.generate(\n    ["What is the capital of France?", "Name three colours."],\n    num_generations=3,\n    temperature=0.8,\n    max_tokens=60,\n)\nagain.to_dataframe()["cache_hit"].all()',
+            'again = llm.generate(\n    ["What is the capital of France?", "Name three colours."],\n    num_generations=3,\n    temperature=0.8,\n    max_tokens=60,\n)\nprint("every answer came from the cache:", bool(again.to_dataframe()["cache_hit"].all()))',
         ),
         (
             "md",
@@ -139,7 +140,10 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
             "code",
             'chat.edit(0, "Hi! My name is Grace.").result()  # forks a new branch from the first turn\n[len(branch) for branch in chat.branches], llm.history',
         ),
-        ("code", "llm.history = []  # the widget follows the LLM\nlen(chat.transcript.children)"),
+        (
+            "code",
+            "llm.history = []  # the widget follows: a new, empty branch (the old one stays in the dropdown)\nlen(chat.transcript.children)",
+        ),
         ("md", "Without widgets (in a script, or on GitHub), `llm.chat` keeps the same history:"),
         ("code", 'llm.chat("Tell me a one-line joke.", max_tokens=40)'),
     ],
@@ -220,13 +224,44 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
             "meter = nbllm.CostMeter(llm, price_per_input_token=0.15e-6, price_per_output_token=0.6e-6)\nmeter",
         ),
     ],
+    "07_scale_out_with_ray.ipynb": [
+        (
+            "md",
+            '# Scaling out with Ray\n\nWhen one kernel is not enough — thousands of prompts, several endpoints, several copies of a local model — the same pools run on [Ray](https://www.ray.io/), the distributed engine that Ray Data LLM and distilabel\'s Ray pipeline use. Each member of the pool is a Ray actor that loads its LLM once (the load function runs where the actor lives).\n\n> **Runs offline on the embedded model**, on a local Ray cluster started for this notebook. To use a cluster you already have, pass its address: `nbllm.LLMPool.on_ray(load, address="auto")` on a node of the cluster, or `address="ray://head-node:10001"` from your laptop. Ray is an optional extra: `pip install "nbllm[ray]"`.',
+        ),
+        (
+            "code",
+            "import nbllm\nimport pandas as pd\n\ndef load():\n    import nbllm  # runs inside the actor\n    return nbllm.LlamaCppLLM(n_threads=1)\n\npool = nbllm.LLMPool.on_ray(load, num_replicas=2, num_cpus=1)\n[(llm.model_name, llm.pid) for llm in pool.llms]  # two actors, each with its own copy of the model",
+        ),
+        (
+            "md",
+            "## A table of prompts, in chunks\n\n`generate_frame` sends the prompts to the actors a chunk at a time, shows a progress bar and returns a DataFrame (one row per prompt and generation; `row` is the row of your table). Given `cache_llm` (the LLM your load function makes — making one loads nothing) it looks in the persistent cache first, so running the cell again sends nothing. An actor that dies mid-batch has its chunk rescheduled on the others.",
+        ),
+        (
+            "code",
+            'questions = pd.DataFrame({"prompt": [f"What is {a} plus {b}? Answer with the number only." for a, b in [(1, 1), (2, 3), (4, 4), (5, 2), (3, 6), (7, 1), (2, 2), (6, 3)]]})\nanswers = pool.generate_frame(questions, chunk_size=2, cache_llm=load(), max_tokens=12, temperature=0.0)\nanswers[["row", "input", "generation", "cache_hit", "latency"]]',
+        ),
+        (
+            "code",
+            "again = pool.generate_frame(questions, chunk_size=2, cache_llm=load(), max_tokens=12, temperature=0.0)\nprint(f\"rows sent to the cluster: {again.attrs['rows_sent']}, from the cache: {again.attrs['rows_from_cache']}\")",
+        ),
+        (
+            "md",
+            "## Several samples per prompt\n\n`pool.generate` splits `num_generations` over the actors (distilabel's LLMPool rule) and merges them back per input, as distinct samples.",
+        ),
+        (
+            "code",
+            'outputs = pool.generate(["Name a colour."], num_generations=4, max_tokens=8, temperature=1.0)\noutputs',
+        ),
+        ("md", "When you are done, stop the actors (and the local cluster):"),
+        ("code", "import ray\n\npool.teardown()\nray.shutdown()"),
+    ],
 }
 
 
 def build() -> None:
     for name, cells in NOTEBOOKS.items():
         nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.cells = [
             nbformat.v4.new_markdown_cell(src) if kind == "md" else nbformat.v4.new_code_cell(src)
             for kind, src in cells
@@ -234,6 +269,9 @@ def build() -> None:
         for i, cell in enumerate(nb.cells):
             cell.id = f"cell-{i}"
         nbformat.write(nb, ROOT / name)
+    # The kernel's own metadata, so the notebooks open unmodified (Binder's postBuild does the same).
+    prepare = runpy.run_path(str(ROOT.parent / "binder" / "prepare_notebooks.py"))["prepare"]
+    prepare(ROOT)
 
 
 if __name__ == "__main__":
