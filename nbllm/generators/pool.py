@@ -43,9 +43,13 @@ def _child_main(payload: bytes, requests: Any, results: Any) -> None:
         request = requests.get()
         if request is None:
             break
-        request_id, inputs, num_generations, options = request
+        request_id, inputs, num_generations, options, make_generator = request
         try:
-            results.put((request_id, "ok", llm.generate(inputs, num_generations, **options)))
+            if make_generator is not None:  # run a generator on this LLM (LLMPool.generate_frame)
+                answer = dill.loads(make_generator)(llm).generate(inputs, **options)
+            else:
+                answer = llm.generate(inputs, num_generations, **options)
+            results.put((request_id, "ok", answer))
         except BaseException as exc:
             results.put((request_id, "error", _portable(exc)))
     llm.unload()
@@ -188,6 +192,19 @@ class ProcessLLM:
         to_batch(inputs)  # bad inputs and parameters fail here, before the child sees them
         check_num_generations(num_generations)
         GenerationParams(**{k: v for k, v in options.items() if k in GenerationParams.model_fields})
+        return self._send(inputs, num_generations, options, None)
+
+    def run_generator(
+        self, make_generator: Callable[[Any], Any], inputs: list[Any], **params: Any
+    ) -> concurrent.futures.Future[Any]:
+        """Run ``make_generator(llm).generate(inputs, **params)`` in the child, on its LLM."""
+        import dill
+
+        return self._send(inputs, 1, params, dill.dumps(make_generator, recurse=True))
+
+    def _send(
+        self, inputs: Any, num_generations: int, options: dict[str, Any], make_generator: bytes | None
+    ) -> concurrent.futures.Future[Any]:
         link = self._link
         future: concurrent.futures.Future[list[GenerateOutput]] = concurrent.futures.Future()
         with link.lock:
@@ -196,7 +213,7 @@ class ProcessLLM:
                 return future
             request_id = next(link.ids)
             link.pending[request_id] = future
-        link.requests.put((request_id, inputs, num_generations, options))
+        link.requests.put((request_id, inputs, num_generations, options, make_generator))
         return future
 
     def teardown(self, timeout: float = 10.0) -> None:
@@ -265,6 +282,7 @@ class LLMPool:
         *,
         chunk_size: int = 16,
         cache_llm: Any = None,
+        generator: Callable[[Any], Any] | None = None,
         progress: Any = True,
         **params: Any,
     ) -> Any:
@@ -275,9 +293,15 @@ class LLMPool:
         persistent cache is consulted first, so a rerun sends only what is missing, and what
         the pool made is stored there. A member that dies has its unfinished chunk rescheduled
         on the others; rows that fail keep their error. ``attrs["rows_sent"]`` says how many
-        rows went to the pool."""
-        from nbllm.scale.chunks import generate_frame
+        rows went to the pool.
 
+        ``generator=lambda llm: MajorVoteGenerator(job, llm, num_votes=5)`` runs that generator
+        over each chunk inside the members instead (the column then holds the job's inputs); each
+        member's own LLM cache spares the model what it has answered before."""
+        from nbllm.scale.chunks import generate_frame, run_generator_frame
+
+        if generator is not None:
+            return run_generator_frame(self, frame, column, chunk_size, generator, progress, params)
         return generate_frame(self, frame, column, num_generations, chunk_size, cache_llm, progress, params)
 
     @property

@@ -22,17 +22,24 @@ def run_chunks(
     num_generations: int,
     params: dict[str, Any],
     progress: Progress | None = None,
-) -> list[GenerateOutput]:
+    send: Callable[[Any, list[Any]], concurrent.futures.Future[Any]] | None = None,
+) -> list[Any]:
     """One output per prompt, in order. Each live member holds one chunk at a time; a chunk whose
     member died goes back to the queue for the others (its answer is taken once, from whichever
     member finishes it). A chunk refused as a whole (one bad prompt) is split into single rows,
-    so only the bad row keeps the error."""
+    so only the bad row keeps the error. `send(member, prompts)` replaces ``member.generate``
+    (to run a generator there); its Future gives one result per prompt."""
+    if send is None:
+
+        def send(member: Any, part: list[Any]) -> concurrent.futures.Future[Any]:
+            return member.generate(part, num_generations, **params)
+
     if chunk_size < 1:
         raise UsageError("chunk_size must be at least 1.")
     queue = collections.deque(
         (s, min(s + chunk_size, len(prompts))) for s in range(0, len(prompts), chunk_size)
     )
-    results: dict[int, GenerateOutput | BaseException] = {}
+    results: dict[int, Any] = {}
     alive = set(range(len(members)))
     flying: dict[concurrent.futures.Future[Any], tuple[int, tuple[int, int]]] = {}
     while queue or flying:
@@ -41,10 +48,7 @@ def run_chunks(
             if not queue:
                 break
             chunk = queue.popleft()
-            flying[members[member].generate(prompts[chunk[0] : chunk[1]], num_generations, **params)] = (
-                member,
-                chunk,
-            )
+            flying[send(members[member], prompts[chunk[0] : chunk[1]])] = (member, chunk)
         if not flying:
             break  # nobody left to send the queue to
         finished, _ = concurrent.futures.wait(flying, return_when=concurrent.futures.FIRST_COMPLETED)
@@ -65,7 +69,7 @@ def run_chunks(
     outputs: list[GenerateOutput] = []
     for index in range(len(prompts)):
         result = results.get(index)
-        if isinstance(result, GenerateOutput):
+        if index in results and not isinstance(result, BaseException):
             outputs.append(result)
             continue
         error = result or WorkerDiedError("every member of the pool died before this row was done.")
@@ -114,6 +118,51 @@ def generate_frame(
     result.attrs["rows_sent"] = len(missing)
     result.attrs["rows_from_cache"] = len(prompts) - len(missing)
     return result
+
+
+def run_generator_frame(
+    pool: Any,
+    frame: Any,
+    column: str,
+    chunk_size: int,
+    make_generator: Callable[[Any], Any],
+    progress: bool | Progress,
+    params: dict[str, Any],
+) -> Any:
+    """See LLMPool.generate_frame(generator=...)."""
+    from nbllm.generators.results import RunResult
+    from nbllm.notebook.frames import to_dataframe
+
+    if column not in frame.columns:
+        raise UsageError(f"the frame has no column {column!r}; its columns: {list(frame.columns)}.")
+    inputs = list(frame[column])
+    report, close = _progress(progress, len(inputs))
+    try:
+        results = run_chunks(
+            pool.llms, inputs, chunk_size, 1, params, report,
+            send=lambda member, part: member.run_generator(make_generator, part, **params),
+        )  # fmt: skip
+    finally:
+        close()
+    rows = []
+    for index, result in enumerate(results):
+        if isinstance(result, GenerateOutput):  # the row failed: keep its error as a run
+            result = RunResult(index, 0, inputs[index], None, error=result.generations[0].error)
+        _renumber(result, index)
+        rows.append(result)
+    table = to_dataframe(rows)
+    table.insert(0, "row", [frame.index[i] for i in table["input_index"]])
+    table.attrs["rows_sent"] = len(inputs)
+    return table
+
+
+def _renumber(result: Any, index: int) -> None:
+    """Number a chunk's results by their row in the whole table (a generator numbers from 0)."""
+    if isinstance(result, list):
+        for item in result:
+            _renumber(item, index)
+    elif hasattr(result, "input_index"):
+        result.input_index = index
 
 
 def _progress(progress: bool | Progress, total: int) -> tuple[Progress | None, Callable[[], None]]:

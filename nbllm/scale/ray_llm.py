@@ -59,6 +59,11 @@ class _LLMActor:
     def generate(self, inputs: Any, num_generations: int, options: dict[str, Any]) -> list[GenerateOutput]:
         return list(self.llm.generate(inputs, num_generations, **options))
 
+    def run_generator(self, payload: bytes, inputs: list[Any], params: dict[str, Any]) -> Any:
+        import dill
+
+        return dill.loads(payload)(self.llm).generate(inputs, **params)
+
 
 class RayLLM:
     """An LLM in a Ray actor (reserving `num_cpus`); ``generate`` returns a Future."""
@@ -99,9 +104,21 @@ class RayLLM:
         to_batch(inputs)  # bad inputs and parameters fail here, before the actor sees them
         check_num_generations(num_generations)
         GenerationParams(**{k: v for k, v in options.items() if k in GenerationParams.model_fields})
-        result: concurrent.futures.Future[list[GenerateOutput]] = concurrent.futures.Future()
+        return self._call(lambda: self._actor.generate.remote(inputs, num_generations, options))
+
+    def run_generator(
+        self, make_generator: Callable[[Any], Any], inputs: list[Any], **params: Any
+    ) -> concurrent.futures.Future[Any]:
+        """Run ``make_generator(llm).generate(inputs, **params)`` in the actor, on its LLM."""
+        import dill
+
+        payload = dill.dumps(make_generator, recurse=True)
+        return self._call(lambda: self._actor.run_generator.remote(payload, inputs, params))
+
+    def _call(self, remote: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+        result: concurrent.futures.Future[Any] = concurrent.futures.Future()
         try:
-            ref = self._actor.generate.remote(inputs, num_generations, options)
+            ref = remote()
         except Exception as exc:
             result.set_exception(_translate(exc))
             return result

@@ -147,3 +147,43 @@ def test_without_ray_a_clear_error_and_import_stays_light(monkeypatch: pytest.Mo
         timeout=60,
     )
     assert loaded.stdout.strip() == "False"
+
+
+def vote_maker(llm):
+    from nbllm.generators import Job, MajorVoteGenerator
+
+    job = Job(instruction="Answer with one word.", template="{question}", params={"max_tokens": 6})
+    return MajorVoteGenerator(job, llm, num_votes=3, temperature=0.0)
+
+
+def test_a_generator_over_a_table_on_ray(cluster: None, tmp_path: Path) -> None:
+    import pandas as pd
+
+    pool = nbllm.LLMPool.on_ray(embedded_loader(str(tmp_path / "c.sqlite3")), num_replicas=2, num_cpus=1)
+    try:
+        frame = pd.DataFrame(
+            {"question": ["Name a colour.", "Name a fruit.", "Name a planet.", "Name a metal."]}
+        )
+        table = pool.generate_frame(frame, "question", generator=vote_maker, chunk_size=1, progress=False)
+        assert list(table["row"]) == [0, 1, 2, 3]  # numbered by the table's rows, not each chunk's
+        assert list(table["input"]) == list(frame["question"])
+        assert all("MajorVoteGenerator" in g for g in table["generator"])
+        assert table["error"].isna().all() and table["generation"].notna().all()
+    finally:
+        pool.teardown()
+
+
+def test_a_generator_over_a_table_on_local_processes(tmp_path: Path) -> None:
+    import pandas as pd
+
+    load = embedded_loader(str(tmp_path / "c.sqlite3"))
+    pool = nbllm.LLMPool([nbllm.ProcessLLM(load), nbllm.ProcessLLM(load)])
+    try:
+        frame = pd.DataFrame(
+            {"question": ["Name a colour.", "Name a fruit.", "Name a planet."]}, index=[7, 8, 9]
+        )
+        table = pool.generate_frame(frame, "question", generator=vote_maker, chunk_size=2, progress=False)
+        assert list(table["row"]) == [7, 8, 9] and list(table["input"]) == list(frame["question"])
+        assert table["error"].isna().all()
+    finally:
+        pool.teardown()
