@@ -55,6 +55,13 @@ def _child_main(payload: bytes, requests: Any, results: Any) -> None:
     llm.unload()
 
 
+def check_request(inputs: Any, num_generations: int, options: dict[str, Any]) -> None:
+    """Bad inputs and parameters fail here, before another process sees them."""
+    to_batch(inputs)
+    check_num_generations(num_generations)
+    GenerationParams(**{k: v for k, v in options.items() if k in GenerationParams.model_fields})
+
+
 def _portable(exc: BaseException) -> BaseException:
     """The exception itself when it pickles (nbllm's do), else a BackendError describing it."""
     try:
@@ -189,9 +196,7 @@ class ProcessLLM:
         self, inputs: Any, num_generations: int = 1, **options: Any
     ) -> concurrent.futures.Future[list[GenerateOutput]]:
         """Send a request to the child; the Future resolves to one GenerateOutput per input."""
-        to_batch(inputs)  # bad inputs and parameters fail here, before the child sees them
-        check_num_generations(num_generations)
-        GenerationParams(**{k: v for k, v in options.items() if k in GenerationParams.model_fields})
+        check_request(inputs, num_generations, options)
         return self._send(inputs, num_generations, options, None)
 
     def run_generator(

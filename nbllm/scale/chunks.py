@@ -92,9 +92,7 @@ def generate_frame(
     """See LLMPool.generate_frame."""
     from nbllm.notebook.frames import to_dataframe
 
-    if column not in frame.columns:
-        raise UsageError(f"the frame has no column {column!r}; its columns: {list(frame.columns)}.")
-    prompts = list(frame[column])
+    prompts = _column(frame, column)
     cached = (
         cache_llm.cached(prompts, num_generations, **params)
         if cache_llm is not None
@@ -133,9 +131,7 @@ def run_generator_frame(
     from nbllm.generators.results import RunResult
     from nbllm.notebook.frames import to_dataframe
 
-    if column not in frame.columns:
-        raise UsageError(f"the frame has no column {column!r}; its columns: {list(frame.columns)}.")
-    inputs = list(frame[column])
+    inputs = _column(frame, column)
     report, close = _progress(progress, len(inputs))
     try:
         results = run_chunks(
@@ -154,6 +150,12 @@ def run_generator_frame(
     table.insert(0, "row", [frame.index[i] for i in table["input_index"]])
     table.attrs["rows_sent"] = len(inputs)
     return table
+
+
+def _column(frame: Any, column: str) -> list[Any]:
+    if column not in frame.columns:
+        raise UsageError(f"the frame has no column {column!r}; its columns: {list(frame.columns)}.")
+    return list(frame[column])
 
 
 def _renumber(result: Any, index: int) -> None:

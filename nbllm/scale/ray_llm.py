@@ -13,11 +13,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from nbllm.core.messages import to_batch
 from nbllm.core.outputs import GenerateOutput
-from nbllm.core.params import GenerationParams
 from nbllm.errors import BackendError, MissingDependencyError, UsageError, WorkerDiedError
-from nbllm.llms.base import check_num_generations
 
 
 def ray_module() -> Any:
@@ -101,9 +98,9 @@ class RayLLM:
         self, inputs: Any, num_generations: int = 1, **options: Any
     ) -> concurrent.futures.Future[list[GenerateOutput]]:
         """Send a request to the actor; the Future resolves to one GenerateOutput per input."""
-        to_batch(inputs)  # bad inputs and parameters fail here, before the actor sees them
-        check_num_generations(num_generations)
-        GenerationParams(**{k: v for k, v in options.items() if k in GenerationParams.model_fields})
+        from nbllm.generators.pool import check_request
+
+        check_request(inputs, num_generations, options)
         return self._call(lambda: self._actor.generate.remote(inputs, num_generations, options))
 
     def run_generator(
