@@ -38,6 +38,7 @@ from nbllm.engine.requests import (
     RetryPolicy,
     Sink,
     build_request,
+    cached_stats,
     estimate_tokens,
     sample_key,
     with_sample,
@@ -232,8 +233,10 @@ class InferenceEngine:
                 if thunk._future.cancelled():
                     continue
                 if key in hits:
-                    stats = GenerationStats(**{**hits[key]["stats"], "cache_hit": True})
-                    self.recorder.finish(config, job.component, thunk, hits[key]["text"], stats, job.request)
+                    hit = hits[key]
+                    self.recorder.finish(
+                        config, job.component, thunk, hit["text"], cached_stats(hit), job.request
+                    )
                 else:
                     missing.append((thunk, key))
             if missing:

@@ -16,7 +16,7 @@ from nbllm.engine import callbacks
 from nbllm.engine.cache_writer import CacheWriter
 from nbllm.engine.components import Component
 from nbllm.engine.log import EngineLog, LogEntry
-from nbllm.engine.requests import EngineConfig, RawGeneration, RawRequest, cacheable
+from nbllm.engine.requests import EngineConfig, RawGeneration, RawRequest, cache_entry
 from nbllm.engine.thunk import ModelOutputThunk
 from nbllm.errors import NBLLMError, ParseError, redact
 
@@ -55,7 +55,7 @@ class Recorder:
         writer = self.writer
         if writer is not None and key and writer.cache.writable:
             written = asyncio.get_running_loop().create_future()
-            writer.put(key, {"text": raw.text, "stats": cacheable(stats)}, written)
+            writer.put(key, cache_entry(raw.text, stats), written)
             error = await written
             if error is not None:
                 callbacks.report(f"a finished generation could not be cached: {error}")

@@ -149,14 +149,23 @@ def check_input_size(config: EngineConfig, request: RawRequest) -> None:
         )
 
 
-def cacheable(stats: GenerationStats) -> dict[str, Any]:
+def cache_entry(text: str, stats: GenerationStats) -> dict[str, Any]:
+    """What the output cache stores for one finished generation."""
     return {
-        "input_tokens": stats.input_tokens,
-        "output_tokens": stats.output_tokens,
-        "latency": stats.latency,
-        "finish_reason": stats.finish_reason,
-        "tokens_estimated": stats.tokens_estimated,
+        "text": text,
+        "stats": {
+            "input_tokens": stats.input_tokens,
+            "output_tokens": stats.output_tokens,
+            "latency": stats.latency,
+            "finish_reason": stats.finish_reason,
+            "tokens_estimated": stats.tokens_estimated,
+        },
     }
+
+
+def cached_stats(entry: dict[str, Any]) -> GenerationStats:
+    """The statistics of a cache entry, marked as a cache hit."""
+    return GenerationStats(**{**entry["stats"], "cache_hit": True})
 
 
 def build_request(

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from nbllm.core.formats import resolve_prompt_format
 from nbllm.core.messages import Input, to_batch
-from nbllm.core.outputs import GenerateOutput, GenerateOutputs, Generation, GenerationStats
+from nbllm.core.outputs import GenerateOutput, GenerateOutputs, Generation
 from nbllm.core.params import GenerationParams
 from nbllm.core.schema import OutputSchema
 from nbllm.engine import callbacks, loop
@@ -34,7 +34,8 @@ from nbllm.engine.requests import (
     RawRequest,
     RetryPolicy,
     build_request,
-    cacheable,
+    cache_entry,
+    cached_stats,
     sample_key,
 )
 from nbllm.engine.thunk import ModelOutputThunk, gather_thunks
@@ -357,8 +358,7 @@ class LLM(ConveniencesMixin, BaseModel):
                 outputs.append(None)
                 continue
             generations = [
-                Generation(hits[k]["text"], GenerationStats(**{**hits[k]["stats"], "cache_hit": True}), i)
-                for i, k in enumerate(sample_keys)
+                Generation(hits[k]["text"], cached_stats(hits[k]), i) for i, k in enumerate(sample_keys)
             ]
             outputs.append(GenerateOutput(self.model_name, generations, component.format_for_llm(), params))
         return outputs
@@ -372,7 +372,7 @@ class LLM(ConveniencesMixin, BaseModel):
         num_generations = max(len(o.generations) for o in outputs)
         _, keys, _ = self._sample_keys(inputs, num_generations, overrides)
         cache.put_many(
-            (sample_keys[g.sample_index], {"text": g.text, "stats": cacheable(g.stats)})
+            (sample_keys[g.sample_index], cache_entry(g.text, g.stats))
             for output, sample_keys in zip(outputs, keys)
             for g in output.generations
             if g.ok and g.sample_index < len(sample_keys)
