@@ -44,7 +44,7 @@ from nbllm.llms.openai_endpoint import (
     schema_instruction,
     with_instruction,
 )
-from nbllm.llms.openai_errors import convert, detail, refuses_request
+from nbllm.llms.openai_errors import convert, refused_request_text
 
 logger = logging.getLogger("nbllm")
 
@@ -330,13 +330,11 @@ class OpenAILLM(AsyncLLM):
         asked = kwargs.get("n", 1)
         refusal: str | None = None
         try:
-            create = (
-                client.completions.create if request.prompt is not None else client.chat.completions.create
-            )
+            create = _create(client, request)
             response = await create(**kwargs)
             choices = _choices(response, self._where())
         except Exception as exc:
-            refusal = _refusal(exc)
+            refusal = refused_request_text(exc)
             error: NBLLMError | None = self._convert(exc)
         else:
             error = None
@@ -423,9 +421,7 @@ class OpenAILLM(AsyncLLM):
         error: NBLLMError | None = None
         refusal: str | None = None
         try:
-            create = (
-                client.completions.create if request.prompt is not None else client.chat.completions.create
-            )
+            create = _create(client, request)
             stream = await create(**kwargs)
             async for chunk in stream:
                 usage = getattr(chunk, "usage", None) or usage
@@ -442,7 +438,7 @@ class OpenAILLM(AsyncLLM):
                     pieces.append(text)
                     yield text
         except Exception as exc:
-            refusal = _refusal(exc)
+            refusal = refused_request_text(exc)
             error = self._convert(exc)
         if error is not None:
             if not pieces and refusal is not None and "stream_options" in refusal:
@@ -534,21 +530,14 @@ def _split_usage(response: Any, choices: list[Any], texts: list[str]) -> list[Ra
     return results
 
 
+def _create(client: Any, request: RawRequest) -> Any:
+    """The client call for a request: a completion for a rendered prompt, else a chat."""
+    return client.completions.create if request.prompt is not None else client.chat.completions.create
+
+
 def _first_line(text: str) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= 80 else line[:77] + "..."
-
-
-def _refusal(exc: Exception) -> str | None:
-    """The server's words when it refused the request's shape (see openai_errors), else None."""
-    status = getattr(exc, "status_code", None)
-    if status is None:
-        return None
-    text = detail(exc)
-    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
-    if (headers.get("x-should-retry") or "").lower() == "true":
-        return None
-    return text if refuses_request(status, text) else None
 
 
 async def _parallel_slots(base_url: str, secrets: tuple[str, ...]) -> int | None:

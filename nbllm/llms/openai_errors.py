@@ -99,8 +99,24 @@ def refuses_request(status: int | None, text: str) -> bool:
     return status is not None and status >= 500 and bool(_SHAPE_REFUSAL.search(text))
 
 
+def refused_request_text(exc: Exception) -> str | None:
+    """The server's words when `exc` is an answer refusing the request's shape (which the same
+    request would get again), else None."""
+    status = getattr(exc, "status_code", None)
+    if status is None:
+        return None
+    text = detail(exc)
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    return text if _should_retry(headers) != "true" and refuses_request(status, text) else None
+
+
+def _should_retry(headers: Any) -> str:
+    """The server's ``x-should-retry`` ("true", "false" or "")."""
+    return (headers.get("x-should-retry") or "").lower() if headers is not None else ""
+
+
 def _status_error(status: int, text: str, headers: Any) -> NBLLMError:
-    should_retry = (headers.get("x-should-retry") or "").lower() if headers is not None else ""
+    should_retry = _should_retry(headers)
     if should_retry != "true" and refuses_request(status, text):
         return BackendError(f"server refused the request ({status}, not retried): {text}")
     if should_retry == "true" or (should_retry != "false" and (status in (408, 409, 429) or status >= 500)):
