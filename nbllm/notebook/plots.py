@@ -109,13 +109,14 @@ def plot_tokens_per_second(results: Any, by: str | None = None, ax: Any = None) 
         grouped = generated.groupby(by, sort=False)["tokens_per_second"]
         title, ylabel = f"Output tokens per second by {by}", "tokens / second"
     means, spreads = grouped.mean(), grouped.std().fillna(0.0)
-    labels = [str(x) for x in frame[by].drop_duplicates()]
-    values = [float(means.get(x, 0.0)) for x in frame[by].drop_duplicates()]
-    errors = [float(spreads.get(x, 0.0)) for x in frame[by].drop_duplicates()]
+    keys = list(frame[by].drop_duplicates())
+    labels = [str(x) for x in keys]
+    values = [float(means.get(x, 0.0)) for x in keys]
+    errors = [float(spreads.get(x, 0.0)) for x in keys]
     bars = ax.bar(
         labels, values, yerr=errors, color=[PALETTE[i % len(PALETTE)] for i in range(len(labels))], capsize=4
     )
-    for bar, key in zip(bars, frame[by].drop_duplicates()):
+    for bar, key in zip(bars, keys):
         if not generated.empty and key not in means.index:
             ax.annotate("all cached", (bar.get_x() + bar.get_width() / 2, 0), ha="center", va="bottom")
     ax.set(title=title, ylabel=ylabel)

@@ -88,12 +88,11 @@ class TextBox(anywidget.AnyWidget):
         """Call ``callback(text)`` when the user presses Enter (needs ``submit_on_enter``)."""
         self._submit.append(callback)
 
-    def submit(self) -> None:
-        """What pressing Enter does, from Python (tests, keyboard-less use)."""
+    def submit(self, text: str | None = None) -> None:
+        """What pressing Enter does (`text` defaults to the box's value)."""
         for callback in self._submit:
-            callback(self.value)
+            callback(self.value if text is None else text)
 
     def _handle(self, _: Any, content: dict[str, Any], buffers: Any) -> None:
         if content.get("event") == "submit":  # the browser has already cleared its box
-            for callback in self._submit:
-                callback(content.get("text", ""))
+            self.submit(content.get("text", ""))
