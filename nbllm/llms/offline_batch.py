@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Union
 from nbllm.engine.cache import default_cache_dir
 from nbllm.engine.requests import RawGeneration, RawRequest
 from nbllm.errors import BackendError, BatchNotFinishedError, NBLLMError, UsageError
+from nbllm.llms.openai_wire import generations
 
 if TYPE_CHECKING:
     from nbllm.llms.openai_compatible import OpenAILLM
@@ -147,15 +148,10 @@ class OfflineBatch:
 def _answer(row: dict[str, Any]) -> RawGeneration | NBLLMError:
     response = row.get("response") or {}
     if response.get("status_code") == 200 and not row.get("error"):
-        body = response["body"]
-        usage = body.get("usage") or {}
-        choice = body["choices"][0]
-        return RawGeneration(
-            choice["message"]["content"] or "",
-            usage.get("prompt_tokens", 0),
-            usage.get("completion_tokens", 0),
-            choice.get("finish_reason"),
-        )
+        try:
+            return generations(response["body"], "the batch")[0]
+        except BackendError as exc:
+            return exc
     detail = row.get("error") or (response.get("body") or {}).get("error") or response
     message = detail.get("message", detail) if isinstance(detail, dict) else detail
     return BackendError(f"a batch request failed ({response.get('status_code')}): {message}")

@@ -1,8 +1,9 @@
 """OpenAILLM: any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server).
 
-The connection (base_url, key, transport) is configuration; the wire format is the `openai`
+The connection (base_url, key, transport) is configuration. Requests go through the `openai`
 package's async client, created lazily on nbllm's I/O loop so its connection pool always
-belongs to one loop. Retries are the engine's, so the client's own are turned off.
+belongs to one loop, as plain JSON bodies (openai_wire). Retries are the engine's, so the
+client's own are turned off.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from nbllm.errors import (
     TransientBackendError,
     redact,
 )
+from nbllm.llms import openai_wire as wire
 from nbllm.llms.base import COMMON_PARAMS, AsyncLLM
 from nbllm.llms.embedded import embedded_tokenizer
 from nbllm.llms.openai_endpoint import (
@@ -312,27 +314,16 @@ class OpenAILLM(AsyncLLM):
             body["messages"] = messages
         return body
 
-    def _client_kwargs(
-        self, request: RawRequest, structured: str | None = None, **more: Any
-    ) -> dict[str, Any]:
-        """request_body as the openai client takes it: server-specific parameters in extra_body."""
-        body = {**self.request_body(request, structured), **more}
-        extra = {k: body.pop(k) for k in list(body) if k in self.server_params and k not in COMMON_PARAMS}
-        if extra:
-            body["extra_body"] = extra
-        return body
-
     # -- the raw calls --------------------------------------------------------------------------
     async def _agenerate_raw(self, request: RawRequest) -> list[RawGeneration]:
         client = await self._ensure_client()
         mode = self._structured_mode() if request.response_schema is not None else None
-        kwargs = self._client_kwargs(request, mode)
-        asked = kwargs.get("n", 1)
+        body = self.request_body(request, mode)
+        asked = body.get("n", 1)
         refusal: str | None = None
         try:
-            create = _create(client, request)
-            response = await create(**kwargs)
-            choices = _choices(response, self._where())
+            answer = await wire.post(client, request, body)
+            results = wire.generations(answer, self._where())
         except Exception as exc:
             refusal = refused_request_text(exc)
             error: NBLLMError | None = self._convert(exc)
@@ -341,17 +332,15 @@ class OpenAILLM(AsyncLLM):
         if error is not None:
             return await self._after_refusal(request, error, refusal, mode, asked)
         if asked > 1:
-            if len(choices) < asked:
+            if len(results) < asked:
                 self._learn(
-                    "n_choices", False, f"asked for {asked} choices, the server answered {len(choices)}"
+                    "n_choices", False, f"asked for {asked} choices, the server answered {len(results)}"
                 )
             else:
                 self._learn("n_choices", True, f"answered n={asked}")
         if mode is not None and self.structured_output_mode == "auto":
             self._learn("structured_output", mode, "accepted by the server")
-        texts = [c.text if request.prompt is not None else (c.message.content or "") for c in choices]
-        results = _split_usage(response, choices, texts)
-        if getattr(response, "usage", None) is None:
+        if not wire.has_usage(answer):
             results = [self._estimated(request, r) for r in results]
         if mode in ("json_object", "prompt") and request.prompt is None:
             results = [await self._repaired(client, request, r, mode) for r in results]
@@ -398,11 +387,10 @@ class OpenAILLM(AsyncLLM):
             request, messages=tuple(repair_messages(list(request.messages), result.text, problem)), n=1
         )
         try:
-            response = await client.chat.completions.create(**self._client_kwargs(fix, mode))
-            (choice, *_) = _choices(response, self._where())
+            answer = await wire.post(client, fix, self.request_body(fix, mode))
         except Exception as exc:
             raise self._convert(exc) from None
-        (repaired,) = _split_usage(response, [choice], [choice.message.content or ""])
+        repaired = wire.generations(answer, self._where())[0]
         return dataclasses.replace(
             repaired,
             input_tokens=result.input_tokens + repaired.input_tokens,
@@ -412,28 +400,22 @@ class OpenAILLM(AsyncLLM):
     async def _astream_raw(self, request: RawRequest) -> AsyncIterator[str | RawGeneration]:
         client = await self._ensure_client()
         endpoint = self._endpoint()
-        more: dict[str, Any] = {"stream": True}
+        body: dict[str, Any] = {**self.request_body(dataclasses.replace(request, n=1), None), "stream": True}
         if endpoint.stream_options:
-            more["stream_options"] = {"include_usage": True}
-        kwargs = self._client_kwargs(dataclasses.replace(request, n=1), None, **more)
+            body["stream_options"] = {"include_usage": True}
         pieces: list[str] = []
         finish, usage = None, None
         error: NBLLMError | None = None
         refusal: str | None = None
         try:
-            create = _create(client, request)
-            stream = await create(**kwargs)
+            stream = await wire.post_stream(client, request, body)
             async for chunk in stream:
-                usage = getattr(chunk, "usage", None) or usage
-                if not chunk.choices:
+                usage = chunk.get("usage") or usage
+                if not chunk.get("choices"):
                     continue
-                choice = chunk.choices[0]
-                text = (
-                    choice.text
-                    if request.prompt is not None
-                    else (choice.delta.content if choice.delta else None)
-                )
-                finish = choice.finish_reason or finish
+                choice = chunk["choices"][0]
+                text = wire.choice_text(choice)
+                finish = choice.get("finish_reason") or finish
                 if text:
                     pieces.append(text)
                     yield text
@@ -448,7 +430,7 @@ class OpenAILLM(AsyncLLM):
                 return
             raise error
         result = RawGeneration(
-            "", getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0, finish
+            "", (usage or {}).get("prompt_tokens") or 0, (usage or {}).get("completion_tokens") or 0, finish
         )
         if usage is None:
             self._learn("stream_usage", False, "no usage in the stream; nbllm counts the tokens")
@@ -505,34 +487,6 @@ def _close_soon(client: Any) -> None:
         loop.submit(client.close())
     except RuntimeError:
         pass  # the interpreter is shutting down
-
-
-def _choices(response: Any, where: str) -> list[Any]:
-    choices = getattr(response, "choices", None)
-    if not isinstance(choices, list) or not choices:
-        raise BackendError(
-            f"{where} answered without any choices (body starts {str(response)[:120]!r}); it may not "
-            "be an OpenAI-compatible endpoint, or the model failed: check base_url and the server's log."
-        )
-    return choices
-
-
-def _split_usage(response: Any, choices: list[Any], texts: list[str]) -> list[RawGeneration]:
-    """Per-choice generations; the usage's completion tokens are shared by text length."""
-    usage = getattr(response, "usage", None)
-    prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
-    completion = getattr(usage, "completion_tokens", 0) or 0
-    total_chars = sum(len(t) for t in texts) or 1
-    results = []
-    for choice, text in zip(choices, texts):
-        share = completion if len(texts) == 1 else round(completion * len(text) / total_chars)
-        results.append(RawGeneration(text, prompt_tokens, share, getattr(choice, "finish_reason", None)))
-    return results
-
-
-def _create(client: Any, request: RawRequest) -> Any:
-    """The client call for a request: a completion for a rendered prompt, else a chat."""
-    return client.completions.create if request.prompt is not None else client.chat.completions.create
 
 
 def _first_line(text: str) -> str:
