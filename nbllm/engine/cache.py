@@ -78,7 +78,8 @@ class OutputCache:
         self._connections: list[sqlite3.Connection] = []
         self._generation = 0  # bumped when the file is replaced: thread-local connections reopen
         self._lock = threading.Lock()
-        self._writes = 0
+        self._count: int | None = None  # entries as last counted, plus this process's inserts since
+        self._uncounted = 0  # inserts since the last exact count
         self._open()
 
     # -- opening -------------------------------------------------------------------------------
@@ -148,6 +149,7 @@ class OutputCache:
                         f"aside ({move_error.strerror}); delete it, or pass cache=False."
                     ) from None
         self._generation += 1
+        self._count = None
         self._warn(f"it was damaged ({exc}); moved it to {aside.name} and started a new one")
 
     def _warn(self, what: str) -> None:
@@ -216,8 +218,9 @@ class OutputCache:
             return fn(self._connect())
 
     # -- reading and writing -------------------------------------------------------------------
-    def get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
-        """The cached values among `keys` (missing keys are absent); marks them as used."""
+    def get_many(self, keys: list[str], touch: bool = True) -> dict[str, dict[str, Any]]:
+        """The cached values among `keys` (missing keys are absent). With `touch` they are marked
+        as used here; the engine passes False and has its writer thread mark them (put_many)."""
         if not keys:
             return {}
 
@@ -228,10 +231,9 @@ class OutputCache:
                 marks = ",".join("?" * len(chunk))
                 rows = db.execute(f"SELECT key, value FROM outputs WHERE key IN ({marks})", chunk)
                 found.update((k, json.loads(v)) for k, v in rows)
-            if found and self.writable:
-                now = time.time()
+            if touch and found and self.writable:
                 with _transaction(db):
-                    db.executemany("UPDATE outputs SET accessed=? WHERE key=?", [(now, k) for k in found])
+                    _mark_used(db, found, time.time())
             return found
 
         return self._guarded("read", read)
@@ -239,29 +241,44 @@ class OutputCache:
     def get(self, key: str) -> dict[str, Any] | None:
         return self.get_many([key]).get(key)
 
-    def put_many(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
-        """Store several entries in one transaction (all or none)."""
+    def put_many(self, items: Iterable[tuple[str, dict[str, Any]]], touched: Iterable[str] = ()) -> None:
+        """Store several entries, and mark the `touched` keys as just used, in one transaction
+        (all or none)."""
         if not self.writable:
             return
         now = time.time()
         rows = [(key, json.dumps(value), now, now) for key, value in items]
-        if not rows:
+        used = list(touched)
+        if not rows and not used:
             return
 
         def write(db: sqlite3.Connection) -> None:
             with _transaction(db):
-                db.executemany(
-                    "INSERT OR REPLACE INTO outputs(key, value, created, accessed) VALUES (?, ?, ?, ?)", rows
-                )
+                if rows:
+                    db.executemany(
+                        "INSERT OR REPLACE INTO outputs(key, value, created, accessed) VALUES (?, ?, ?, ?)",
+                        rows,
+                    )
+                _mark_used(db, used, now)
 
         self._guarded("write", write)
-        self._writes += len(rows)
-        if self._writes >= 100:
-            self._writes = 0
-            self.evict()
+        if rows:
+            self._count_inserts(len(rows))
 
     def put(self, key: str, value: dict[str, Any]) -> None:
         self.put_many([(key, value)])
+
+    def _count_inserts(self, n: int) -> None:
+        """Evict once the file may hold more than max_entries. The running count avoids a
+        COUNT(*) (a scan of the whole table) per write; it is redone exactly when it says the
+        file is full and after every 10,000 inserts (other processes write to it too)."""
+        self._uncounted += n
+        if self._count is None or self._uncounted >= 10_000:
+            self.evict()
+        else:
+            self._count += n
+            if self._count > self.max_entries:
+                self.evict()
 
     def evict(self) -> int:
         """Drop the least recently used entries beyond max_entries; returns how many."""
@@ -270,13 +287,13 @@ class OutputCache:
         db = self._connect()
         (count,) = db.execute("SELECT COUNT(*) FROM outputs").fetchone()
         excess = count - self.max_entries
-        if excess <= 0:
-            return 0
-        db.execute(
-            "DELETE FROM outputs WHERE key IN (SELECT key FROM outputs ORDER BY accessed ASC LIMIT ?)",
-            (excess,),
-        )
-        return excess
+        if excess > 0:
+            db.execute(
+                "DELETE FROM outputs WHERE key IN (SELECT key FROM outputs ORDER BY accessed ASC LIMIT ?)",
+                (excess,),
+            )
+        self._count, self._uncounted = count - max(excess, 0), 0
+        return max(excess, 0)
 
     def __len__(self) -> int:
         (count,) = self._guarded("read", lambda db: db.execute("SELECT COUNT(*) FROM outputs").fetchone())
@@ -285,10 +302,15 @@ class OutputCache:
     def clear(self) -> None:
         if self.writable:
             self._connect().execute("DELETE FROM outputs")
+            self._count = 0
 
     def __repr__(self) -> str:
         mode = "" if self.writable else ", read-only"
         return f"OutputCache({str(self.path)!r}, max_entries={self.max_entries}{mode})"
+
+
+def _mark_used(db: sqlite3.Connection, keys: Iterable[str], now: float) -> None:
+    db.executemany("UPDATE outputs SET accessed=? WHERE key=?", [(now, k) for k in keys])
 
 
 class _transaction:

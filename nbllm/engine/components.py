@@ -74,5 +74,13 @@ class Chat(Component):
         self.messages = to_messages(input, system_prompt)
         self.output_schema = output_schema
 
+    @classmethod
+    def of_messages(cls, messages: Messages, output_schema: OutputSchema | None = None) -> Chat:
+        """A Chat of messages that to_messages has already checked (not checked again)."""
+        chat = cls.__new__(cls)
+        Component.__init__(chat)
+        chat.messages, chat.output_schema = messages, output_schema
+        return chat
+
     def format_for_llm(self) -> Messages:
         return self.messages

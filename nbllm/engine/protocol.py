@@ -223,9 +223,11 @@ class InferenceEngine:
         hits: dict[str, dict[str, Any]] = {}
         if cache is not None and not fresh:
             try:
-                hits = await asyncio.to_thread(cache.get_many, [k for ks in keys for k in ks])
+                hits = await asyncio.to_thread(cache.get_many, [k for ks in keys for k in ks], False)
             except CacheError as exc:
                 callbacks.report(f"the cache lookup failed, so everything is generated anew: {exc}")
+            if hits and self.recorder.writer is not None:
+                self.recorder.writer.touch(hits)
         pending: list[tuple[EngineJob, Missing]] = []
         for job, job_keys in zip(jobs, keys):
             missing: Missing = []

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
+import threading
+import weakref
 from collections.abc import Callable
 from collections.abc import Generator as PyGenerator
 from typing import TYPE_CHECKING, Any
@@ -38,7 +41,8 @@ class ModelOutputThunk:
     def on_done(self, fn: Callable[[ModelOutputThunk], Any], what: str = "callback") -> None:
         """Call ``fn(thunk)`` once this thunk is done, on nbllm's callback thread (never the
         I/O loop); an exception in `fn` is reported as an NBLLMWarning and costs nothing else."""
-        self._future.add_done_callback(lambda _: callbacks.notify(fn, self, what=what))
+        me = weakref.ref(self)  # the thunk is alive whenever its future completes (it does that)
+        self._future.add_done_callback(lambda _: callbacks.notify(fn, me(), what=what))
 
     # -- read by users ----------------------------------------------------------------
     @property
@@ -58,25 +62,9 @@ class ModelOutputThunk:
             return asyncio.wrap_future(self._future)
         if self._aio is None:
             self._aio = asyncio.get_running_loop().create_future()
-            self._future.add_done_callback(self._copy_to_twin)
+            # a callback holding the twin, not the thunk: no reference cycle for the GC to find
+            self._future.add_done_callback(functools.partial(_copy_to_twin, self._aio))
         return self._aio
-
-    def _copy_to_twin(self, done: concurrent.futures.Future[Generation]) -> None:
-        twin = self._aio
-        assert twin is not None
-
-        def copy() -> None:
-            if twin.done():
-                return
-            if done.cancelled():
-                twin.cancel()
-            else:
-                twin.set_result(done.result())
-
-        if loop.in_io_thread():
-            copy()
-        else:
-            twin.get_loop().call_soon_threadsafe(copy)
 
     def _done(self) -> Generation:
         if not self.is_computed:
@@ -112,11 +100,62 @@ class ModelOutputThunk:
         return f"<ModelOutputThunk {self.component!r} sample={self.sample_index} {state}>"
 
 
+def _copy_to_twin(twin: asyncio.Future[Generation], done: concurrent.futures.Future[Generation]) -> None:
+    def copy() -> None:
+        if twin.done():
+            return
+        if done.cancelled():
+            twin.cancel()
+        else:
+            twin.set_result(done.result())
+
+    if loop.in_io_thread():
+        copy()
+    else:
+        twin.get_loop().call_soon_threadsafe(copy)
+
+
 async def gather_thunks(thunks: list[ModelOutputThunk]) -> list[Generation]:
-    """The generations of `thunks`, in order; cancelling the wait cancels their work."""
+    """The generations of `thunks`, in order; cancelling the wait cancels their work.
+
+    One future of the waiting loop counts the thunks down (cheaper than a future per thunk);
+    a cancelled thunk ends the wait at once and cancels the others."""
+    if not thunks:
+        return []
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    left = [len(thunks)]
+    lock = threading.Lock()
+
+    def one_done(done: concurrent.futures.Future[Generation]) -> None:
+        with lock:
+            left[0] -= 1
+            finished = left[0] == 0 or done.cancelled()
+        if finished:
+            if waiter.get_loop() is _running_loop():
+                _wake(waiter)
+            else:
+                waiter.get_loop().call_soon_threadsafe(_wake, waiter)
+
+    for thunk in thunks:
+        thunk._future.add_done_callback(one_done)
     try:
-        return list(await asyncio.gather(*(t._awaitable() for t in thunks)))
+        await waiter
+        if any(t._future.cancelled() for t in thunks):
+            raise asyncio.CancelledError
     except asyncio.CancelledError:
         for thunk in thunks:
             thunk.cancel()
         raise
+    return [t._future.result() for t in thunks]
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -340,7 +340,7 @@ class LLM(ConveniencesMixin, BaseModel):
         if isinstance(inputs, Sequence) and inputs and all(isinstance(c, Component) for c in inputs):
             return list(inputs)
         return [
-            Chat(m, output_schema=structured_output) for m in to_batch(inputs, self.effective_system_prompt)
+            Chat.of_messages(m, structured_output) for m in to_batch(inputs, self.effective_system_prompt)
         ]
 
     # -- the cache, for schedulers that send work elsewhere -------------------------------------

@@ -64,3 +64,36 @@ def test_cancelling_a_sync_wait_cancels_the_work(scripted: ScriptedLLM) -> None:
     except TimeoutError:
         future.cancel()
     assert future.cancelled()
+
+
+def test_cancelling_one_thunk_ends_the_batch_wait_and_cancels_the_rest(scripted: ScriptedLLM) -> None:
+    from nbllm.engine.thunk import gather_thunks
+
+    scripted.delay = 30  # nothing finishes by itself within the test
+    scripted.cache = False
+    thunks = [t for batch in scripted.submit(["a", "b", "c"]) for t in batch]
+
+    async def wait() -> str:
+        waiting = asyncio.ensure_future(gather_thunks(thunks))
+        await asyncio.sleep(0)  # the wait is set up
+        thunks[1].cancel()
+        try:
+            await asyncio.wait_for(waiting, 10)
+        except asyncio.CancelledError:
+            return "cancelled"
+        return "finished"
+
+    assert asyncio.run(wait()) == "cancelled"
+    assert all(t._future.cancelled() for t in thunks)
+
+
+def test_batch_wait_returns_generations_in_order_from_any_loop(scripted: ScriptedLLM) -> None:
+    from nbllm.engine.thunk import gather_thunks
+
+    scripted.cache = False
+    thunks = [t for batch in scripted.submit(["a", "b", "c", "d"], 2) for t in batch]
+    on_user_loop = asyncio.run(gather_thunks(thunks))  # another loop than nbllm's
+    on_io_loop = loop.run_sync(gather_thunks(thunks))
+    assert [g.sample_index for g in on_user_loop] == [0, 1] * 4
+    assert [g.text for g in on_user_loop] == [g.text for g in on_io_loop]
+    assert len({g.text for g in on_user_loop}) == 8

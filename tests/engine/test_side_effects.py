@@ -71,13 +71,13 @@ def test_callbacks_and_cache_io_run_off_the_io_loop(tmp_path: Path) -> None:
     threads: dict[str, set[str]] = {"read": set(), "write": set(), "listener": set(), "progress": set()}
 
     class WatchedCache(OutputCache):
-        def get_many(self, keys):
+        def get_many(self, keys, touch=True):
             threads["read"].add(threading.current_thread().name)
-            return super().get_many(keys)
+            return super().get_many(keys, touch)
 
-        def put_many(self, items):
+        def put_many(self, items, touched=()):
             threads["write"].add(threading.current_thread().name)
-            return super().put_many(items)
+            return super().put_many(items, touched)
 
     llm = ScriptedLLM(cache=False)
     llm.engine.configure(cache=WatchedCache(tmp_path / "c.sqlite3"))
