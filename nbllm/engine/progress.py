@@ -30,6 +30,8 @@ class Progress:
             self.callback(done, self.total)
 
     def follow(self, thunks: Iterable[ModelOutputThunk]) -> None:
-        """Tick once as each of `thunks` finishes."""
+        """Tick once as each of `thunks` finishes (nothing to do when nobody listens)."""
+        if self.callback is None:
+            return
         for thunk in thunks:
             thunk.on_done(self.tick, what="progress callback")

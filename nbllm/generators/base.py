@@ -86,7 +86,7 @@ class BaseGenerator(ABC):
         if progress is not None:
             progress.follow(flat)
         generations = await gather_thunks(flat)
-        if progress is not None:  # every progress report has been made when the run returns
+        if progress is not None and progress.callback is not None:  # reported before returning
             await callbacks.drained()
         model, params_used = self.llm.model_name, flat[0].params
         return [
