@@ -4,7 +4,8 @@ The schedule travels in the prompt: ``"faults=429ra0.3,500|question 7"`` fails t
 for that prompt with 429 (Retry-After: 0.3), the second with 500, and answers the third with
 ``"ok:question 7"``. Faults: 429raS (429 with Retry-After S seconds, S may be any text), 429
 (without), 500, 502, 503, timeout (answers after 5 s), drop (closes the connection), 400, 401,
-echo401, 404, malformed (200 with a body that is not JSON), nochoices (200 without choices),
+echo401, 404, malformed (200 with a body that is not JSON), html (200 with a web page, as a
+login proxy sends), nochoices (200 without choices),
 500noretry (500 with x-should-retry: false), 400retry (400 with x-should-retry: true), cut (a
 stream that ends cleanly halfway, without finish_reason or [DONE]). A request with
 ``"stream": true`` is answered as server-sent events, one word a chunk. A prompt starting with
@@ -128,6 +129,8 @@ def make_app() -> web.Application:
             if fault == "drop":
                 request.transport.close()
                 return web.Response(status=500)
+            if fault == "html":
+                return web.Response(text="<html><body>Sign in</body></html>", content_type="text/html")
             if fault == "malformed":
                 return web.Response(body=b"{not json", content_type="application/json")
             return error(400, f"unknown fault {fault!r}")

@@ -39,13 +39,11 @@ def default_cache_dir() -> Path:
 
 def cache_key(identity: dict[str, Any], request: dict[str, Any], sample_index: int) -> str:
     """A stable hash of who generates (model), what (messages, params) and which sample."""
-    blob = json.dumps(
-        {"model": identity, "request": request, "sample": sample_index},
-        sort_keys=True,
-        separators=(",", ":"),
-        default=str,
-    )
+    blob = _KEY_ENCODER.encode({"model": identity, "request": request, "sample": sample_index})
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+_KEY_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)  # made once
 
 
 def _is_corrupt(exc: sqlite3.Error) -> bool:

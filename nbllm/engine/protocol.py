@@ -216,8 +216,9 @@ class InferenceEngine:
         self, config: EngineConfig, jobs: list[EngineJob], fresh: bool, sink: Sink | None
     ) -> None:
         cache = self.cache
+        keyed = cache is not None or config.raw_batch is not None  # a batch matches answers by key
         keys = [
-            [sample_key(config, job.request, t.sample_index) if cache is not None else "" for t in job.thunks]
+            [sample_key(config, job.request, t.sample_index) if keyed else "" for t in job.thunks]
             for job in jobs
         ]
         hits: dict[str, dict[str, Any]] = {}
@@ -331,11 +332,7 @@ class InferenceEngine:
     async def _generate_batch(self, config: EngineConfig, pending: list[tuple[EngineJob, Missing]]) -> None:
         """Every missing sample in one raw batch call; answers are matched by their cache key."""
         assert config.raw_batch is not None
-        samples = [
-            (job, thunk, sample_key(config, job.request, thunk.sample_index))
-            for job, missing in pending
-            for thunk, _ in missing
-        ]
+        samples = [(job, thunk, key) for job, missing in pending for thunk, key in missing]
         work = [(key, with_sample(job.request, thunk.sample_index, 1)) for job, thunk, key in samples]
         t0 = time.perf_counter()
         try:

@@ -147,6 +147,12 @@ def test_an_answer_without_choices_gets_a_clear_message(faults) -> None:
     assert "NoneType" not in str(g.error)
 
 
+def test_a_web_page_instead_of_an_answer_names_what_came(faults) -> None:
+    g = make(faults, max_retries=0).generate("faults=html|x")[0].generations[0]
+    assert isinstance(g.error, BackendError) and "without any choices" in str(g.error)
+    assert "<html><body>Sign in" in str(g.error) and "check base_url" in str(g.error)
+
+
 def test_the_model_list_is_checked_once_per_llm(faults) -> None:
     llm = nbllm.OpenAILLM(model="fault", base_url=faults.base_url, cache=False, concurrency=8)
     llm.generate([f"row {i}" for i in range(12)])
