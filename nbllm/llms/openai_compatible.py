@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib
 import logging
 import os
+import sys
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Literal, Optional
@@ -191,7 +193,10 @@ class OpenAILLM(AsyncLLM):
 
     async def _ensure_client(self) -> Any:
         if self._client is None:
-            self._client = self._make_client()
+            if "openai" not in sys.modules:  # its first import takes a second: not on the I/O loop
+                await asyncio.to_thread(importlib.import_module, "openai")
+            if self._client is None:
+                self._client = self._make_client()
             loop.close_at_exit(self._client.close)
             weakref.finalize(self, _close_soon, self._client)
         if self.check_model:

@@ -20,7 +20,9 @@ PERMANENT = {
 
 
 def make(faults, **config) -> nbllm.OpenAILLM:
-    llm = nbllm.OpenAILLM(model="fault", base_url=faults.base_url, cache=False, timeout=2.0, **config)
+    """A 2 s request timeout (the "timeout" fault answers after 5 s) unless a test needs none."""
+    config = {"timeout": 2.0, **config}
+    llm = nbllm.OpenAILLM(model="fault", base_url=faults.base_url, cache=False, **config)
     llm.engine.retry.initial_delay = 0.05
     return llm
 
@@ -136,19 +138,19 @@ def test_a_refused_connection_says_could_not_connect() -> None:
 
 
 def test_a_reset_mid_response_does_not_say_could_not_connect(faults) -> None:
-    g = make(faults, max_retries=0).generate("faults=drop|x")[0].generations[0]
+    g = make(faults, max_retries=0, timeout=60).generate("faults=drop|x")[0].generations[0]
     assert isinstance(g.error, TransientBackendError)
     assert "could not connect" not in str(g.error) and "broke" in str(g.error)
 
 
 def test_an_answer_without_choices_gets_a_clear_message(faults) -> None:
-    g = make(faults, max_retries=0).generate("faults=nochoices|x")[0].generations[0]
+    g = make(faults, max_retries=0, timeout=60).generate("faults=nochoices|x")[0].generations[0]
     assert isinstance(g.error, BackendError) and "without any choices" in str(g.error)
     assert "NoneType" not in str(g.error)
 
 
 def test_a_web_page_instead_of_an_answer_names_what_came(faults) -> None:
-    g = make(faults, max_retries=0).generate("faults=html|x")[0].generations[0]
+    g = make(faults, max_retries=0, timeout=60).generate("faults=html|x")[0].generations[0]
     assert isinstance(g.error, BackendError) and "without any choices" in str(g.error)
     assert "<html><body>Sign in" in str(g.error) and "check base_url" in str(g.error)
 
