@@ -41,8 +41,14 @@ class ModelOutputThunk:
     def on_done(self, fn: Callable[[ModelOutputThunk], Any], what: str = "callback") -> None:
         """Call ``fn(thunk)`` once this thunk is done, on nbllm's callback thread (never the
         I/O loop); an exception in `fn` is reported as an NBLLMWarning and costs nothing else."""
-        me = weakref.ref(self)  # the thunk is alive whenever its future completes (it does that)
-        self._future.add_done_callback(lambda _: callbacks.notify(fn, me(), what=what))
+        me = weakref.ref(self)  # no reference cycle through the future; its completer holds the thunk
+
+        def done(_: concurrent.futures.Future[Generation]) -> None:
+            thunk = me()
+            if thunk is not None:
+                callbacks.notify(fn, thunk, what=what)
+
+        self._future.add_done_callback(done)
 
     # -- read by users ----------------------------------------------------------------
     @property
