@@ -284,14 +284,14 @@ class OutputCache:
             return 0
         db = self._connect()
         (count,) = db.execute("SELECT COUNT(*) FROM outputs").fetchone()
-        excess = count - self.max_entries
-        if excess > 0:
+        excess = max(count - self.max_entries, 0)
+        if excess:
             db.execute(
                 "DELETE FROM outputs WHERE key IN (SELECT key FROM outputs ORDER BY accessed ASC LIMIT ?)",
                 (excess,),
             )
-        self._count, self._uncounted = count - max(excess, 0), 0
-        return max(excess, 0)
+        self._count, self._uncounted = count - excess, 0
+        return excess
 
     def __len__(self) -> int:
         (count,) = self._guarded("read", lambda db: db.execute("SELECT COUNT(*) FROM outputs").fetchone())

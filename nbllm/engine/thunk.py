@@ -115,10 +115,7 @@ def _copy_to_twin(twin: asyncio.Future[Generation], done: concurrent.futures.Fut
         else:
             twin.set_result(done.result())
 
-    if loop.in_io_thread():
-        copy()
-    else:
-        twin.get_loop().call_soon_threadsafe(copy)
+    _on_loop_of(twin, copy)
 
 
 async def gather_thunks(thunks: list[ModelOutputThunk]) -> list[Generation]:
@@ -129,18 +126,16 @@ async def gather_thunks(thunks: list[ModelOutputThunk]) -> list[Generation]:
     if not thunks:
         return []
     waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    left = [len(thunks)]
+    left = len(thunks)
     lock = threading.Lock()
 
     def one_done(done: concurrent.futures.Future[Generation]) -> None:
+        nonlocal left
         with lock:
-            left[0] -= 1
-            finished = left[0] == 0 or done.cancelled()
+            left -= 1
+            finished = left == 0 or done.cancelled()
         if finished:
-            if waiter.get_loop() is _running_loop():
-                _wake(waiter)
-            else:
-                waiter.get_loop().call_soon_threadsafe(_wake, waiter)
+            _on_loop_of(waiter, functools.partial(_wake, waiter))
 
     for thunk in thunks:
         thunk._future.add_done_callback(one_done)
@@ -155,13 +150,18 @@ async def gather_thunks(thunks: list[ModelOutputThunk]) -> list[Generation]:
     return [t._future.result() for t in thunks]
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
 def _wake(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+def _on_loop_of(future: asyncio.Future[Any], fn: Callable[[], Any]) -> None:
+    """Run `fn` on `future`'s loop: now when already there, else as soon as that loop can."""
+    try:
+        here = asyncio.get_running_loop()
+    except RuntimeError:
+        here = None
+    if future.get_loop() is here:
+        fn()
+    else:
+        future.get_loop().call_soon_threadsafe(fn)

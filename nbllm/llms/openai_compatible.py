@@ -195,10 +195,10 @@ class OpenAILLM(AsyncLLM):
         if self._client is None:
             if "openai" not in sys.modules:  # its first import takes a second: not on the I/O loop
                 await asyncio.to_thread(importlib.import_module, "openai")
-            if self._client is None:
+            if self._client is None:  # no other request made it meanwhile
                 self._client = self._make_client()
-            loop.close_at_exit(self._client.close)
-            weakref.finalize(self, _close_soon, self._client)
+                loop.close_at_exit(self._client.close)
+                weakref.finalize(self, _close_soon, self._client)
         if self.check_model:
             if self._model_check is None:
                 self._model_check = asyncio.ensure_future(self._check_model(self._client))
