@@ -1,8 +1,7 @@
-"""Figures 3, 4, 6 and 7: the embedded model, the process pool, import time, DataFrames."""
+"""Figures 4, 6, 7 and 11: the process pool, import time, DataFrames, Ray."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -19,47 +18,6 @@ def _tokens_per_second(fn) -> float:
     t0 = time.perf_counter()
     tokens = fn()
     return tokens / (time.perf_counter() - t0)
-
-
-def embedded_figure() -> Figure:
-    """Figure 3: LlamaCppLLM against llama-cpp-python called directly, same prompts and settings."""
-    from llama_cpp import Llama
-
-    batch = min(os.cpu_count() or 1, 4)
-    path = str(nbllm.embedded_model_path())
-    raw = Llama(model_path=path, n_ctx=2048, n_threads=1, n_threads_batch=batch, verbose=False)
-    raw2 = Llama(model_path=path, n_ctx=2048, n_threads=2, n_threads_batch=batch, verbose=False)
-    # its defaults: 1 decode thread, `batch` prompt threads; no system prompt, as the direct calls
-    llm = nbllm.LlamaCppLLM(cache=False, system_prompt="")
-    llm.load()
-
-    def direct(model=raw) -> int:
-        return sum(
-            model.create_chat_completion(
-                messages=[{"role": "user", "content": p}], max_tokens=MAX_TOKENS, temperature=0
-            )["usage"]["completion_tokens"]
-            for p in PROMPTS
-        )
-
-    def through_nbllm() -> int:
-        outputs = llm.generate(PROMPTS, max_tokens=MAX_TOKENS, temperature=0)
-        return sum(g.stats.output_tokens for o in outputs for g in o.generations)
-
-    direct_runs, nbllm_runs = [], []
-    for _ in range(3):
-        direct_runs.append(_tokens_per_second(direct))
-        nbllm_runs.append(_tokens_per_second(through_nbllm))
-    two = max(_tokens_per_second(lambda: direct(raw2)) for _ in range(3))
-    n, d = max(nbllm_runs), max(direct_runs)
-    return Figure(
-        "3 tokens/s, LlamaCppLLM vs llama-cpp-python directly (same settings)",
-        n,
-        d,
-        "tok/s",
-        ">= 0.95x",
-        n >= 0.95 * d,
-        f"direct with 2 decode threads on the main thread: {two:.0f} tok/s ({n / two:.2f}x)",
-    )
 
 
 def _single_threaded():

@@ -14,14 +14,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import clients, local
+from benchmarks import clients, embedded, local
 from benchmarks.common import Figure
 
 SUITES = {
     "clients": clients.overhead_figures,
     "generators": lambda: [clients.generator_figure()],
     "cache": lambda: [clients.cache_figure()],
-    "embedded": lambda: [local.embedded_figure()],
+    "embedded": embedded.embedded_figures,
     "pool": lambda: [local.pool_figure()],
     "ray": local.ray_figures,
     "import": lambda: [local.import_figure()],

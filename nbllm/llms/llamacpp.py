@@ -1,14 +1,26 @@
-"""LlamaCppLLM: a GGUF model run in-process by llama-cpp-python (the embedded default)."""
+"""LlamaCppLLM: a GGUF model run by llama.cpp's server in a child process (the embedded default).
+
+The model never runs in the user's process: `EngineProcess` starts llama.cpp's own C++ server
+(the portable, prebuilt ``xllamacpp`` wheel) on 127.0.0.1 and this backend talks to it over HTTP
+from nbllm's I/O loop. The server decodes up to ``n_parallel`` sequences together (continuous
+batching), so the prompts of a batch, the samples of ``num_generations``, votes and grid cells
+share each decode step. If the process dies, the requests it held fail with
+`EngineDiedError` and the next request starts a new one.
+
+The raw calls run on nbllm's I/O loop; the sync helpers (tokens, next-token distribution,
+hidden states) block the calling thread only.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import json
 import os
-import threading
-import weakref
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Optional
 
@@ -16,56 +28,53 @@ from pydantic import Field, PrivateAttr
 
 from nbllm.core.formats import PROMPT_FORMATS
 from nbllm.core.messages import Input, to_messages
+from nbllm.engine import loop
 from nbllm.engine.requests import RawGeneration, RawRequest
-from nbllm.errors import BackendError, MissingDependencyError, ModelNotFoundError
-from nbllm.llms.base import LLM
+from nbllm.errors import BackendError, MissingDependencyError, ModelNotFoundError, TransientBackendError
+from nbllm.llms.base import AsyncLLM
 from nbllm.llms.embedded import EMBEDDED_NAME, EMBEDDED_SAMPLING, EMBEDDED_SYSTEM_PROMPT, embedded_model_path
+from nbllm.llms.llamacpp_server import EngineProcess, EngineSettings, shared_engine
 
 _RENAMED = {"repetition_penalty": "repeat_penalty"}
+# Measured on this project's 2-core machine (benchmarks/embedded.py): 8 sequences decoded
+# together and 2 threads gave the most tokens per second for batches; one stream loses little.
+DEFAULT_PARALLEL = 8
+SYNC_TIMEOUT = 300.0
 
 
-@dataclass(eq=False)
-class _LoadedModel:
-    """A loaded llama.cpp model and the lock that keeps its one context to one thread at a time."""
-
-    llama: Any
-    lock: threading.Lock
+def _default_threads() -> int:
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
-# LLMs with the same file and settings share one loaded copy (each keeps its own parameters,
-# history and cache); it is freed when the last of them lets go.
-_LOADED: weakref.WeakValueDictionary[tuple[Any, ...], _LoadedModel] = weakref.WeakValueDictionary()
-_LOADING = threading.Lock()
+@functools.lru_cache(maxsize=64)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    """The sha256 of a model file, computed once per (path, size, mtime)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
-def _shared_model(key: tuple[Any, ...], open_model: Callable[[], Any]) -> _LoadedModel:
-    with _LOADING:
-        loaded = _LOADED.get(key)
-        if loaded is None:
-            loaded = _LoadedModel(open_model(), threading.Lock())
-            _LOADED[key] = loaded
-        return loaded
-
-
-class LlamaCppLLM(LLM):
+class LlamaCppLLM(AsyncLLM):
     """A llama.cpp model. Without ``model_path`` it is the embedded SmolLM2-135M-Instruct.
 
-    One llama.cpp context must not be entered by two threads at once, so every call into
-    the model holds a lock; concurrent callers simply queue. LlamaCppLLMs of the same file
-    and settings share one loaded copy of the model.
+    LlamaCppLLMs of the same file and engine settings share one engine process.
     """
 
     model_path: Optional[str] = None
-    concurrency: int = Field(1, ge=1, description="Calls queue on one model; >1 only adds waiting.")
-    n_ctx: int = Field(2048, ge=128)
-    n_threads: int = Field(
-        1,
-        ge=1,
-        description="Decode threads. nbllm calls llama.cpp from a worker thread, where (measured "
-        "on 2 cores) one decode thread beats two; prompts are still evaluated with n_threads_batch.",
+    concurrency: int = Field(
+        DEFAULT_PARALLEL, ge=1, description="Requests in flight; the engine decodes them together."
     )
-    n_threads_batch: Optional[int] = Field(None, ge=1, description="Prompt threads (default: up to 4 cores).")
-    chat_format: Optional[str] = None
+    n_parallel: Optional[int] = Field(
+        None, ge=1, le=64, description="Sequences the engine decodes together (default: concurrency)."
+    )
+    n_ctx: int = Field(2048, ge=128, description="Context tokens per sequence.")
+    n_threads: Optional[int] = Field(None, ge=1, description="Decode threads (default: up to 4 cores).")
+    n_threads_batch: Optional[int] = Field(None, ge=1, description="Prompt threads (default: n_threads).")
+    chat_format: Optional[str] = Field(
+        None, description="A llama.cpp chat template name (chatml, llama3, ...); default: the model's own."
+    )
 
     supports_streaming: ClassVar[bool] = True
     supported_params: ClassVar[frozenset[str]] = frozenset(
@@ -83,11 +92,10 @@ class LlamaCppLLM(LLM):
         }
     )
 
-    _loaded: Optional[_LoadedModel] = PrivateAttr(None)
-    _embedder: Any = PrivateAttr(None)
-    _scorer: Any = PrivateAttr(None)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _process: Optional[EngineProcess] = PrivateAttr(None)
+    _embedder: Optional[EngineProcess] = PrivateAttr(None)
 
+    # -- identity and settings --------------------------------------------------------------
     @property
     def resolved_path(self) -> Path:
         return Path(self.model_path) if self.model_path else embedded_model_path()
@@ -104,32 +112,22 @@ class LlamaCppLLM(LLM):
         return None if self.model_path else EMBEDDED_SYSTEM_PROMPT
 
     def cache_identity(self) -> dict[str, Any]:
+        """The model file by its content (a re-exported file under the same name is another model)."""
         path = self.resolved_path
-        size = path.stat().st_size if path.exists() else None
-        return {"backend": "llama.cpp", "file": path.name, "size": size, "chat_format": self.chat_format}
-
-    def _open(self, **extra: Any) -> Any:
         try:
-            from llama_cpp import Llama
-        except ImportError as exc:
-            raise MissingDependencyError(
-                "LlamaCppLLM needs llama-cpp-python: pip install llama-cpp-python"
-            ) from exc
-        path = self.resolved_path
-        if not path.is_file():
-            raise ModelNotFoundError(f"no GGUF model file at {str(path)!r}; check model_path.")
-        return Llama(
-            model_path=str(path),
-            n_ctx=self.n_ctx,
-            n_threads=self.n_threads,
-            n_threads_batch=self.n_threads_batch or min(os.cpu_count() or 1, 4),
-            chat_format=self.chat_format,
-            verbose=False,
-            **extra,
-        )
+            stat = path.stat()
+        except OSError:
+            return {
+                "backend": "llama.cpp",
+                "file": path.name,
+                "sha256": None,
+                "chat_format": self.chat_format,
+            }
+        digest = _file_digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        return {"backend": "llama.cpp", "file": path.name, "sha256": digest, "chat_format": self.chat_format}
 
     def check_ready(self) -> None:
-        """The model file must exist; loading it happens in the first call, off the I/O loop."""
+        """The model file must exist; the engine starts in the first call, off the I/O loop."""
         path = self.resolved_path
         if not path.is_file():
             raise ModelNotFoundError(f"no GGUF model file at {str(path)!r}; check model_path.")
@@ -137,164 +135,184 @@ class LlamaCppLLM(LLM):
     def context_size(self) -> int:
         return self.n_ctx
 
+    def _settings(self, embedding: bool = False) -> EngineSettings:
+        threads = self.n_threads or _default_threads()
+        return EngineSettings(
+            model_path=str(self.resolved_path),
+            n_ctx=self.n_ctx,
+            n_parallel=1 if embedding else (self.n_parallel or self.concurrency),
+            n_threads=threads,
+            n_threads_batch=self.n_threads_batch or threads,
+            chat_template=self.chat_format,
+            embedding=embedding,
+        )
+
+    @property
+    def engine_process(self) -> EngineProcess:
+        """The engine process this LLM sends to (shared by LLMs with the same settings)."""
+        settings = self._settings()
+        if self._process is None or self._process.settings != settings:
+            _check_engine_installed()
+            self.check_ready()
+            self._process = shared_engine(settings)
+        return self._process
+
     def load(self) -> None:
-        if self._loaded is None:
-            key = (
-                str(self.resolved_path),
-                self.n_ctx,
-                self.n_threads,
-                self.n_threads_batch,
-                self.chat_format,
-            )
-            self._loaded = _shared_model(key, self._open)
+        """Start the engine process now (otherwise the first request starts it)."""
+        self.engine_process.address()
 
     def unload(self) -> None:
-        with self._lock:
-            self._loaded = None
-            self._embedder = None
-            self._scorer = None
+        """Let go of the engine; its process stops when no LLM holds it any more."""
+        self._process = None
+        self._embedder = None
 
-    @property
-    def _model(self) -> Any:
-        assert self._loaded is not None, "load() first"
-        return self._loaded.llama
-
-    @property
-    def _model_lock(self) -> threading.Lock:
-        self.load()
-        assert self._loaded is not None
-        return self._loaded.lock
-
-    @property
-    def llama(self) -> Any:
-        """The underlying llama_cpp.Llama (loaded on first use)."""
-        self.load()
-        return self._model
-
-    def _generate_raw(self, request: RawRequest) -> list[RawGeneration]:
-        kwargs = {_RENAMED.get(k, k): v for k, v in request.params.items()}
+    # -- the raw calls (nbllm's I/O loop) ---------------------------------------------------
+    def _body(self, request: RawRequest, stream: bool = False) -> tuple[str, dict[str, Any]]:
+        body: dict[str, Any] = {_RENAMED.get(k, k): v for k, v in request.params.items()}
+        if "seed" in body:
+            body["cache_prompt"] = False  # a reused KV prefix changes the logits a little
         if request.response_schema is not None:
-            from llama_cpp import LlamaGrammar
+            body["json_schema"] = request.response_schema
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        if request.prompt is not None:
+            body["prompt"] = request.prompt
+            return "/v1/completions", body
+        body["messages"] = [dict(m) for m in request.messages]
+        return "/v1/chat/completions", body
 
-            kwargs["grammar"] = LlamaGrammar.from_json_schema(
-                json.dumps(request.response_schema), verbose=False
-            )
-        with self._model_lock:
-            if "seed" in request.params:
-                # A reused KV-cache prefix changes the logits slightly; a seeded call must
-                # evaluate its prompt from scratch to be reproducible.
-                self._model.reset()
-            try:
-                if request.prompt is not None:
-                    response = self._model.create_completion(request.prompt, **kwargs)
-                    text = response["choices"][0]["text"]
-                else:
-                    response = self._model.create_chat_completion(
-                        messages=[dict(m) for m in request.messages], **kwargs
-                    )
-                    text = response["choices"][0]["message"]["content"] or ""
-            except ValueError as exc:  # llama.cpp reports context overflow this way
-                raise BackendError(f"llama.cpp refused the request: {exc} (n_ctx={self.n_ctx})") from exc
-        usage = response["usage"]
+    async def _target(self) -> tuple[EngineProcess, Any, str]:
+        """The engine process, the process that will hold the request, and its address."""
+        process = self.engine_process
+        address = await asyncio.to_thread(process.address)  # starts the engine if it is not running
+        return process, process.proc, address
+
+    @staticmethod
+    async def _post(process: EngineProcess, address: str, path: str, body: dict[str, Any]) -> Any:
+        session = await _session()
+        return await session.post(
+            address + path, json=body, headers={"Authorization": f"Bearer {process.key}"}
+        )
+
+    async def _agenerate_raw(self, request: RawRequest) -> list[RawGeneration]:
+        import aiohttp
+
+        path, body = self._body(request)
+        process, proc, address = await self._target()
+        try:
+            async with await self._post(process, address, path, body) as response:
+                answer = await response.json(content_type=None)
+                if response.status != 200:
+                    raise self._refused(response.status, answer)
+        except aiohttp.ClientError as exc:
+            raise await _lost(process, proc, exc) from None
+        choice = answer["choices"][0]
+        usage = answer.get("usage") or {}
+        text = (
+            choice.get("text") if request.prompt is not None else (choice.get("message") or {}).get("content")
+        )
         return [
             RawGeneration(
-                text=text,
-                input_tokens=usage["prompt_tokens"],
-                output_tokens=usage["completion_tokens"],
-                finish_reason=response["choices"][0].get("finish_reason"),
+                text=text or "",
+                input_tokens=usage.get("prompt_tokens", 0),
+                output_tokens=usage.get("completion_tokens", 0),
+                finish_reason=choice.get("finish_reason"),
             )
         ]
 
     async def _astream_raw(self, request: RawRequest) -> AsyncIterator[str | RawGeneration]:
-        """Token by token from a worker thread (holding the model lock for the whole stream)."""
-        io = asyncio.get_running_loop()
-        items: asyncio.Queue[Any] = asyncio.Queue()
-        stop = threading.Event()
-        kwargs = {_RENAMED.get(k, k): v for k, v in request.params.items()}
+        """Token by token from the engine's server-sent events."""
+        import aiohttp
 
-        def produce() -> None:
-            finish = None
-            try:
-                with self._model_lock:
-                    if "seed" in request.params:
-                        self._model.reset()
-                    prompt = (
-                        request.prompt
-                        if request.prompt is not None
-                        else PROMPT_FORMATS["chatml"](request.messages)
-                    )
-                    prompt_tokens = len(self._model.tokenize(prompt.encode("utf-8"), special=True))
-                    if request.prompt is not None:
-                        chunks = self._model.create_completion(request.prompt, stream=True, **kwargs)
-                    else:
-                        chunks = self._model.create_chat_completion(
-                            messages=[dict(m) for m in request.messages], stream=True, **kwargs
-                        )
-                    produced = 0
-                    for chunk in chunks:
-                        if stop.is_set():
-                            chunks.close()
-                            finish = "cancelled"
-                            break
-                        choice = chunk["choices"][0]
-                        text = (
-                            choice.get("text")
-                            if request.prompt is not None
-                            else choice["delta"].get("content")
-                        )
-                        finish = choice.get("finish_reason") or finish
-                        if text:
-                            produced += 1
-                            io.call_soon_threadsafe(items.put_nowait, text)
-                io.call_soon_threadsafe(items.put_nowait, RawGeneration("", prompt_tokens, produced, finish))
-            except BaseException as exc:
-                io.call_soon_threadsafe(items.put_nowait, exc)
-            finally:
-                io.call_soon_threadsafe(items.put_nowait, None)
-
-        worker = io.run_in_executor(None, produce)
+        path, body = self._body(request, stream=True)
+        process, proc, address = await self._target()
+        usage: dict[str, Any] = {}
+        finish = None
         try:
-            while (item := await items.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise BackendError(f"llama.cpp failed while streaming: {item}") from item
-                yield item
-        finally:
-            stop.set()
-            await asyncio.shield(worker)
+            async with await self._post(process, address, path, body) as response:
+                if response.status != 200:
+                    raise self._refused(response.status, await response.json(content_type=None))
+                async for line in response.content:
+                    if not line.startswith(b"data: "):
+                        continue
+                    data = line[6:].strip()
+                    if data == b"[DONE]":
+                        break
+                    chunk = json.loads(data)
+                    usage = chunk.get("usage") or usage
+                    for choice in chunk.get("choices") or ():
+                        finish = choice.get("finish_reason") or finish
+                        piece = (
+                            choice.get("text")
+                            if "text" in choice
+                            else (choice.get("delta") or {}).get("content")
+                        )
+                        if piece:
+                            yield piece
+        except aiohttp.ClientError as exc:
+            raise await _lost(process, proc, exc) from None
+        yield RawGeneration("", usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), finish)
+
+    def _refused(self, status: int, answer: Any) -> BackendError:
+        error = answer.get("error") if isinstance(answer, dict) else None
+        message = error.get("message") if isinstance(error, dict) else str(answer)[:300]
+        if status == 503:
+            return TransientBackendError(f"the embedded engine is busy loading: {message}")
+        return BackendError(f"llama.cpp refused the request: {message} (n_ctx={self.n_ctx} per sequence)")
+
+    # -- what else the model can tell (caller's thread) -------------------------------------
+    def _post_sync(self, process: EngineProcess, path: str, body: dict[str, Any]) -> Any:
+        if loop.in_io_thread():
+            raise RuntimeError("LlamaCppLLM's sync helpers block; call them outside nbllm's I/O loop.")
+        address = process.address()
+        proc = process.proc
+        request = urllib.request.Request(
+            address + path,
+            data=json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {process.key}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=SYNC_TIMEOUT) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise self._refused(exc.code, _json_or_text(exc.read())) from None
+        except OSError as exc:
+            if proc is None or not _wait_dead(proc):
+                raise TransientBackendError(f"the embedded engine did not answer: {exc}") from None
+            raise process.died_error(proc) from None
 
     def count_tokens(self, text: str) -> int:
         """Tokens in `text` by the model's own tokenizer (no special tokens added)."""
-        model = self.llama
-        with self._model_lock:
-            return len(model.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        answer = self._post_sync(
+            self.engine_process, "/tokenize", {"content": text, "add_special": False, "parse_special": True}
+        )
+        return len(answer["tokens"])
 
     def next_token_logprobs(
         self, input: Input, answer_prefix: str = "", top_n: int = 50
     ) -> list[tuple[str, float]]:
         """The model's real log-probabilities for the next token, the `top_n` most likely first.
 
-        The input is rendered as a chat turn (ChatML, SmolLM2's template) followed by
-        `answer_prefix`, the start of the assistant's answer. Used to teach what temperature
-        and top_p do to the distribution a sample is drawn from.
+        One decode step: the input is rendered as a chat turn (ChatML, SmolLM2's template)
+        followed by `answer_prefix`, the start of the assistant's answer; the probabilities are
+        the softmax over the whole vocabulary before any sampler touches them.
         """
-        import numpy as np
-
         prompt = self._render(to_messages(input, self.effective_system_prompt)) + answer_prefix
-        with self._lock:
-            if self._scorer is None:
-                self._scorer = self._open(logits_all=True)
-            scorer = self._scorer
-            tokens = scorer.tokenize(prompt.encode("utf-8"), special=True)
-            scorer.reset()
-            scorer.eval(tokens)
-            logits = np.asarray(scorer.scores[scorer.n_tokens - 1], dtype=np.float64)
-            shifted = logits - logits.max()
-            logprobs = shifted - np.log(np.exp(shifted).sum())
-            best = np.argsort(-logprobs)[:top_n]
-            return [
-                (scorer.detokenize([int(i)]).decode("utf-8", errors="replace"), float(logprobs[i]))
-                for i in best
-            ]
+        answer = self._post_sync(
+            self.engine_process,
+            "/completion",
+            {
+                "prompt": prompt,
+                "n_predict": 1,
+                "n_probs": top_n,
+                "temperature": 0,
+                "cache_prompt": False,
+                "post_sampling_probs": False,
+            },
+        )
+        (step,) = answer["completion_probabilities"][:1]
+        return [(p["token"], float(p["logprob"])) for p in step["top_logprobs"][:top_n]]
 
     def _render(self, messages: Any) -> str:
         if self.prompt_formatting_fn is not None:
@@ -304,17 +322,78 @@ class LlamaCppLLM(LLM):
     def get_last_hidden_states(self, inputs: Sequence[Input]) -> list[Any]:
         """Per-token embeddings, a numpy array [num_tokens, hidden_size] per input.
 
-        Chat inputs are rendered with the ChatML template (SmolLM2's) unless this LLM has
-        its own prompt format.
+        Chat inputs are rendered with the ChatML template (SmolLM2's) unless this LLM has its
+        own prompt format. A second engine process, in embedding mode, computes them.
         """
         import numpy as np
-        from llama_cpp import LLAMA_POOLING_TYPE_NONE
 
         texts = [
             self._render(to_messages(x, self.effective_system_prompt, f"inputs[{i}]"))
             for i, x in enumerate(inputs)
         ]
-        with self._lock:
-            if self._embedder is None:
-                self._embedder = self._open(embedding=True, pooling_type=LLAMA_POOLING_TYPE_NONE)
-            return [np.asarray(self._embedder.embed(t), dtype=np.float32) for t in texts]
+        if self._embedder is None:
+            _check_engine_installed()
+            self.check_ready()
+            self._embedder = shared_engine(self._settings(embedding=True))
+        states = []
+        for text in texts:
+            (item,) = self._post_sync(self._embedder, "/embedding", {"content": text})
+            states.append(np.asarray(item["embedding"], dtype=np.float32))
+        return states
+
+
+def _check_engine_installed() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("xllamacpp") is None:
+        raise MissingDependencyError(
+            "the embedded llama.cpp engine needs the xllamacpp package: pip install xllamacpp"
+        )
+
+
+def _json_or_text(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", "replace")
+
+
+def _wait_dead(proc: Any, timeout: float = 2.0) -> bool:
+    """Whether the engine process has died (waiting a moment: a crash drops the connection first)."""
+    try:
+        proc.wait(timeout)
+    except Exception:
+        return False
+    return True
+
+
+async def _lost(process: EngineProcess, proc: Any, exc: Exception) -> BackendError:
+    """A dropped connection: the engine's death (not retried) or a passing fault (retried)."""
+    if proc is not None and await asyncio.to_thread(_wait_dead, proc):
+        return process.died_error(proc)
+    return TransientBackendError(f"the embedded engine dropped the connection: {type(exc).__name__}: {exc}")
+
+
+class _Session:
+    """One aiohttp session on nbllm's I/O loop for every engine process."""
+
+    session: Any = None
+
+    async def aclose(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+
+_SESSION = _Session()
+
+
+async def _session() -> Any:
+    if _SESSION.session is None or _SESSION.session.closed:
+        import aiohttp
+
+        _SESSION.session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
+            connector=aiohttp.TCPConnector(limit=0, force_close=False),
+        )
+        loop.close_at_exit(_SESSION.aclose)
+    return _SESSION.session

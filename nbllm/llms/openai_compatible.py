@@ -37,7 +37,7 @@ from nbllm.errors import (
 )
 from nbllm.llms import openai_wire as wire
 from nbllm.llms.base import COMMON_PARAMS, AsyncLLM
-from nbllm.llms.embedded import embedded_tokenizer
+from nbllm.llms.embedded import count_embedded_tokens
 from nbllm.llms.openai_endpoint import (
     STRUCTURED_MODES,
     EndpointCapabilities,
@@ -218,7 +218,7 @@ class OpenAILLM(AsyncLLM):
         try:
             import tiktoken
         except ImportError:
-            return len(embedded_tokenizer().tokenize(text.encode("utf-8"), add_bos=False, special=True))
+            return count_embedded_tokens(text)
         try:
             encoding = tiktoken.encoding_for_model(self.model)
         except KeyError:
@@ -346,7 +346,7 @@ class OpenAILLM(AsyncLLM):
         if mode is not None and self.structured_output_mode == "auto":
             self._learn("structured_output", mode, "accepted by the server")
         if not wire.has_usage(answer):
-            results = [self._estimated(request, r) for r in results]
+            results = [await asyncio.to_thread(self._estimated, request, r) for r in results]
         if mode in ("json_object", "prompt") and request.prompt is None:
             results = [await self._repaired(client, request, r, mode) for r in results]
         return await self._with_seed_note(request, results)
@@ -439,7 +439,7 @@ class OpenAILLM(AsyncLLM):
         )
         if usage is None:
             self._learn("stream_usage", False, "no usage in the stream; nbllm counts the tokens")
-            result = self._estimated(request, result, "".join(pieces))
+            result = await asyncio.to_thread(self._estimated, request, result, "".join(pieces))
         else:
             self._learn("stream_usage", True, "usage in the last chunk")
         (result,) = await self._with_seed_note(request, [result])
@@ -448,7 +448,8 @@ class OpenAILLM(AsyncLLM):
     def _estimated(
         self, request: RawRequest, result: RawGeneration, text: str | None = None
     ) -> RawGeneration:
-        """Token counts by nbllm's own tokenizer where the server sent none (marked as estimated)."""
+        """Token counts by nbllm's own tokenizer where the server sent none (marked as estimated).
+        Runs in a worker thread: the embedded tokenizer blocks."""
         if request.prompt is not None:
             prompt_tokens = self.count_tokens(request.prompt)
         else:  # each message's content plus the chat template's few tokens around it

@@ -1,0 +1,241 @@
+"""Figures 3a-3f: the embedded model against llama.cpp's own server, same file and threads.
+
+The baseline is llama.cpp's C++ server run by itself in its own process (the same xllamacpp
+build nbllm's engine uses, started with a few lines of its own API, no nbllm code) and driven by
+a plain aiohttp client: what a user would run instead. The llama-server binary of
+llama-cpp-server-py-core (an older llama.cpp, built from source) is reported beside it.
+
+python benchmarks/run.py embedded          # the figures
+python -m benchmarks.embedded sweep        # nbllm's tokens/s for each slots x threads setting
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbllm
+from benchmarks.common import Figure, free_port
+from nbllm.llms.llamacpp import _default_threads
+
+PROMPTS = [
+    f"Write a short story about {t}."
+    for t in (
+        "the sea", "a cat", "Paris", "winter", "a robot", "the moon", "coffee", "trains",
+        "music", "a forest", "rain", "a library", "bicycles", "chess", "the desert", "volcanoes",
+    )
+]  # fmt: skip
+MAX_TOKENS = 64
+ROUNDS = 3
+KEY = "bench-key"
+THREADS = _default_threads()
+
+_SERVER = """
+import sys, xllamacpp
+p = xllamacpp.CommonParams()
+p.model.path, p.n_parallel, p.n_ctx = sys.argv[1], int(sys.argv[2]), 2048 * int(sys.argv[2])
+p.cpuparams.n_threads = p.cpuparams_batch.n_threads = int(sys.argv[3])
+p.hostnames, p.port, p.api_keys = ["127.0.0.1"], 0, [sys.argv[4]]
+server = xllamacpp.Server(p)
+print(server.listening_address, flush=True)
+sys.stdin.read()
+"""
+
+
+@contextlib.contextmanager
+def llama_server(parallel: int, threads: int) -> Iterator[str]:
+    """llama.cpp's server alone, in its own process; yields its base URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SERVER, str(nbllm.embedded_model_path()), str(parallel), str(threads), KEY],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip()  # printed once the model is loaded
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def llama_server_binary(parallel: int, threads: int) -> Iterator[str | None]:
+    """The llama-server binary of llama-cpp-server-py-core, where it is installed."""
+    try:
+        import llama_cpp_server_py_core
+    except ImportError:
+        yield None
+        return
+    binary = Path(llama_cpp_server_py_core.__file__).parent / "lib" / "llama-server"
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(binary), "-m", str(nbllm.embedded_model_path()), "--host", "127.0.0.1", "--port", str(port),
+         "-np", str(parallel), "-t", str(threads), "-tb", str(threads), "-c", str(2048 * parallel),
+         "--api-key", KEY],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while asyncio.run(_health(url)) is False and time.monotonic() < deadline:
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+async def _health(url: str) -> bool:
+    import aiohttp
+
+    try:
+        async with aiohttp.ClientSession() as s, s.get(url + "/health") as r:
+            return r.status == 200
+    except aiohttp.ClientError:
+        return False
+
+
+def _body(prompt: str, **params: object) -> dict:
+    return {"messages": [{"role": "user", "content": prompt}], "max_tokens": MAX_TOKENS, **params}
+
+
+async def _direct(url: str, bodies: list[dict]) -> int:
+    """Every body at once to the server; the output tokens it reports."""
+    import aiohttp
+
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {KEY}"}) as session:
+
+        async def one(body: dict) -> int:
+            async with session.post(url + "/v1/chat/completions", json=body) as response:
+                return (await response.json())["usage"]["completion_tokens"]
+
+        return sum(await asyncio.gather(*(one(b) for b in bodies)))
+
+
+async def _direct_stream(url: str, body: dict) -> int:
+    import aiohttp
+
+    pieces = 0
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {KEY}"}) as session,
+        session.post(url + "/v1/chat/completions", json={**body, "stream": True}) as response,
+    ):
+        async for line in response.content:
+            if line.startswith(b"data: ") and b'"content"' in line:
+                pieces += 1
+    return pieces
+
+
+def _rate(fn) -> float:
+    t0 = time.perf_counter()
+    tokens = fn()
+    return tokens / (time.perf_counter() - t0)
+
+
+def _tokens(outputs) -> int:
+    return sum(g.stats.output_tokens for o in outputs for g in o.generations)
+
+
+def _best_of(pairs: dict[str, object]) -> dict[str, float]:
+    """Tokens/s of each measurement, best of ROUNDS, taken in turn (A B A B ...)."""
+    rates: dict[str, list[float]] = {name: [] for name in pairs}
+    for _ in range(ROUNDS):
+        for name, fn in pairs.items():
+            rates[name].append(_rate(fn))
+    return {name: max(values) for name, values in rates.items()}
+
+
+def embedded_figures() -> list[Figure]:
+    llm = nbllm.LlamaCppLLM(cache=False, system_prompt="")  # the defaults; no system prompt, as direct
+    llm.load()
+    greedy = [_body(p, temperature=0) for p in PROMPTS]
+    samples = [_body(PROMPTS[0], temperature=0.8, seed=s) for s in range(8)]
+    slots: dict[int, float] = {}
+    ours: list[float] = []  # nbllm's batch, measured beside each server setting
+    batch = {"nbllm": lambda: _tokens(llm.generate(PROMPTS, max_tokens=MAX_TOKENS, temperature=0))}
+    for parallel in (1, 4, 8, 16):
+        with llama_server(parallel, THREADS) as url:
+            asyncio.run(_direct(url, greedy[:1]))
+            rates = _best_of({**batch, "server": lambda u=url: asyncio.run(_direct(u, greedy))})
+            slots[parallel] = rates["server"]
+            ours.append(rates["nbllm"])
+            if parallel == 8:
+                n8 = _best_of(
+                    {
+                        "nbllm": lambda: _tokens(
+                            llm.generate(PROMPTS[0], num_generations=8, max_tokens=MAX_TOKENS,
+                                         temperature=0.8, seed=0)
+                        ),
+                        "server": lambda u=url: asyncio.run(_direct(u, samples)),
+                    }
+                )  # fmt: skip
+            if parallel == 1:
+                one = {**greedy[0], "max_tokens": 128}
+                stream = _best_of(
+                    {
+                        "nbllm": lambda: len(list(llm.stream(PROMPTS[0], max_tokens=128, temperature=0))),
+                        "server": lambda u=url, b=one: asyncio.run(_direct_stream(u, b)),
+                    }
+                )
+    nbllm_batch = max(ours)
+    best_slots = max(slots, key=slots.get)
+    with llama_server_binary(4, THREADS) as url:
+        binary = _best_of({"b": lambda: asyncio.run(_direct(url, greedy))})["b"] if url else None
+    first = _first_call_seconds()
+    sweep = ", ".join(f"{k} slots {v:.0f}" for k, v in slots.items())
+    return [
+        Figure("3a tokens/s, 16 prompts x 64 tokens: LlamaCppLLM defaults vs llama.cpp server --parallel 4",
+               nbllm_batch, slots[4], "tok/s", ">= 1.0x", nbllm_batch >= slots[4],
+               f"same file, {THREADS} threads; server alone by slots: {sweep}"),
+        Figure("3b tokens/s, the same vs llama.cpp server at its best slot count (moonshot)",
+               nbllm_batch, slots[best_slots], "tok/s", ">= 1.0x", nbllm_batch >= slots[best_slots],
+               f"best: {best_slots} slots"),
+        Figure("3c tokens/s, one prompt num_generations=8 vs the server given 8 concurrent requests",
+               n8["nbllm"], n8["server"], "tok/s", ">= 1.0x", n8["nbllm"] >= n8["server"],
+               "temperature 0.8, seeds 0-7 on both sides; server with 8 slots"),
+        Figure("3d tokens/s, one stream (128 tokens) vs the server with 1 slot, streaming",
+               stream["nbllm"], stream["server"], "tok/s", ">= 0.95x", stream["nbllm"] >= 0.95 * stream["server"]),
+        Figure("3e seconds, first call of a fresh process (engine start included) vs import nbllm",
+               first[0], first[1], "s", "report", True,
+               "python -c: LlamaCppLLM().run('Say hi.', max_tokens=8) against python -c 'import nbllm'"),
+        Figure("3f tokens/s, the 3a batch: LlamaCppLLM vs llama-cpp-server-py-core's llama-server -np 4",
+               nbllm_batch, binary or 0.0, "tok/s", "report", True,
+               "an older llama.cpp built from source" if binary else "llama-cpp-server-py-core not installed"),
+    ]  # fmt: skip
+
+
+def _first_call_seconds() -> tuple[float, float]:
+    def run(code: str) -> float:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
+        return time.perf_counter() - t0
+
+    first = "import nbllm; nbllm.LlamaCppLLM(cache=False).run('Say hi.', max_tokens=8)"
+    return min(run(first) for _ in range(2)), min(run("import nbllm") for _ in range(2))
+
+
+def sweep() -> None:
+    """nbllm's 16-prompt tokens/s for each slots x threads setting (to choose the defaults)."""
+    for parallel in (4, 8, 16):
+        for threads in (1, 2):
+            llm = nbllm.LlamaCppLLM(cache=False, system_prompt="", concurrency=parallel, n_threads=threads)
+            llm.load()
+            rate = max(
+                _rate(lambda m=llm: _tokens(m.generate(PROMPTS, max_tokens=MAX_TOKENS, temperature=0)))
+                for _ in range(ROUNDS)
+            )
+            print(f"slots {parallel:2d} threads {threads}: {rate:6.1f} tok/s", flush=True)
+            llm.unload()
+
+
+if __name__ == "__main__":
+    sweep()

@@ -1,0 +1,161 @@
+"""The embedded engine for real: llama.cpp's server in a child process, never in ours.
+
+Crashes are real signals sent to the real engine process mid-batch; batching is seen in the
+engine's own /slots report; seeds are compared alone and inside a busy batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import nbllm
+from nbllm import LlamaCppLLM
+from nbllm.llms.llamacpp_server import EngineDiedError, EngineStartError
+
+pytestmark = pytest.mark.slow
+
+PROMPTS = [f"Write two sentences about the number {i}." for i in range(8)]
+
+
+def test_the_model_runs_in_another_process(embedded_session: LlamaCppLLM) -> None:
+    assert embedded_session.run("Say hi.", max_tokens=4)
+    process = embedded_session.engine_process
+    assert process.alive() and process.pid != os.getpid()
+    assert "xllamacpp" not in sys.modules and "llama_cpp" not in sys.modules
+
+
+def _kill_after(llm: LlamaCppLLM, finished: int, sig: signal.Signals) -> tuple[list[int], Callable]:
+    """A progress callback that kills the engine once `finished` rows are done."""
+    killed: list[int] = []
+
+    def progress(count: int, _total: int) -> None:
+        if count >= finished and not killed:
+            pid = llm.engine_process.pid
+            assert pid is not None
+            killed.append(pid)
+            os.kill(pid, sig)
+
+    return killed, progress
+
+
+@pytest.mark.parametrize("sig", [signal.SIGSEGV, signal.SIGKILL])
+def test_a_crash_mid_batch_fails_only_the_rows_it_held(tmp_path: Path, sig: signal.Signals) -> None:
+    llm = LlamaCppLLM(cache_path=str(tmp_path / "c.sqlite3"), concurrency=2, n_ctx=1024)
+    killed, progress = _kill_after(llm, 2, sig)
+    restarts = llm.engine_process.restarts  # LLMs with these settings share the process
+    outputs = llm.generate(PROMPTS, max_tokens=48, temperature=0.7, progress=progress)
+
+    assert len(outputs) == len(PROMPTS) and killed
+    errors = [g.error for o in outputs for g in o.generations if g.error is not None]
+    ok = [g for o in outputs for g in o.generations if g.ok]
+    assert 1 <= len(errors) <= 2, errors  # the rows in flight when it died, no more
+    for error in errors:
+        assert isinstance(error, EngineDiedError)
+        assert sig.name in str(error) and "Last lines of its log" in str(error)
+    assert len(ok) >= len(PROMPTS) - 2  # the rest of the batch went on, on a new engine
+    process = llm.engine_process
+    assert process.restarts == restarts + 1 and process.alive() and process.pid != killed[0]
+
+    again = llm.generate(PROMPTS, max_tokens=48, temperature=0.7)
+    hits = [g.stats.cache_hit for o in again for g in o.generations]
+    assert sum(hits) == len(ok) and all(g.ok for o in again for g in o.generations)
+
+
+def test_a_model_that_cannot_load_fails_at_once(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + os.urandom(4096))
+    llm = LlamaCppLLM(model_path=str(broken), cache=False)
+    (output,) = llm.generate("Say hi.", max_tokens=4)
+    error = output.generations[0].error
+    assert isinstance(error, EngineStartError) and "could not load broken.gguf" in str(error)
+    with pytest.raises(EngineStartError):
+        llm.load()  # remembered: no second wait for a start that cannot work
+
+
+def _slots(llm: LlamaCppLLM) -> list[dict]:
+    process = llm.engine_process
+    request = urllib.request.Request(
+        process.address() + "/slots", headers={"Authorization": f"Bearer {process.key}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_a_batch_is_decoded_as_parallel_sequences(tmp_path: Path) -> None:
+    llm = LlamaCppLLM(cache=False, concurrency=4)
+    llm.load()
+    busy: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            busy.append(sum(bool(s.get("is_processing")) for s in _slots(llm)))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    outputs = llm.generate(PROMPTS[:4], max_tokens=64, temperature=0)
+    stop.set()
+    watcher.join(timeout=30)
+    assert all(g.ok for o in outputs for g in o.generations)
+    assert len(_slots(llm)) == 4 and max(busy) >= 3, busy
+
+
+def test_a_seeded_sample_is_the_same_alone_and_inside_a_batch(tmp_path: Path) -> None:
+    llm = LlamaCppLLM(cache=False, concurrency=4, params={"temperature": 1.0, "max_tokens": 40})
+    alone = llm.run("Write a line about the sea.", seed=11)
+    batch = llm.generate(
+        ["Write a line about the sea.", *PROMPTS[:3]], seed=11, temperature=1.0, max_tokens=40
+    )
+    assert batch[0].generations[0].text == alone
+    assert llm.run("Write a line about the sea.", seed=11) == alone
+
+
+def test_num_generations_are_distinct_draws(tmp_path: Path) -> None:
+    llm = LlamaCppLLM(cache=False)
+    (output,) = llm.generate("Invent a name for a cat.", num_generations=8, temperature=1.2, max_tokens=12)
+    texts = [g.text for g in output.generations]
+    assert all(g.ok for g in output.generations) and len(set(texts)) >= 5, texts
+
+
+def test_streaming_from_the_engine(embedded_session: LlamaCppLLM) -> None:
+    pieces = list(embedded_session.stream("Count from 1 to 5.", max_tokens=24, temperature=0))
+    assert len(pieces) > 3
+    whole = embedded_session.run("Count from 1 to 5.", max_tokens=24, temperature=0)
+    assert "".join(pieces) == whole
+
+
+def test_next_token_distribution_is_the_models(embedded_session: LlamaCppLLM) -> None:
+    top = embedded_session.next_token_logprobs("What is the capital of France?", top_n=20)
+    assert len(top) == 20
+    logprobs = [lp for _, lp in top]
+    assert logprobs == sorted(logprobs, reverse=True) and all(lp <= 0 for lp in logprobs)
+    import math
+
+    assert 0.2 < sum(math.exp(lp) for lp in logprobs) <= 1.0 + 1e-6
+
+
+def test_unloading_the_last_llm_stops_its_engine(tmp_path: Path) -> None:
+    import gc
+
+    llm = LlamaCppLLM(cache=False, n_ctx=640)  # settings of its own: its own engine
+    llm.load()
+    proc = llm.engine_process.proc
+    assert proc is not None and proc.poll() is None
+    del llm
+    gc.collect()
+    proc.wait(timeout=30)
+    assert proc.returncode is not None
+
+
+def test_nbllm_default_llm_is_the_embedded_engine() -> None:
+    llm = nbllm.default_llm()
+    assert isinstance(llm, LlamaCppLLM) and llm.model_name == "SmolLM2-135M-Instruct"
