@@ -82,3 +82,43 @@ def test_sync_async_generator_and_interrupt_in_a_real_kernel(llama_server: str) 
 
         client.execute_cell(nb.cells[7], 7)
         assert "CHILD SmolLM2-135M-Instruct True" in text_of(nb.cells[7])
+
+
+CRASH_CELLS = [
+    "import os, signal, nbllm\n"
+    "keep = {'answer': 42}\n"
+    "llm = nbllm.LlamaCppLLM(cache=False, concurrency=2)\n"
+    "prompts = [f'Write two sentences about the number {i}.' for i in range(6)]\n"
+    "def killer(sig):\n"
+    "    killed = []\n"
+    "    def progress(done, total):\n"
+    "        if done >= 2 and not killed:\n"
+    "            killed.append(llm.engine_process.pid)\n"
+    "            os.kill(killed[0], sig)\n"
+    "    return killed, progress",
+    "killed, progress = killer(signal.SIGSEGV)\n"
+    "outs = llm.generate(prompts, max_tokens=40, progress=progress)\n"
+    "print('SEGV', len(outs), sum(g.ok for o in outs for g in o.generations),"
+    " sorted({type(g.error).__name__ for o in outs for g in o.generations if g.error}))",
+    "killed, progress = killer(signal.SIGKILL)\n"
+    "outs = llm.generate(prompts, max_tokens=40, progress=progress, fresh=True)\n"
+    "print('KILL', len(outs), sum(g.ok for o in outs for g in o.generations),"
+    " sorted({type(g.error).__name__ for o in outs for g in o.generations if g.error}))",
+    "print('KEPT', keep['answer'], os.getpid() != llm.engine_process.pid, bool(llm.run('Say ok.', max_tokens=4)))",
+]
+
+
+def test_a_crashing_engine_never_takes_the_kernel_down() -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in CRASH_CELLS]
+    client = NotebookClient(nb, timeout=240, kernel_name="python3")
+    with client.setup_kernel():
+        kernel_pid = client.km.provisioner.process.pid
+        for index in range(len(CRASH_CELLS)):
+            client.execute_cell(nb.cells[index], index)
+        for cell, label in ((nb.cells[1], "SEGV"), (nb.cells[2], "KILL")):
+            words = text_of(cell).split()
+            assert words[:2] == [label, "6"], text_of(cell)
+            assert int(words[2]) >= 4 and "EngineDiedError" in text_of(cell), text_of(cell)
+        assert "KEPT 42 True True" in text_of(nb.cells[3])
+        assert client.km.provisioner.process.pid == kernel_pid and client.km.is_alive()
