@@ -62,7 +62,7 @@ class MajorVoteGenerator(BaseGenerator):
         if mode == "human" and human_callback is None:
             raise UsageError(
                 "mode='human' needs human_callback=fn(candidates, input) -> index; in a notebook "
-                "use nbllm.notebook.HumanVerification(...).callback."
+                "use nbllm.HumanVerification(...).callback."
             )
         self.mode = mode
         self.human_callback = human_callback
