@@ -18,10 +18,12 @@ EMBEDDED_SAMPLING = {"temperature": 0.2, "top_p": 0.9}
 EMBEDDED_SYSTEM_PROMPT = "You are a helpful assistant. Answer briefly and accurately."
 
 
+@functools.lru_cache(maxsize=1)
 def embedded_model_path() -> Path:
     """The GGUF file inside the installed wheel; nothing is ever downloaded.
 
     The package is found, not imported: importing it loads its own plugin and llama-cpp-python.
+    Found once per process (every request's engine settings name it).
     """
     spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
@@ -41,7 +43,7 @@ def embedded_model_path() -> Path:
 def _counter() -> Any:
     from nbllm.llms.llamacpp import LlamaCppLLM
 
-    return LlamaCppLLM(cache=False, concurrency=1)
+    return LlamaCppLLM(cache=False)  # the default settings: it shares the default LLM's engine
 
 
 def count_embedded_tokens(text: str) -> int:

@@ -116,14 +116,9 @@ class LlamaCppLLM(AsyncLLM):
         path = self.resolved_path
         try:
             stat = path.stat()
+            digest = _file_digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
         except OSError:
-            return {
-                "backend": "llama.cpp",
-                "file": path.name,
-                "sha256": None,
-                "chat_format": self.chat_format,
-            }
-        digest = _file_digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+            digest = None
         return {"backend": "llama.cpp", "file": path.name, "sha256": digest, "chat_format": self.chat_format}
 
     def check_ready(self) -> None:
@@ -152,10 +147,13 @@ class LlamaCppLLM(AsyncLLM):
         """The engine process this LLM sends to (shared by LLMs with the same settings)."""
         settings = self._settings()
         if self._process is None or self._process.settings != settings:
-            _check_engine_installed()
-            self.check_ready()
-            self._process = shared_engine(settings)
+            self._process = self._engine_for(settings)
         return self._process
+
+    def _engine_for(self, settings: EngineSettings) -> EngineProcess:
+        _check_engine_installed()
+        self.check_ready()
+        return shared_engine(settings)
 
     def load(self) -> None:
         """Start the engine process now (otherwise the first request starts it)."""
@@ -185,8 +183,12 @@ class LlamaCppLLM(AsyncLLM):
     async def _target(self) -> tuple[EngineProcess, Any, str]:
         """The engine process, the process that will hold the request, and its address."""
         process = self.engine_process
-        address = await asyncio.to_thread(process.address)  # starts the engine if it is not running
-        return process, process.proc, address
+        proc = process.proc
+        address = process.running_address()
+        if address is None:  # start it (or a new one) off the I/O loop: the model load blocks
+            address = await asyncio.to_thread(process.address)
+            proc = process.proc
+        return process, proc, address
 
     @staticmethod
     async def _post(process: EngineProcess, address: str, path: str, body: dict[str, Any]) -> Any:
@@ -332,9 +334,7 @@ class LlamaCppLLM(AsyncLLM):
             for i, x in enumerate(inputs)
         ]
         if self._embedder is None:
-            _check_engine_installed()
-            self.check_ready()
-            self._embedder = shared_engine(self._settings(embedding=True))
+            self._embedder = self._engine_for(self._settings(embedding=True))
         states = []
         for text in texts:
             (item,) = self._post_sync(self._embedder, "/embedding", {"content": text})

@@ -89,6 +89,11 @@ class EngineProcess:
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    def running_address(self) -> str | None:
+        """The address of a running engine without waiting (None when it must be started)."""
+        address = self._address
+        return address if address is not None and self.alive() else None
+
     def address(self) -> str:
         """The running server's base URL, starting (or restarting) it first; blocks while it loads."""
         with self._lock:
