@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import subprocess
 import sys
 import time
@@ -122,6 +123,7 @@ async def _direct(url: str, bodies: list[dict]) -> int:
 
 
 async def _direct_stream(url: str, body: dict) -> int:
+    """One streamed answer, each event read as any client reads it (JSON, the delta's text)."""
     import aiohttp
 
     pieces = 0
@@ -130,8 +132,11 @@ async def _direct_stream(url: str, body: dict) -> int:
         session.post(url + "/v1/chat/completions", json={**body, "stream": True}) as response,
     ):
         async for line in response.content:
-            if line.startswith(b"data: ") and b'"content"' in line:
-                pieces += 1
+            if not line.startswith(b"data: ") or line.startswith(b"data: [DONE]"):
+                continue
+            for choice in json.loads(line[6:]).get("choices") or ():
+                if (choice.get("delta") or {}).get("content"):
+                    pieces += 1
     return pieces
 
 

@@ -159,3 +159,24 @@ def test_unloading_the_last_llm_stops_its_engine(tmp_path: Path) -> None:
 def test_nbllm_default_llm_is_the_embedded_engine() -> None:
     llm = nbllm.default_llm()
     assert isinstance(llm, LlamaCppLLM) and llm.model_name == "SmolLM2-135M-Instruct"
+
+
+def test_sampling_parameters_hold_per_sequence_in_a_batch() -> None:
+    import asyncio
+
+    llm = LlamaCppLLM(cache=False, concurrency=8)
+    prompt = "Write a sentence about a lighthouse."
+    greedy = llm.run(prompt, temperature=0, max_tokens=30)
+
+    async def together() -> list:
+        hot = {"temperature": 1.5, "max_tokens": 30}
+        return await asyncio.gather(
+            llm.agenerate(prompt, top_k=1, **hot),  # each of these three leaves one token: greedy
+            llm.agenerate(prompt, top_p=1e-6, **hot),
+            llm.agenerate(prompt, min_p=1.0, **hot),
+            llm.agenerate(prompt, num_generations=5, top_p=1.0, **hot),  # these sample
+        )
+
+    *forced, sampled = asyncio.run(together())
+    assert [o.generations[0].text for o in forced] == [greedy] * 3
+    assert {g.text for g in sampled.generations} - {greedy}
