@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -75,7 +76,9 @@ class OutputCache:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._generation = 0  # bumped when the file is replaced: thread-local connections reopen
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the list of connections
+        self._replacing = threading.Lock()  # one thread at a time sets a damaged file aside
+        self._replaced = 0  # files set aside so far: a thread that saw the old one does not again
         self._count: int | None = None  # entries as last counted, plus this process's inserts since
         self._uncounted = 0  # inserts since the last exact count
         self._open()
@@ -135,7 +138,8 @@ class OutputCache:
 
     def _move_aside(self, exc: sqlite3.Error) -> None:
         self.close()
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+        # a unique name: a file damaged again within a second must not overwrite the first copy
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}-{secrets.token_hex(3)}")
         for suffix in ("", "-wal", "-shm"):
             source = Path(f"{self.path}{suffix}")
             if source.exists():
@@ -147,6 +151,7 @@ class OutputCache:
                         f"aside ({move_error.strerror}); delete it, or pass cache=False."
                     ) from None
         self._generation += 1
+        self._replaced += 1
         self._count = None
         self._warn(f"it was damaged ({exc}); moved it to {aside.name} and started a new one")
 
@@ -198,6 +203,7 @@ class OutputCache:
     def _guarded(self, action: str, fn: Any) -> Any:
         """Run one database step; a file damaged while in use is moved aside once and retried,
         one that became read-only is served read-only from then on."""
+        replaced = self._replaced
         try:
             return fn(self._connect())
         except sqlite3.Error as exc:
@@ -210,9 +216,10 @@ class OutputCache:
                     f"cache {action} failed on {str(self.path)!r}: {exc}; pass cache=False to go on "
                     "without the cache."
                 ) from None
-            with self._lock:
-                self._move_aside(exc)
-                self._create_schema()
+            with self._replacing:
+                if self._replaced == replaced:  # nobody set this damaged file aside yet
+                    self._move_aside(exc)
+                    self._create_schema()
             return fn(self._connect())
 
     # -- reading and writing -------------------------------------------------------------------

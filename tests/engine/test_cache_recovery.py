@@ -133,3 +133,36 @@ def test_cache_folder_can_be_moved_with_the_environment(
     llm.run("where am I cached")
     assert llm.engine.cache.path.parent == tmp_path / "moved"
     shutil.rmtree(tmp_path / "moved")
+
+
+def _damage(path: Path) -> None:
+    """Overwrite the file past its header with random bytes, as a disk fault would."""
+    size = max(path.stat().st_size, 65536)
+    with open(path, "r+b") as f:
+        f.seek(100)
+        f.write(os.urandom(size - 100))
+
+
+def test_a_file_damaged_while_in_use_is_set_aside_and_the_call_goes_on(tmp_path: Path) -> None:
+    import concurrent.futures
+
+    path = tmp_path / "outputs.sqlite3"
+    llm = ScriptedLLM(cache_path=str(path))
+    assert llm.generate("first")[0].generations[0].ok
+    llm.engine.cache.close()  # the pages are in the main file, where the damage lands
+    asides: list[Path] = []
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        for attempt in range(2):  # twice within a second: each damaged file keeps its own copy
+            _damage(path)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                future = pool.submit(llm.generate, f"after damage {attempt}")
+                (output,) = future.result(timeout=60)  # before the fix: it never returned
+            assert output.generations[0].ok, output.generations[0].error
+            assert any(
+                "moved it to" in str(w.message) for w in caught if issubclass(w.category, NBLLMWarning)
+            )
+            asides = sorted(tmp_path.glob("outputs.sqlite3.corrupt-*[0-9a-f]"))
+            assert len(asides) == attempt + 1, asides
+            llm.engine.cache.close()
+    assert llm.generate("after damage 1")[0].generations[0].stats.cache_hit  # the new file works
