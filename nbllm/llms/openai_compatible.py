@@ -112,7 +112,7 @@ class OpenAILLM(AsyncLLM):
         return {
             "backend": "openai",
             "model": self.model,
-            "base_url": self.base_url or OPENAI_URL,
+            "base_url": self._where(),
         }
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -127,7 +127,7 @@ class OpenAILLM(AsyncLLM):
             _close_soon(client)
 
     def _sends_env_key(self) -> bool:
-        return self.base_url is None or self.base_url.rstrip("/").startswith(OPENAI_URL)
+        return self._where().rstrip("/").startswith(OPENAI_URL)
 
     def _key(self) -> str:
         if self.api_key is not None:
@@ -150,7 +150,9 @@ class OpenAILLM(AsyncLLM):
         return (key,) if key != "not-needed" else ()
 
     def _where(self) -> str:
-        return self.base_url or OPENAI_URL
+        """The endpoint requests go to: base_url, else OPENAI_BASE_URL (as the openai client
+        reads it), else the OpenAI API. The key rule, the cache and errors all use this one."""
+        return self.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
 
     def _convert(self, exc: Exception) -> NBLLMError:
         error = convert(exc, self._secrets(), self._where())
@@ -179,7 +181,7 @@ class OpenAILLM(AsyncLLM):
                     "(or pass transport='httpx')"
                 ) from None
         return openai.AsyncOpenAI(
-            api_key=self._key(), base_url=self.base_url, max_retries=0, http_client=http_client
+            api_key=self._key(), base_url=self._where(), max_retries=0, http_client=http_client
         )
 
     def check_ready(self) -> None:

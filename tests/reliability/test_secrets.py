@@ -112,3 +112,15 @@ def test_the_environment_key_is_not_sent_to_another_server(faults, monkeypatch) 
     seen = faults.stats()["auth"]
     assert all(KEY not in header for header in seen)
     assert "Bearer sk-given-1234567" in seen
+
+
+def test_openai_base_url_from_the_environment_is_the_endpoint_everywhere(faults, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", faults.base_url)
+    faults.reset()
+    llm = nbllm.OpenAILLM(model="fault", cache=False)
+    assert llm.generate("hello from the environment")[0].generations[0].ok  # it went to that server
+    assert all(KEY not in header for header in faults.stats()["auth"])  # with no OpenAI key
+    assert llm.cache_identity()["base_url"] == faults.base_url  # and is cached as that server's
+    (failed,) = nbllm.OpenAILLM(model="no-such-model", cache=False).generate("hello")
+    assert faults.base_url in str(failed.generations[0].error)  # errors name it
