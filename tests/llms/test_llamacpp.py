@@ -126,3 +126,17 @@ def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
     llm = LlamaCppLLM(model_path=str(tmp_path / "nope.gguf"), cache=False)
     with pytest.raises(ModelNotFoundError, match="no GGUF model file"):
         llm.run("hi")
+
+
+def test_the_cache_identity_follows_the_files_content(tmp_path: Path) -> None:
+    import os
+
+    a, b = tmp_path / "a" / "model.gguf", tmp_path / "b" / "model.gguf"
+    for path, byte in ((a, b"\x01"), (b, b"\x02")):
+        path.parent.mkdir()
+        path.write_bytes(b"GGUF" + byte * 4096)  # same name, same size, other weights
+    first, second = (LlamaCppLLM(model_path=str(p), cache=False).cache_identity() for p in (a, b))
+    assert first["file"] == second["file"] and first["sha256"] != second["sha256"]
+    a.write_bytes(b"GGUF" + b"\x03" * 4096)  # re-exported to the same path
+    os.utime(a, ns=(1, 1))
+    assert LlamaCppLLM(model_path=str(a), cache=False).cache_identity()["sha256"] != first["sha256"]
