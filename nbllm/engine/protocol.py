@@ -44,7 +44,7 @@ from nbllm.engine.requests import (
     with_sample,
 )
 from nbllm.engine.streaming import stream_once, stream_text
-from nbllm.engine.thunk import ModelOutputThunk
+from nbllm.engine.thunk import EngineWork, ModelOutputThunk
 from nbllm.engine.usage import peak_memory_mb
 from nbllm.errors import (
     BackendError,
@@ -251,15 +251,12 @@ class InferenceEngine:
             task = self._keep(
                 io.create_task(self._guarded(config, pending, self._generate_batch(config, pending)))
             )
-            for _, missing in pending:
-                for thunk, _ in missing:
-                    thunk._task = task
+            EngineWork(task, [thunk for _, missing in pending for thunk, _ in missing])
             return
         for job, missing in pending:
             work = self._generate_missing(config, job.component, job.request, missing, sink)
             task = self._keep(io.create_task(self._guarded(config, [(job, missing)], work)))
-            for thunk, _ in missing:
-                thunk._task = task
+            EngineWork(task, [thunk for thunk, _ in missing])
 
     async def _guarded(
         self, config: EngineConfig, pending: list[tuple[EngineJob, Missing]], work: Any

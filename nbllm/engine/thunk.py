@@ -31,7 +31,7 @@ class ModelOutputThunk:
         self.params = params or {}
         self._future: concurrent.futures.Future[Generation] = concurrent.futures.Future()
         self._aio: asyncio.Future[Generation] | None = None  # a twin on the I/O loop, made on demand
-        self._task: asyncio.Future[Any] | None = None  # the engine task computing this thunk
+        self._work: EngineWork | None = None  # the engine task computing this thunk (and siblings)
 
     # -- filled by the engine ---------------------------------------------------------
     def _resolve(self, generation: Generation) -> None:
@@ -96,14 +96,34 @@ class ModelOutputThunk:
     def cancel(self) -> bool:
         """Cancel the generation (and the engine work behind it) unless it is already done."""
         cancelled = self._future.cancel()
-        task = self._task
-        if cancelled and task is not None and not task.done():
-            task.get_loop().call_soon_threadsafe(task.cancel)
+        if cancelled and self._work is not None:
+            self._work.release()
         return cancelled
 
     def __repr__(self) -> str:
         state = "computed" if self.is_computed else "pending"
         return f"<ModelOutputThunk {self.component!r} sample={self.sample_index} {state}>"
+
+
+class EngineWork:
+    """An engine task and the thunks it computes (the samples of one input, or a batch): it is
+    cancelled only once none of them is wanted any more, so cancelling one sample leaves its
+    siblings running. Holds the thunks weakly: no reference cycle per thunk."""
+
+    __slots__ = ("_thunks", "task")
+
+    def __init__(self, task: asyncio.Future[Any], thunks: list[ModelOutputThunk]) -> None:
+        self.task = task
+        self._thunks = [weakref.ref(t) for t in thunks]
+        for thunk in thunks:
+            thunk._work = self
+
+    def release(self) -> None:
+        """Cancel the task if every thunk it computes is done, cancelled or gone."""
+        if self.task.done():
+            return
+        if all((thunk := ref()) is None or thunk._future.done() for ref in self._thunks):
+            self.task.get_loop().call_soon_threadsafe(self.task.cancel)
 
 
 def _copy_to_twin(twin: asyncio.Future[Generation], done: concurrent.futures.Future[Generation]) -> None:

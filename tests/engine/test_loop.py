@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 from nbllm.engine import loop
 from tests.scripted import ScriptedLLM
@@ -85,6 +86,20 @@ def test_cancelling_one_thunk_ends_the_batch_wait_and_cancels_the_rest(scripted:
 
     assert asyncio.run(wait()) == "cancelled"
     assert all(t._future.cancelled() for t in thunks)
+
+
+def test_cancelling_one_sample_leaves_its_siblings_running(scripted: ScriptedLLM) -> None:
+    scripted.delay = 0.3
+    scripted.cache = False
+    for inputs, n in (("one input", 3), (["a", "b", "c"], 1)):  # samples of one input; a batch
+        sent = len(scripted.requests)
+        thunks = [t for samples in scripted.submit(inputs, n) for t in samples]
+        deadline = time.monotonic() + 10
+        while len(scripted.requests) == sent and time.monotonic() < deadline:
+            time.sleep(0.005)  # until the engine has started the work (its task exists)
+        assert thunks[1].cancel()
+        done = [t.result() for t in (thunks[0], thunks[2])]  # before the fix: CancelledError
+        assert all(g.ok for g in done) and thunks[1]._future.cancelled()
 
 
 def test_batch_wait_returns_generations_in_order_from_any_loop(scripted: ScriptedLLM) -> None:
