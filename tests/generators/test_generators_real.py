@@ -169,6 +169,18 @@ def test_pool_of_real_child_processes() -> None:
     assert not any(llm.is_alive for llm in pool.llms)
 
 
+def test_a_pool_draws_every_sample_once() -> None:
+    pool = LLMPool([ProcessLLM(_load_single_threaded), ProcessLLM(_load_single_threaded)], seed=0)
+    try:
+        (output,) = pool.generate("Invent a name for a new planet.", num_generations=6, temperature=1.2,
+                                  max_tokens=16, fresh=True)  # fmt: skip
+    finally:
+        pool.teardown()
+    texts = [g.text for g in output.generations]
+    assert [g.sample_index for g in output.generations] == list(range(6))
+    assert all(g.ok for g in output.generations) and len(set(texts)) >= 5, texts  # no pairs
+
+
 def test_killed_child_fails_its_futures_and_does_not_hang() -> None:
     member = ProcessLLM(_load_single_threaded)
     try:
