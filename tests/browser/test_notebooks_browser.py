@@ -75,9 +75,13 @@ def test_chat_in_a_real_browser(page: Any) -> None:
         page.wait_for_function(REPLIED, arg=2)
         reply = chat.locator("textarea.nbllm-textbox").nth(1)
         assert message.input_value() == ""
-        # the reply box grows with the text instead of hiding it
-        height = reply.evaluate("el => el.getBoundingClientRect().height")
-        assert height >= 30
+        # a box grows with its text instead of hiding it behind a scrollbar: the reply shows all
+        # of itself, and the two-line message is taller than the emptied one-line input
+        hidden, height = reply.evaluate("el => [el.scrollHeight - el.clientHeight, el.offsetHeight]")
+        assert hidden <= 1 or height >= 359, f"{hidden}px of the reply hidden in a {height}px box"
+        tall = user_box.evaluate("el => el.getBoundingClientRect().height")
+        short = message.evaluate("el => el.getBoundingClientRect().height")
+        assert tall > short * 1.4, (tall, short)
         # an edit not saved yet is marked; saving it forks a new branch
         user_box.click()
         page.keyboard.press("End")
