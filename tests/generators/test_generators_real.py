@@ -172,8 +172,9 @@ def test_pool_of_real_child_processes() -> None:
 def test_a_pool_draws_every_sample_once() -> None:
     pool = LLMPool([ProcessLLM(_load_single_threaded), ProcessLLM(_load_single_threaded)], seed=0)
     try:
+        # seeded: each member derives its samples' seeds from the call's sample index it was given
         (output,) = pool.generate("Invent a name for a new planet.", num_generations=6, temperature=1.2,
-                                  max_tokens=16, fresh=True)  # fmt: skip
+                                  max_tokens=16, seed=11, fresh=True)  # fmt: skip
     finally:
         pool.teardown()
     texts = [g.text for g in output.generations]

@@ -56,6 +56,18 @@ def test_pool_of_ray_actors_on_the_embedded_model(cluster: None, tmp_path: Path)
         pool.teardown()
 
 
+def test_a_ray_pool_draws_every_sample_once(cluster: None, tmp_path: Path) -> None:
+    pool = nbllm.LLMPool.on_ray(embedded_loader(str(tmp_path / "c.sqlite3")), num_replicas=2, num_cpus=1)
+    try:
+        (output,) = pool.generate("Invent a name for a new planet.", num_generations=6, temperature=1.2,
+                                  max_tokens=16, seed=11)  # fmt: skip
+    finally:
+        pool.teardown()
+    texts = [g.text for g in output.generations]
+    assert [g.sample_index for g in output.generations] == list(range(6))
+    assert all(g.ok for g in output.generations) and len(set(texts)) >= 5, texts  # no pairs
+
+
 def test_a_table_in_chunks_survives_a_killed_actor_and_reruns_from_the_cache(
     cluster: None, tmp_path: Path
 ) -> None:
