@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "UnsupportedParameterError": "nbllm.errors",
     "UsageError": "nbllm.errors",
     "WorkerDiedError": "nbllm.errors",
+    "WorkerLoadError": "nbllm.errors",
     # core types
     "GenerateOutput": "nbllm.core.outputs",
     "Generation": "nbllm.core.outputs",
@@ -146,6 +147,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         UnsupportedParameterError,
         UsageError,
         WorkerDiedError,
+        WorkerLoadError,
     )
     from nbllm.generators import (
         AsyncGenerator,

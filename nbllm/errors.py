@@ -10,8 +10,9 @@
     │   ├── ModelNotFoundError     the model name or file does not exist
     │   ├── AuthenticationError    the API key was refused
     │   ├── TransientBackendError  worth retrying (429, 5xx, timeouts, dropped connections)
+    │   │   └── StreamInterruptedError  a stream was cut and its retry gave another answer
     │   └── WorkerDiedError        a child process holding an LLM died
-    │   └── StreamInterruptedError a stream was cut and its retry gave another answer
+    │       └── WorkerLoadError    it could not load its LLM; starting it again would not help
     ├── CacheError                 the output cache file cannot be used; names the path
     ├── BudgetExceededError        a request would cross the budget; it was not sent
     ├── ParseError                 an answer could not be parsed into the output schema
@@ -86,6 +87,10 @@ class TransientBackendError(BackendError):
 
 class WorkerDiedError(BackendError):
     """The child process that held an LLM died before answering."""
+
+
+class WorkerLoadError(WorkerDiedError):
+    """The child process (or Ray actor) could not load its LLM: starting it again would not help."""
 
 
 class StreamInterruptedError(TransientBackendError):

@@ -101,7 +101,8 @@ class SequentialAsyncGenerator2(BaseGenerator):
 
 class MultiThreadingAsyncGenerator(BaseGenerator):
     """One worker thread per job-settings variant, each running SequentialAsyncGenerator over
-    all inputs. Returns one result list per variant, in the order of `job_settings`."""
+    all inputs. Input-first like every generator: per input, one run list per variant, in the
+    order of `job_settings` (``results[input][variant][run]``)."""
 
     name = "MultiThreadingAsyncGenerator"
     description = "One thread per job-settings variant, each running the sequential generator."
@@ -150,9 +151,10 @@ class MultiThreadingAsyncGenerator(BaseGenerator):
         io = asyncio.get_running_loop()
         pool = ThreadPoolExecutor(max_workers=len(self.job_settings), thread_name_prefix="nbllm-variant")
         try:
-            return list(
-                await asyncio.gather(*(io.run_in_executor(pool, worker, s) for s in self.job_settings))
+            by_variant = await asyncio.gather(
+                *(io.run_in_executor(pool, worker, s) for s in self.job_settings)
             )
+            return [[runs[i] for runs in by_variant] for i in range(len(values))]
         except BaseException:
             with lock:  # cancelled, or a variant failed: stop every variant's requests
                 cancelled.set()

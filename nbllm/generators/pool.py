@@ -23,7 +23,7 @@ from typing import Any
 from nbllm.core.messages import to_batch
 from nbllm.core.outputs import GenerateOutput, Generation
 from nbllm.core.params import GenerationParams
-from nbllm.errors import BackendError, MissingDependencyError, UsageError, WorkerDiedError
+from nbllm.errors import BackendError, MissingDependencyError, UsageError, WorkerDiedError, WorkerLoadError
 from nbllm.llms.base import check_num_generations
 
 
@@ -121,7 +121,7 @@ class _ChildLink:
             return
         if kind == "load-error":
             self.ready.set_exception(message[1])
-            self.fail_all(WorkerDiedError(f"the child could not load its LLM: {message[1]}"))
+            self.fail_all(WorkerLoadError(f"the child could not load its LLM: {message[1]}"))
             return
         request_id, status, payload = message
         with self.lock:
@@ -176,8 +176,27 @@ class ProcessLLM:
         if not callable(load_llm_fn):
             raise UsageError("ProcessLLM needs a function that returns an LLM.")
         self.start_timeout = start_timeout
-        self._link = _ChildLink(dill.dumps(load_llm_fn, recurse=True))
+        self._payload = dill.dumps(load_llm_fn, recurse=True)
+        self._link = _ChildLink(self._payload)
         self._finalizer = weakref.finalize(self, self._link.teardown, 5.0)
+        self.restarts = 0
+
+    def restart(self) -> bool:
+        """Start a new child after this one died; False after ``teardown()`` or when the child
+        could not load its LLM (a new one would not either)."""
+        link = self._link
+        if link.stopping.is_set():
+            return False
+        if link.process.is_alive():
+            return True
+        if link.ready.done() and isinstance(link.ready.exception(), WorkerLoadError):
+            return False
+        self._finalizer.detach()
+        link.teardown(1.0)
+        self._link = _ChildLink(self._payload)
+        self._finalizer = weakref.finalize(self, self._link.teardown, 5.0)
+        self.restarts += 1
+        return True
 
     @property
     def model_name(self) -> str:

@@ -1,5 +1,6 @@
 """Running a table of prompts over a pool in chunks: the cache first, then one chunk at a time
-per live member; a member that dies has its chunk rescheduled on the others."""
+per live member; a member that dies is restarted and its chunk rescheduled, and a chunk that
+kills its worker twice is split down to the row that does it."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from typing import Any
 
 from nbllm.core.messages import to_batch
 from nbllm.core.outputs import GenerateOutput, Generation
-from nbllm.errors import BackendError, NBLLMError, UsageError, WorkerDiedError
+from nbllm.errors import BackendError, NBLLMError, UsageError, WorkerDiedError, WorkerLoadError
 
 Progress = Callable[[int, int], Any]
+
+
+KILLS_PER_CHUNK = 2  # a chunk (or row) that kills its worker this often is the cause, not chance
 
 
 def run_chunks(
@@ -24,11 +28,15 @@ def run_chunks(
     progress: Progress | None = None,
     send: Callable[[Any, list[Any]], concurrent.futures.Future[Any]] | None = None,
 ) -> list[Any]:
-    """One output per prompt, in order. Each live member holds one chunk at a time; a chunk whose
-    member died goes back to the queue for the others (its answer is taken once, from whichever
-    member finishes it). A chunk refused as a whole (one bad prompt) is split into single rows,
-    so only the bad row keeps the error. `send(member, prompts)` replaces ``member.generate``
-    (to run a generator there); its Future gives one result per prompt."""
+    """One output per prompt, in order. Each live member holds one chunk at a time.
+
+    A member that dies is restarted where it can be (``member.restart()`` returns True) and
+    its chunk goes back to the queue; the answer is taken once, from whichever member finishes
+    it. A chunk that killed its worker twice is split into single rows, and a row that killed
+    its worker twice alone gets the error, so one poison prompt cannot kill worker after worker.
+    A chunk refused as a whole (one bad prompt) is split into single rows, so only the bad row
+    keeps the error. `send(member, prompts)` replaces ``member.generate`` (to run a generator
+    there); its Future gives one result per prompt."""
     if send is None:
 
         def send(member: Any, part: list[Any]) -> concurrent.futures.Future[Any]:
@@ -39,7 +47,9 @@ def run_chunks(
     queue = collections.deque(
         (s, min(s + chunk_size, len(prompts))) for s in range(0, len(prompts), chunk_size)
     )
+    kills: collections.Counter[tuple[int, int]] = collections.Counter()
     results: dict[int, Any] = {}
+    lost: BaseException | None = None  # the last member's death, for rows nobody was left to do
     alive = set(range(len(members)))
     flying: dict[concurrent.futures.Future[Any], tuple[int, tuple[int, int]]] = {}
     while queue or flying:
@@ -55,11 +65,27 @@ def run_chunks(
         for future in finished:
             member, (first, end) = flying.pop(future)
             error = future.exception()
-            if isinstance(error, WorkerDiedError):
+            if isinstance(error, WorkerLoadError):  # the member's fault, not the chunk's
                 alive.discard(member)
-                queue.appendleft((first, end))  # rescheduled on a member that is still alive
+                lost = error
+                queue.appendleft((first, end))
                 continue
-            if error is not None and end - first > 1:
+            if isinstance(error, WorkerDiedError):
+                lost = error
+                if not _restart(members[member]):
+                    alive.discard(member)
+                kills[first, end] += 1
+                if kills[first, end] < KILLS_PER_CHUNK:
+                    queue.appendleft((first, end))  # rescheduled: the death may have been chance
+                    continue
+                if end - first > 1:
+                    queue.extendleft((i, i + 1) for i in reversed(range(first, end)))
+                    continue
+                error = WorkerDiedError(
+                    f"this row killed its worker {KILLS_PER_CHUNK} times, so it was not sent again "
+                    f"(the last death: {error})"
+                )
+            elif error is not None and end - first > 1:
                 queue.extendleft((i, i + 1) for i in reversed(range(first, end)))
                 continue
             for index in range(first, end):
@@ -72,11 +98,24 @@ def run_chunks(
         if index in results and not isinstance(result, BaseException):
             outputs.append(result)
             continue
-        error = result or WorkerDiedError("every member of the pool died before this row was done.")
+        error = result or WorkerDiedError(
+            f"every member of the pool died before this row was done (the last: {lost})."
+        )
         failure = error if isinstance(error, NBLLMError) else BackendError(f"{type(error).__name__}: {error}")
         generations = [Generation(None, sample_index=i, error=failure) for i in range(num_generations)]
         outputs.append(GenerateOutput("", generations, tuple(to_batch([prompts[index]])[0])))
     return outputs
+
+
+def _restart(member: Any) -> bool:
+    """Start a dead member again; False when it cannot be (torn down, no restart, failed)."""
+    restart = getattr(member, "restart", None)
+    if restart is None:
+        return False
+    try:
+        return bool(restart())
+    except Exception:
+        return False
 
 
 def generate_frame(

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from nbllm.core.outputs import GenerateOutput
-from nbllm.errors import BackendError, MissingDependencyError, UsageError, WorkerDiedError
+from nbllm.errors import BackendError, MissingDependencyError, UsageError, WorkerDiedError, WorkerLoadError
 
 
 def ray_module() -> Any:
@@ -73,10 +73,28 @@ class RayLLM:
         if not callable(load_llm_fn):
             raise UsageError("RayLLM needs a function that returns an LLM.")
         ray = connect()
-        actor = ray.remote(num_cpus=num_cpus, max_restarts=0, max_task_retries=0)(_LLMActor)
+        self._actor_class = ray.remote(num_cpus=num_cpus, max_restarts=0, max_task_retries=0)(_LLMActor)
         self.start_timeout = start_timeout
-        self._actor = actor.remote(dill.dumps(load_llm_fn, recurse=True))
+        self._payload = dill.dumps(load_llm_fn, recurse=True)
+        self._actor = self._actor_class.remote(self._payload)
         self._described: tuple[str, int] | None = None
+        self._torn_down = False
+        self._load_failed = False
+        self.restarts = 0
+
+    def restart(self) -> bool:
+        """Start a new actor after this one died; False after ``teardown()`` or when the actor
+        could not load its LLM (a new one would not either)."""
+        if self._torn_down or self._load_failed:
+            return False
+        try:
+            ray_module().kill(self._actor, no_restart=True)
+        except Exception:
+            pass  # already gone
+        self._actor = self._actor_class.remote(self._payload)
+        self._described = None
+        self.restarts += 1
+        return True
 
     def _describe(self) -> tuple[str, int]:
         if self._described is None:
@@ -124,14 +142,18 @@ class RayLLM:
             error = raw.exception()
             if error is None:
                 result.set_result(raw.result())
-            else:
-                result.set_exception(_translate(error))
+                return
+            error = _translate(error)
+            if isinstance(error, WorkerLoadError):
+                self._load_failed = True
+            result.set_exception(error)
 
         ref.future().add_done_callback(done)
         return result
 
     def teardown(self, timeout: float = 10.0) -> None:
         """Stop the actor; its pending Futures fail with WorkerDiedError."""
+        self._torn_down = True
         try:
             ray_module().kill(self._actor, no_restart=True)
         except Exception:
@@ -149,11 +171,13 @@ def _translate(exc: BaseException) -> BaseException:
     """Ray's exceptions as nbllm's: a dead actor is a WorkerDiedError, an LLM's own error is
     itself (Ray wraps it), anything else a BackendError."""
     ray = ray_module()
+    if isinstance(exc, ray.exceptions.RayActorError) and exc.actor_init_failed:
+        return WorkerLoadError(f"the Ray actor could not load its LLM: {str(exc).splitlines()[0]}")
     if isinstance(exc, ray.exceptions.RayActorError):
         return WorkerDiedError(f"the Ray actor died: {str(exc).splitlines()[0]}")
     if isinstance(exc, ray.exceptions.RayTaskError):
         cause = exc.cause if isinstance(exc.cause, BaseException) else None
         return cause or BackendError(str(exc).splitlines()[0])
     if isinstance(exc, ray.exceptions.GetTimeoutError):
-        return WorkerDiedError("the Ray actor did not load its LLM in time (is the cluster short of CPUs?)")
+        return WorkerLoadError("the Ray actor did not load its LLM in time (is the cluster short of CPUs?)")
     return exc if isinstance(exc, BackendError) else BackendError(f"{type(exc).__name__}: {exc}")

@@ -132,8 +132,11 @@ def test_multithreading_returns_variants_in_order(scripted: ScriptedLLM) -> None
     results = MultiThreadingAsyncGenerator(JOB, scripted, job_settings=settings, num_runs=2).generate(
         ["a", "b"]
     )
-    assert [[rs[0].variant for rs in v] for v in results] == [["cold", "cold"], ["hot", "hot"]]
-    assert {r.params["temperature"] for r in results[1][0]} == {1.0}
+    # input-first, like every generator: results[input][variant][run]
+    assert [[runs[0].variant for runs in per_input] for per_input in results] == [["cold", "hot"]] * 2
+    assert [[runs[0].input_index for runs in per_input] for per_input in results] == [[0, 0], [1, 1]]
+    assert {r.params["temperature"] for r in results[0][1]} == {1.0}
+    assert all(len(runs) == 2 for per_input in results for runs in per_input)
 
 
 def test_progress_callback_sees_every_run(scripted: ScriptedLLM) -> None:

@@ -74,7 +74,8 @@ def test_multithreading_variants(llm) -> None:
     results = MultiThreadingAsyncGenerator(FREE, llm, job_settings=settings).generate(
         ["Name a planet.", "Name a metal."]
     )
-    assert [rs[0][0].variant for rs in results] == ["cold", "warm"]
+    assert [[runs[0].variant for runs in per_input] for per_input in results] == [["cold", "warm"]] * 2
+    assert [per_input[0][0].input_index for per_input in results] == [0, 1]
     assert all(r.ok for v in results for rs in v for r in rs)
 
 

@@ -6,7 +6,7 @@ import concurrent.futures
 from typing import Any
 
 from nbllm.core.outputs import GenerateOutput, Generation
-from nbllm.errors import InvalidInputError, WorkerDiedError
+from nbllm.errors import InvalidInputError, WorkerDiedError, WorkerLoadError
 from nbllm.scale.chunks import run_chunks
 
 
@@ -51,3 +51,51 @@ def test_when_every_member_died_the_rest_fail_with_a_clear_error() -> None:
     assert outputs[0].texts[0] == "a"
     assert all(isinstance(g.error, WorkerDiedError) for o in outputs[1:] for g in o.generations)
     assert [len(o.generations) for o in outputs[1:]] == [2, 2]
+
+
+class Restartable(Member):
+    """A member whose worker dies on any chunk holding 'poison', and comes back on restart()."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.deaths = 0
+
+    def generate(self, prompts: list[str], n: int, **params: Any) -> concurrent.futures.Future[Any]:
+        if "poison" not in prompts:
+            return super().generate(prompts, n, **params)
+        self.seen.append(list(prompts))
+        self.deaths += 1
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        future.set_exception(WorkerDiedError("killed by SIGSEGV"))
+        return future
+
+    def restart(self) -> bool:
+        return True
+
+
+def test_a_poison_row_is_found_and_alone_gets_the_error() -> None:
+    prompts = [f"p{i}" for i in range(8)]
+    prompts[5] = "poison"
+    members = [Restartable("a"), Restartable("b")]
+    outputs = run_chunks(members, prompts, 4, 1, {})
+    assert [o.texts[0] for o in outputs] == [*prompts[:5], None, *prompts[6:]]
+    error = outputs[5].generations[0].error
+    assert isinstance(error, WorkerDiedError) and "killed its worker 2 times" in str(error)
+    # twice as a chunk (chance is given one retry), then twice alone: never more
+    assert sum(m.deaths for m in members) == 4
+
+
+def test_a_member_that_cannot_load_is_not_restarted_and_blames_no_row() -> None:
+    class Broken(Restartable):
+        def generate(self, prompts: list[str], n: int, **params: Any) -> concurrent.futures.Future[Any]:
+            self.deaths += 1
+            future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+            future.set_exception(WorkerLoadError("the child could not load its LLM: no such file"))
+            return future
+
+    broken, steady = Broken("broken"), Member("steady")
+    outputs = run_chunks([broken, steady], [f"p{i}" for i in range(6)], 2, 1, {})
+    assert [o.texts[0] for o in outputs] == [f"p{i}" for i in range(6)]
+    assert broken.deaths == 1
+    alone = run_chunks([Broken("only")], ["p0", "p1"], 1, 1, {})
+    assert all("could not load" in str(o.generations[0].error) for o in alone)

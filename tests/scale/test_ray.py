@@ -199,3 +199,46 @@ def test_a_generator_over_a_table_on_local_processes(tmp_path: Path) -> None:
         assert table["error"].isna().all()
     finally:
         pool.teardown()
+
+
+def variants_maker(llm):
+    """Two prompt variants; a job input 'POISON' kills the worker process outright (as a native
+    crash would)."""
+    import os
+
+    from nbllm.generators import Job, JobSettings, MultiThreadingAsyncGenerator
+
+    class Poisoned(MultiThreadingAsyncGenerator):
+        def generate(self, inputs, **params):
+            if "POISON" in inputs:
+                os._exit(139)
+            return super().generate(inputs, **params)
+
+    job = Job(instruction="Repeat the word.", template="{word}", params={"max_tokens": 4, "temperature": 0.0})
+    variants = [JobSettings(name="plain"), JobSettings(name="shout", instruction="Repeat the word loudly.")]
+    return Poisoned(job, llm, job_settings=variants)
+
+
+def test_variants_over_a_table_land_under_their_rows_and_a_poison_row_fails_alone(tmp_path: Path) -> None:
+    import pandas as pd
+
+    load = embedded_loader(str(tmp_path / "c.sqlite3"))
+    pool = nbllm.LLMPool([nbllm.ProcessLLM(load), nbllm.ProcessLLM(load)])
+    words = ["apple", "river", "POISON", "cloud", "stone"]
+    try:
+        table = pool.generate_frame(
+            pd.DataFrame({"word": words}), "word", generator=variants_maker, chunk_size=2, progress=False
+        )
+        restarts = sum(member.restarts for member in pool.llms)
+    finally:
+        pool.teardown()
+    good = table[table["input"] != "POISON"]
+    assert good["error"].isna().all(), list(good["error"].dropna())
+    # every row holds its own word, once per variant
+    assert [(r, v) for r, v in zip(good["row"], good["variant"])] == [
+        (row, variant) for row in (0, 1, 3, 4) for variant in ("plain", "shout")
+    ]
+    assert list(good["input"]) == [w for w in words if w != "POISON" for _ in (0, 1)]
+    (poison,) = table[table["input"] == "POISON"].itertuples()
+    assert poison.row == 2 and "killed its worker 2 times" in poison.error
+    assert restarts == 4  # twice as a chunk, twice alone
