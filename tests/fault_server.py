@@ -7,7 +7,8 @@ for that prompt with 429 (Retry-After: 0.3), the second with 500, and answers th
 echo401, 404, malformed (200 with a body that is not JSON), html (200 with a web page, as a
 login proxy sends), nochoices (200 without choices),
 500noretry (500 with x-should-retry: false), 400retry (400 with x-should-retry: true), cut (a
-stream that ends cleanly halfway, without finish_reason or [DONE]). A request with
+stream that ends cleanly halfway, without finish_reason or [DONE]). A request with ``n``
+gets that many choices, each a word longer, under one usage. A request with
 ``"stream": true`` is answered as server-sent events, one word a chunk. A prompt starting with
 ``slowstream`` streams a chunk every 50 ms.
 
@@ -34,20 +35,19 @@ def make_app() -> web.Application:
     flight = {"epoch": 0, "now": 0, "peak": 0, "model_lists": 0}  # a reset starts a new epoch
     auth: list[str] = []
 
-    def answer(content: str, model: str) -> web.Response:
+    def answer(content: str, model: str, n: int = 1) -> web.Response:
+        texts = [f"ok:{content}"] + [f"ok:{content}" + " more" * i for i in range(1, n)]
+        completion = 3 * n + 2 * sum(range(n))  # a word more per choice (about two tokens)
         body = {
             "id": "chatcmpl-fault",
             "object": "chat.completion",
             "created": 0,
             "model": model,
             "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": f"ok:{content}"},
-                    "finish_reason": "stop",
-                }
+                {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                for i, text in enumerate(texts)
             ],
-            "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+            "usage": {"prompt_tokens": 5, "completion_tokens": completion, "total_tokens": 5 + completion},
         }
         return web.json_response(body)
 
@@ -108,7 +108,7 @@ def make_app() -> web.Application:
             if fault is None or fault == "cut":
                 if payload.get("stream"):
                     return await stream(request, text, model, cut=fault == "cut")
-                return answer(text, model)
+                return answer(text, model, int(payload.get("n") or 1))
             if fault.startswith("429ra"):
                 return error(429, "slow down", {"retry-after": fault[5:]})
             if fault in ("429", "500", "502", "503", "400", "404"):

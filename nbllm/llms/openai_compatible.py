@@ -349,6 +349,8 @@ class OpenAILLM(AsyncLLM):
             self._learn("structured_output", mode, "accepted by the server")
         if not wire.has_usage(answer):
             results = [await asyncio.to_thread(self._estimated, request, r) for r in results]
+            if len(results) > 1:  # one prompt, billed once: counted on the first choice
+                results = [results[0], *(dataclasses.replace(r, input_tokens=0) for r in results[1:])]
         if mode in ("json_object", "prompt") and request.prompt is None:
             results = [await self._repaired(client, request, r, mode) for r in results]
         return await self._with_seed_note(request, results)

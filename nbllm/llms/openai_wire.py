@@ -42,9 +42,14 @@ def choice_text(choice: dict[str, Any]) -> str:
     return part.get("content") or ""
 
 
+SHARED_PROMPT_NOTE = "one request made several samples: its prompt tokens are counted on the first"
+
+
 def generations(answer: Any, where: str) -> list[RawGeneration]:
-    """One RawGeneration per choice of an answer body; the usage's completion tokens are shared
-    between the choices by text length. No choices at all is the server's fault, said plainly."""
+    """One RawGeneration per choice of an answer body. The prompt was billed once, so the first
+    choice carries its tokens and the others none; the completion tokens of several choices are
+    shared by text length, so they are marked as estimated. No choices at all is the server's
+    fault, said plainly."""
     choices = answer.get("choices") if isinstance(answer, dict) else None
     if not isinstance(choices, list) or not choices:
         raise BackendError(
@@ -55,15 +60,19 @@ def generations(answer: Any, where: str) -> list[RawGeneration]:
     prompt_tokens = usage.get("prompt_tokens") or 0
     completion = usage.get("completion_tokens") or 0
     texts = [choice_text(c) for c in choices]
+    if len(texts) == 1:
+        return [RawGeneration(texts[0], prompt_tokens, completion, choices[0].get("finish_reason"))]
     total_chars = sum(len(t) for t in texts) or 1
     return [
         RawGeneration(
             text,
-            prompt_tokens,
-            completion if len(texts) == 1 else round(completion * len(text) / total_chars),
+            prompt_tokens if i == 0 else 0,
+            round(completion * len(text) / total_chars),
             choice.get("finish_reason"),
+            tokens_estimated=True,
+            notes=(SHARED_PROMPT_NOTE,),
         )
-        for choice, text in zip(choices, texts)
+        for i, (choice, text) in enumerate(zip(choices, texts))
     ]
 
 

@@ -177,6 +177,7 @@ def _vote_row(v: Any, variant: str | None) -> dict[str, Any]:
         "variant": variant,
         "input_tokens": sum(c.stats.input_tokens for c in v.candidates),
         "output_tokens": sum(c.stats.output_tokens for c in v.candidates),
+        "tokens_estimated": True if any(c.stats.tokens_estimated for c in v.candidates) else None,
         "latency": max((c.stats.latency for c in v.candidates), default=0.0),
         "tokens_per_second": _rate(v.candidates),
         "cache_hit": all(c.stats.cache_hit for c in v.candidates),

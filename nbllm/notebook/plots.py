@@ -93,15 +93,22 @@ def plot_latency(results: Any, ax: Any = None, bins: int = 20) -> Any:
 def plot_tokens_per_second(results: Any, by: str | None = None, ax: Any = None) -> Any:
     """Mean output tokens per second per variant (or model, or generator), with the spread.
 
-    Cached rows took no time, so they have no speed: they are left out, a group that is all
-    cached says so, and when everything came from the cache the output tokens are shown."""
+    Cached rows took no time and failed rows made nothing, so they have no speed: they are left
+    out, a group with none left says why, and when everything came from the cache the output
+    tokens are shown."""
     frame = _frame(results)
     by = by or next(
         (c for c in ("variant", "generator", "model") if c in frame and frame[c].nunique() > 1), "model"
     )
     figure, ax = _axes(ax)
-    generated = frame[~frame["cache_hit"].astype(bool)]
-    if generated.empty:
+    failed = frame["error"].notna() if "error" in frame else frame["cache_hit"].isna()
+    cached = frame["cache_hit"].astype(bool)
+    generated = frame[~cached & ~failed]
+    if frame[~failed].empty:
+        grouped = frame.groupby(by, sort=False)["output_tokens"]
+        title = f"Output tokens by {by} (every row failed, so no speed to show)"
+        ylabel = "output tokens"
+    elif generated.empty:
         grouped = frame.groupby(by, sort=False)["output_tokens"]
         title = f"Output tokens by {by} (all from the cache, so no speed to show)"
         ylabel = "output tokens"
@@ -118,7 +125,8 @@ def plot_tokens_per_second(results: Any, by: str | None = None, ax: Any = None) 
     )
     for bar, key in zip(bars, keys):
         if not generated.empty and key not in means.index:
-            ax.annotate("all cached", (bar.get_x() + bar.get_width() / 2, 0), ha="center", va="bottom")
+            why = "all cached" if frame[(frame[by] == key) & ~failed].shape[0] else "all failed"
+            ax.annotate(why, (bar.get_x() + bar.get_width() / 2, 0), ha="center", va="bottom")
     ax.set(title=title, ylabel=ylabel)
     ax.tick_params(axis="x", labelrotation=20 if len(labels) > 3 else 0)
     ax.spines[["top", "right"]].set_visible(False)
