@@ -3,7 +3,11 @@
 Uploads are stored in memory; a batch moves validating -> in_progress -> finalizing ->
 completed, one step per retrieve, and on completion writes an output file (one line per
 successful request) and an error file (requests whose last message contains "FAIL" get a 400).
-A malformed input file fails the batch at validation. ``GET /stats`` counts uploads and batches.
+A malformed input file, or one with a repeated ``custom_id``, fails the batch at validation (as
+OpenAI's does). A batch holding a request whose message contains "EXPIRE", the first time that
+message is seen, ends ``expired``: its output file holds the other requests' answers (already
+paid for) and its error file marks the rest ``batch_expired``. ``GET /stats`` counts uploads,
+batches and the request lines uploaded.
 
     python tests/batch_server.py --port 8124
 """
@@ -25,7 +29,8 @@ def make_app() -> web.Application:
     contents: dict[str, bytes] = {}
     batches: dict[str, dict] = {}
     ids = itertools.count(1)
-    counts = {"uploads": 0, "batches": 0, "retrieves": 0}
+    counts = {"uploads": 0, "batches": 0, "retrieves": 0, "lines": 0}
+    expired_once: set[str] = set()
 
     def new_file(data: bytes, name: str, purpose: str) -> dict:
         file_id = f"file-{next(ids)}"
@@ -45,7 +50,9 @@ def make_app() -> web.Application:
         form = await request.post()
         field = form["file"]
         counts["uploads"] += 1
-        return web.json_response(new_file(field.file.read(), field.filename, form.get("purpose", "")))
+        data = field.file.read()
+        counts["lines"] += len(data.splitlines())
+        return web.json_response(new_file(data, field.filename, form.get("purpose", "")))
 
     async def file_info(request: web.Request) -> web.Response:
         return web.json_response(files[request.match_info["id"]])
@@ -89,10 +96,26 @@ def make_app() -> web.Application:
     def run(batch: dict) -> None:
         """Answer every request of the input file; write the output and error files."""
         good, bad = [], []
-        for line in contents[batch["input_file_id"]].decode().splitlines():
-            item = json.loads(line)
-            messages = item["body"]["messages"]
-            text = messages[-1]["content"]
+        items = [json.loads(line) for line in contents[batch["input_file_id"]].decode().splitlines()]
+        texts = [item["body"]["messages"][-1]["content"] for item in items]
+        expiring = {t for t in texts if "EXPIRE" in t and t not in expired_once}
+        expired_once.update(expiring)
+        if expiring:
+            batch.update(status="expired", expired_at=int(time.time()), completed_at=None)
+        for item, text in zip(items, texts):
+            if text in expiring:
+                bad.append(
+                    {
+                        "id": f"req-{next(ids)}",
+                        "custom_id": item["custom_id"],
+                        "response": None,
+                        "error": {
+                            "code": "batch_expired",
+                            "message": "This request could not be executed before the completion window expired.",
+                        },
+                    }
+                )
+                continue
             if "FAIL" in text:
                 bad.append(
                     {
@@ -153,17 +176,22 @@ def make_app() -> web.Application:
         counts["retrieves"] += 1
         if batch["status"] in STEPS[:-1]:
             if batch["status"] == "validating":
+                problem = None
                 try:
+                    custom_ids = []
                     for line in contents[batch["input_file_id"]].decode().splitlines():
-                        json.loads(line)["body"]["messages"]
+                        item = json.loads(line)
+                        item["body"]["messages"]
+                        custom_ids.append(item["custom_id"])
+                    if len(set(custom_ids)) < len(custom_ids):
+                        problem = ("duplicate_custom_id", "The custom_id of each request must be unique.")
                 except (ValueError, KeyError, TypeError):
+                    problem = ("invalid_json_line", "bad input")
+                if problem is not None:
                     batch.update(
                         status="failed",
                         failed_at=int(time.time()),
-                        errors={
-                            "object": "list",
-                            "data": [{"code": "invalid_json_line", "message": "bad input"}],
-                        },
+                        errors={"object": "list", "data": [{"code": problem[0], "message": problem[1]}]},
                     )
                     return web.json_response(batch)
             batch["status"] = STEPS[STEPS.index(batch["status"]) + 1]
@@ -174,7 +202,7 @@ def make_app() -> web.Application:
                 ]
             ] = now
             if batch["status"] == "completed":
-                run(batch)
+                run(batch)  # may end it as expired instead
         return web.json_response(batch)
 
     async def models(_: web.Request) -> web.Response:

@@ -8,11 +8,13 @@ echo401, 404, malformed (200 with a body that is not JSON), html (200 with a web
 login proxy sends), nochoices (200 without choices),
 500noretry (500 with x-should-retry: false), 400retry (400 with x-should-retry: true), cut (a
 stream that ends cleanly halfway, without finish_reason or [DONE]). A request with ``n``
-gets that many choices, each a word longer, under one usage. A request with
+gets that many choices, each a word longer, under one usage; a prompt starting with ``long``
+is billed 2000 completion tokens a choice. A request with
 ``"stream": true`` is answered as server-sent events, one word a chunk. A prompt starting with
 ``slowstream`` streams a chunk every 50 ms.
 
-``GET /v1/models`` answers 401 echoing the key when the key starts with ``bad``. ``GET /stats``
+``GET /v1/models`` lists the model ``fault`` with a context of 2048 tokens (as vLLM states it),
+and answers 401 echoing the key when the key starts with ``bad``. ``GET /stats``
 returns every prompt's arrival times, the highest number of requests in flight at once, how
 often the models were listed, and the Authorization headers seen.
 
@@ -38,6 +40,8 @@ def make_app() -> web.Application:
     def answer(content: str, model: str, n: int = 1) -> web.Response:
         texts = [f"ok:{content}"] + [f"ok:{content}" + " more" * i for i in range(1, n)]
         completion = 3 * n + 2 * sum(range(n))  # a word more per choice (about two tokens)
+        if content.startswith("long"):  # billed as a long answer (the usage says 2000 tokens)
+            completion = 2000 * n
         body = {
             "id": "chatcmpl-fault",
             "object": "chat.completion",
@@ -143,7 +147,10 @@ def make_app() -> web.Application:
         key = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if key.startswith("bad"):
             return error(401, f"Incorrect API key provided: {key}")
-        return web.json_response({"object": "list", "data": [{"id": "fault", "object": "model"}]})
+        # as vLLM does, the model list states the context length
+        return web.json_response(
+            {"object": "list", "data": [{"id": "fault", "object": "model", "max_model_len": 2048}]}
+        )
 
     async def stats(_: web.Request) -> web.Response:
         return web.json_response(

@@ -12,18 +12,22 @@ from nbllm.errors import BudgetExceededError
 class Budget:
     """Prices per token (in any currency) and an optional ceiling on the total cost.
 
-    Before a request is sent, the engine reserves its estimated cost (the prompt at about four
-    characters a token, plus ``max_tokens`` of output) in one atomic step: a request whose
-    reservation would cross ``max_cost`` is not sent and its row records BudgetExceededError.
-    When the answer arrives the reservation is replaced by what it really cost. So the total
-    spent exceeds ``max_cost`` by at most what the requests in flight cost beyond their
-    estimates (only a prompt with more tokens than estimated can do that). Cache hits cost
-    nothing.
+    Before a request is sent, the engine reserves its worst-case cost in one atomic step: the
+    prompt at about four characters a token, plus the most output it can write (``max_tokens``;
+    without it the model's own ceiling: its known maximum output, or its context less the
+    prompt; where neither is known, ``assumed_output_tokens``). A request whose reservation
+    would cross ``max_cost`` is not sent and its row records BudgetExceededError. When the
+    answer arrives the reservation is replaced by what it really cost. So the total spent
+    exceeds ``max_cost`` only by what requests in flight cost beyond their reservation: a
+    prompt with more tokens than estimated, or output past ``assumed_output_tokens`` on a model
+    whose ceiling nbllm does not know. Offline batches reserve every request before the batch
+    is submitted. Cache hits cost nothing.
     """
 
     price_per_input_token: float = 0.0
     price_per_output_token: float = 0.0
     max_cost: float | None = None
+    assumed_output_tokens: int = 16_384  # held for a request without max_tokens on an unknown model
     input_tokens: int = 0
     output_tokens: int = 0
     requests: int = 0

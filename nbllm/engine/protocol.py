@@ -48,6 +48,7 @@ from nbllm.engine.thunk import EngineWork, ModelOutputThunk
 from nbllm.engine.usage import peak_memory_mb
 from nbllm.errors import (
     BackendError,
+    BudgetExceededError,
     CacheError,
     InvalidParameterError,
     NBLLMError,
@@ -329,21 +330,36 @@ class InferenceEngine:
     async def _generate_batch(self, config: EngineConfig, pending: list[tuple[EngineJob, Missing]]) -> None:
         """Every missing sample in one raw batch call; answers are matched by their cache key."""
         assert config.raw_batch is not None
-        samples = [(job, thunk, key) for job, missing in pending for thunk, key in missing]
+        samples = []
+        held: dict[str, float] = {}  # one request per key: a prompt repeated in the call is sent once
+        for job, missing in pending:  # the budget holds every request before the batch is sent
+            for thunk, key in missing:
+                if key not in held:
+                    try:
+                        held[key] = await reserve(config, with_sample(job.request, thunk.sample_index, 1))
+                    except BudgetExceededError as exc:
+                        self.recorder.fail(config, job.component, thunk, exc, job.request)
+                        continue
+                samples.append((job, thunk, key))
         work = [(key, with_sample(job.request, thunk.sample_index, 1)) for job, thunk, key in samples]
         t0 = time.perf_counter()
         try:
-            answers = await config.raw_batch(work)
+            answers = await config.raw_batch(work) if work else {}
         except NBLLMError as exc:
             answers = dict.fromkeys((key for key, _ in work), exc)
+        finally:
+            if config.budget is not None:
+                config.budget.release(sum(held.values()))  # replaced below by what each answer cost
         latency = time.perf_counter() - t0
         stores = []
+        paid: set[str] = set()
         for job, thunk, key in samples:
             answer = answers.get(key) or BackendError(f"the batch returned no answer for sample {key[:12]}")
             if isinstance(answer, NBLLMError):
                 self.recorder.fail(config, job.component, thunk, answer, job.request)
                 continue
-            if config.budget is not None:
+            if config.budget is not None and key not in paid:
+                paid.add(key)
                 config.budget.spend(answer.input_tokens, answer.output_tokens)
             stats = GenerationStats(latency=latency)
             stores.append(self.recorder.store(config, job.component, thunk, key, answer, stats, job.request))
@@ -369,10 +385,7 @@ class InferenceEngine:
             async with self._semaphore:
                 if config.rate_limiter is not None:
                     await config.rate_limiter.acquire()
-                hold = 0.0
-                if config.budget is not None:
-                    max_out = request.params.get("max_tokens", 256) * request.n
-                    hold = config.budget.reserve(estimate_tokens(request), max_out)
+                hold = await reserve(config, request)
                 cpu0, t0 = time.process_time(), time.perf_counter()
                 try:
                     call = (
@@ -420,3 +433,21 @@ class InferenceEngine:
             await asyncio.sleep(self.retry.delay(attempt, error.retry_after))
             if sink is not None:
                 sink(None)  # a new attempt starts: what the stream said so far may be said again
+
+
+async def reserve(config: EngineConfig, request: RawRequest) -> float:
+    """Hold the worst-case cost of `request` on the budget (BudgetExceededError if it would
+    cross max_cost); the hold, 0.0 without a budget. Without max_tokens the output is bounded
+    by the backend's ceiling for this model, else by the budget's assumed_output_tokens."""
+    budget = config.budget
+    if budget is None:
+        return 0.0
+    max_out = request.params.get("max_tokens")
+    if max_out is None and budget.max_cost is not None and config.output_ceiling is not None:
+        try:
+            max_out = await config.output_ceiling(request)
+        except NBLLMError:
+            max_out = None  # the request itself will meet (and report) what failed here
+    if max_out is None:
+        max_out = budget.assumed_output_tokens
+    return budget.reserve(estimate_tokens(request), max_out * request.n)

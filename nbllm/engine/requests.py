@@ -106,6 +106,8 @@ class EngineConfig:
     secrets: tuple[str, ...] = ()
     context_size: int | None = None
     max_input_chars: int | None = None
+    # the most output tokens one request can write without max_tokens, where the backend knows
+    output_ceiling: Callable[[RawRequest], Awaitable[int | None]] | None = None
 
 
 def with_sample(request: RawRequest, first_index: int, n: int) -> RawRequest:

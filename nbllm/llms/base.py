@@ -36,6 +36,7 @@ from nbllm.engine.requests import (
     build_request,
     cache_entry,
     cached_stats,
+    estimate_tokens,
     sample_key,
 )
 from nbllm.engine.thunk import ModelOutputThunk, gather_thunks
@@ -208,6 +209,12 @@ class LLM(ConveniencesMixin, BaseModel):
         """Tokens the model's context holds, where the backend knows it (bounds inputs)."""
         return None
 
+    async def _output_ceiling(self, request: RawRequest) -> Optional[int]:
+        """The most tokens one answer to `request` can have without max_tokens, where the
+        backend knows it (the budget holds that much): here the context less the prompt."""
+        size = self.context_size()
+        return max(size - estimate_tokens(request), 1) if size else None
+
     def _secrets(self) -> tuple[str, ...]:
         """Strings that must never appear in an error, log or output (API keys)."""
         return ()
@@ -294,6 +301,7 @@ class LLM(ConveniencesMixin, BaseModel):
             secrets=self._secrets(),
             context_size=self.context_size(),
             max_input_chars=self.max_input_chars,
+            output_ceiling=self._output_ceiling,
         )
 
     def _rate_limiter(self) -> Optional[RateLimiter]:

@@ -1,8 +1,11 @@
 """Offline batch generation through the OpenAI Batch API (distilabel 1.x semantics).
 
 This is OpenAILLM's raw batch call: the engine looks up its cache first and hands over only
-the samples it is missing, each with its cache key. Every request goes up with that key as
-its ``custom_id``, so an answer can only ever land on the sample it was asked for. The job
+the samples it is missing, each with its cache key. Every request goes up once, with that key
+as its ``custom_id`` (a prompt repeated in one call is one request, its answer given to each
+copy), so an answer can only ever land on the sample it was asked for. A job that ends expired
+or cancelled still has the answers it made (already paid for): they are kept, and only the
+missing requests are sent by the next call. The job
 ids are kept on the LLM (``jobs_ids``) and in a record on disk named after the set of keys, so
 a later call with the same inputs — after a kernel restart too — resumes the same jobs, and a
 call with other inputs never collects them. Without ``block_until_done`` an unfinished job
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     from nbllm.llms.openai_compatible import OpenAILLM
 
 PENDING = {"validating", "in_progress", "finalizing", "cancelling"}
+WITH_OUTPUT = {"completed", "expired", "cancelled"}  # ended, with the answers made before the end
 MAX_REQUESTS_PER_JOB = 50_000
 Answers = dict[str, Union[RawGeneration, NBLLMError]]
 
@@ -40,8 +44,8 @@ class OfflineBatch:
 
     def __init__(self, llm: OpenAILLM, work: list[tuple[str, RawRequest]]) -> None:
         self.llm = llm
-        self.work = work
-        digest = hashlib.sha256("\n".join(sorted(key for key, _ in work)).encode()).hexdigest()
+        self.work = dict(work)  # one request per key: a repeated prompt is sent once
+        digest = hashlib.sha256("\n".join(sorted(self.work)).encode()).hexdigest()
         self.record = records_dir() / f"{digest[:32]}.json"
 
     async def run(self, client: Any, every: float | None) -> Answers:
@@ -80,7 +84,7 @@ class OfflineBatch:
                 "url": "/v1/chat/completions",
                 "body": self.llm.request_body(request),
             }
-            for key, request in self.work
+            for key, request in self.work.items()
         ]
 
     async def submit(self, client: Any) -> tuple[str, ...]:
@@ -117,13 +121,11 @@ class OfflineBatch:
             await asyncio.sleep(every)
 
     async def results(self, client: Any, jobs: list[Any]) -> Answers:
-        wanted = {key for key, _ in self.work}
+        wanted = set(self.work)
         answers: Answers = {}
         seen = 0
         for job in jobs:
-            if job.status != "completed":
-                for key in wanted:
-                    answers.setdefault(key, BackendError(f"batch job {job.id} ended as {job.status}"))
+            if job.status not in WITH_OUTPUT:
                 continue
             for file_id in (job.output_file_id, job.error_file_id):
                 if not file_id:
@@ -142,6 +144,15 @@ class OfflineBatch:
                 f"the batch jobs {', '.join(j.id for j in jobs)} in llm.jobs_ids answer other inputs "
                 "than these; set llm.jobs_ids = None to submit these inputs."
             )
+        ended = [j for j in jobs if j.status != "completed"]
+        if ended:
+            states = ", ".join(f"{j.id} ended as {j.status}" for j in ended)
+            unanswered = BackendError(
+                f"batch job {states} before answering this request; the answers it made are kept, "
+                "and calling generate again sends only the requests still missing."
+            )
+            for key in wanted - answers.keys():
+                answers[key] = unanswered
         return answers
 
 
@@ -154,4 +165,6 @@ def _answer(row: dict[str, Any]) -> RawGeneration | NBLLMError:
             return exc
     detail = row.get("error") or (response.get("body") or {}).get("error") or response
     message = detail.get("message", detail) if isinstance(detail, dict) else detail
+    if isinstance(detail, dict) and detail.get("code") in ("batch_expired", "batch_cancelled"):
+        return BackendError(f"{message} Calling generate again sends this request in a new batch.")
     return BackendError(f"a batch request failed ({response.get('status_code')}): {message}")

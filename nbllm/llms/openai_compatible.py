@@ -23,7 +23,7 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator
 from nbllm.core.outputs import GenerateOutputs
 from nbllm.core.schema import parse_json_answer
 from nbllm.engine import loop
-from nbllm.engine.requests import RawGeneration, RawRequest
+from nbllm.engine.requests import RawGeneration, RawRequest, estimate_tokens
 from nbllm.errors import (
     AuthenticationError,
     BackendError,
@@ -49,6 +49,7 @@ from nbllm.llms.openai_endpoint import (
     with_instruction,
 )
 from nbllm.llms.openai_errors import convert, refused_request_text
+from nbllm.llms.openai_models import context_length, known_output_ceiling
 
 logger = logging.getLogger("nbllm")
 
@@ -261,7 +262,8 @@ class OpenAILLM(AsyncLLM):
     async def _check_model(self, client: Any) -> None:
         """Servers that ignore unknown model names (llama.cpp's) would hide a typo: ask once."""
         try:
-            names = [m.id async for m in client.models.list()]
+            models = [m async for m in client.models.list()]
+            names = [m.id for m in models]
         except Exception as exc:
             error = self._convert(exc)
         else:
@@ -274,6 +276,21 @@ class OpenAILLM(AsyncLLM):
             raise ModelNotFoundError(
                 f"model {self.model!r} is not served at {self._where()}; available: {', '.join(names[:10])}."
             )
+        for entry in models if names else []:
+            length = context_length(entry.model_dump()) if entry.id == self.model else None
+            if length:
+                self._learn("context_length", length, "stated in the server's model list")
+
+    async def _output_ceiling(self, request: RawRequest) -> Optional[int]:
+        """Without max_tokens an answer can be as long as the model's maximum output (known for
+        OpenAI's models) or its context less the prompt (as the server's model list states it)."""
+        if self.check_model:
+            await self._ensure_client()  # reads the model list once, where the context is stated
+        limits = [known_output_ceiling(self.model), self._endpoint().context_length]
+        if limits[1]:
+            limits[1] = max(limits[1] - estimate_tokens(request), 1)
+        known = [limit for limit in limits if limit]
+        return min(known) if known else None
 
     # -- what this endpoint takes ------------------------------------------------------------
     @property

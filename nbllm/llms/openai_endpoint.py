@@ -29,6 +29,7 @@ class EndpointCapabilities:
     stream_options: bool = True
     seed_note: str | None = None
     seed_checked: bool = False
+    context_length: int | None = None  # as the server's model list states it
     notes: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, str]:
@@ -38,6 +39,7 @@ class EndpointCapabilities:
             "n_choices": {True: "supported", False: "one per request (nbllm fans out)"}.get(self.n_choices),
             "stream_usage": {True: "sent by the server", False: "estimated by nbllm"}.get(self.stream_usage),
             "seed": (self.seed_note or "reproducible") if self.seed_checked else None,
+            "context_length": f"{self.context_length} tokens" if self.context_length else None,
         }
         return {
             name: value + (f" ({self.notes[name]})" if name in self.notes else "")

@@ -156,3 +156,57 @@ def test_offline_results_go_through_the_engine(batch_server: str, tmp_path: Path
     before = stats(batch_server)["batches"]
     llm.generate(["cached one", "cached two", "new one"], num_generations=2, seed=1)
     assert stats(batch_server)["batches"] == before + 1  # only the missing input was submitted
+
+
+def test_a_repeated_prompt_is_sent_once_and_both_rows_get_its_answer(batch_server: str) -> None:
+    llm = make(batch_server, offline_batch_generation_block_until_done=0.05, cache=False)
+    outputs = llm.generate(["same", "other", "same"], seed=3)
+    assert [o.texts[0] for o in outputs] == [
+        "batch answer to 'same' (seed 3)",
+        "batch answer to 'other' (seed 3)",
+        "batch answer to 'same' (seed 3)",
+    ]
+    seen = stats(batch_server)
+    assert seen["lines"] == 2 and seen["batches"] == 1  # unique custom_ids: the batch was not refused
+    assert "failed" not in seen["statuses"].values()
+
+
+def test_an_expired_batch_keeps_its_answers_and_only_the_missing_rows_go_again(
+    batch_server: str, tmp_path: Path
+) -> None:
+    llm = make(
+        batch_server, offline_batch_generation_block_until_done=0.05, cache_path=str(tmp_path / "c.sqlite3")
+    )
+    prompts = ["one", "two EXPIRE", "three", "four EXPIRE"]
+    first = llm.generate(prompts)
+    assert list(stats(batch_server)["statuses"].values()) == ["expired"]
+    assert first[0].texts == ["batch answer to 'one' (seed None)"]  # made before the end: kept
+    assert first[2].texts == ["batch answer to 'three' (seed None)"]
+    for row in (first[1], first[3]):
+        (error,) = row.errors
+        assert "completion window expired" in str(error) and "generate again" in str(error)
+    assert stats(batch_server)["lines"] == 4
+    second = llm.generate(prompts)
+    assert [o.texts[0] for o in second] == [f"batch answer to {p!r} (seed None)" for p in prompts]
+    assert stats(batch_server)["lines"] == 4 + 2  # only the two missing requests were sent again
+    assert second[0].generations[0].stats.cache_hit
+
+
+def test_the_budget_is_checked_before_a_batch_is_submitted(batch_server: str) -> None:
+    llm = make(batch_server, offline_batch_generation_block_until_done=0.05, cache=False)
+    # each request holds (prompt estimate + 20 output tokens) at 0.01 a token: about 0.25
+    llm.budget = nbllm.Budget(price_per_input_token=0.01, price_per_output_token=0.01, max_cost=0.6)
+    outputs = llm.generate(["first", "second", "third"], max_tokens=20)
+    assert [o.texts[0] for o in outputs[:2]] == [
+        "batch answer to 'first' (seed None)",
+        "batch answer to 'second' (seed None)",
+    ]
+    (error,) = outputs[2].errors
+    assert isinstance(error, nbllm.BudgetExceededError)
+    assert stats(batch_server)["lines"] == 2  # the third was never submitted
+    assert llm.budget.requests == 2 and llm.budget.reserved == 0 and llm.budget.cost <= 0.6
+    nothing = make(batch_server, offline_batch_generation_block_until_done=0.05, cache=False)
+    nothing.budget = nbllm.Budget(price_per_output_token=1.0, max_cost=1.0)
+    (row,) = nothing.generate(["too dear"], max_tokens=20)
+    assert isinstance(row.errors[0], nbllm.BudgetExceededError)
+    assert stats(batch_server)["batches"] == 1  # nothing was uploaded for it

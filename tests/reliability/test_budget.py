@@ -1,0 +1,54 @@
+"""The budget holds each request's worst case before it is sent, against a real server on
+127.0.0.1: without max_tokens that is the model's own ceiling (its context as the server's
+model list states it, or its known maximum output), so concurrent long answers cannot cross
+max_cost."""
+
+from __future__ import annotations
+
+import pytest
+
+import nbllm
+
+pytestmark = pytest.mark.slow
+
+
+def llm_for(faults, model: str = "fault", **config) -> nbllm.OpenAILLM:
+    return nbllm.OpenAILLM(model=model, base_url=faults.base_url, cache=False, **config)
+
+
+def test_without_max_tokens_the_context_the_server_states_is_held(faults) -> None:
+    llm = llm_for(faults)
+    llm.budget = nbllm.Budget(price_per_output_token=1e-3, max_cost=2.0)
+    (row,) = llm.generate("hello")  # holds (2048 - about 5 prompt tokens) of output: 2.04
+    (error,) = row.errors
+    assert isinstance(error, nbllm.BudgetExceededError) and "up to 2.04" in str(error)
+    assert "hello" not in faults.stats()["arrivals"]
+    assert llm.capabilities["context_length"].startswith("2048 tokens")
+    llm.budget = nbllm.Budget(price_per_output_token=1e-3, max_cost=2.1)
+    assert llm.generate("hello")[0].generations[0].ok
+    assert llm.budget.reserved == 0 and llm.budget.cost == pytest.approx(3e-3)
+
+
+def test_a_known_model_holds_its_maximum_output_and_an_unknown_one_the_assumed(faults) -> None:
+    known = llm_for(faults, "gpt-4o-mini", check_model=False)  # 16,384 output tokens at most
+    known.budget = nbllm.Budget(price_per_output_token=1e-4, max_cost=1.6)
+    (error,) = known.generate("hi")[0].errors
+    assert isinstance(error, nbllm.BudgetExceededError) and "up to 1.638" in str(error)
+    unknown = llm_for(faults, "mystery-model", check_model=False)
+    unknown.budget = nbllm.Budget(price_per_output_token=1e-3, max_cost=0.9, assumed_output_tokens=1000)
+    (error,) = unknown.generate("hi")[0].errors
+    assert "up to 1" in str(error)
+    unknown.budget = nbllm.Budget(price_per_output_token=1e-3, max_cost=1.1, assumed_output_tokens=1000)
+    assert unknown.generate("hi")[0].generations[0].ok  # the assumed 1000 tokens fit
+    assert "hi" in faults.stats()["arrivals"]
+
+
+def test_sixty_four_long_answers_at_once_stay_within_max_cost(faults) -> None:
+    llm = llm_for(faults, concurrency=64)
+    llm.budget = nbllm.Budget(price_per_output_token=1e-3, max_cost=10.0)  # about 4 worst cases
+    outputs = llm.generate([f"long answer {i}" for i in range(64)])
+    sent = [o for o in outputs if o.generations[0].ok]
+    refused = [o for o in outputs if isinstance(o.generations[0].error, nbllm.BudgetExceededError)]
+    assert len(sent) + len(refused) == 64 and 1 <= len(sent) <= 5
+    assert llm.budget.cost <= 10.0, f"spent {llm.budget.cost} of a 10.0 budget"
+    assert llm.budget.cost == pytest.approx(2.0 * len(sent))  # each billed 2000 tokens
