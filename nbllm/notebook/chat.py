@@ -5,11 +5,12 @@ does a history assigned in code that does not continue the shown one (``llm.hist
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 from typing import Any
 
 import ipywidgets as w
 
-from nbllm.engine import callbacks
+from nbllm.notebook.style import offline_style
 from nbllm.notebook.textbox import TextBox
 
 ROLE_COLOURS = {"user": "#2563eb", "assistant": "#059669", "system": "#6b7280"}
@@ -18,7 +19,8 @@ ROLE_COLOURS = {"user": "#2563eb", "assistant": "#059669", "system": "#6b7280"}
 class ChatWidget(w.VBox):
     """Send messages, watch replies stream in, edit or delete any message, regenerate the
     last reply, and switch between conversation branches. Generation runs on nbllm's I/O
-    loop, so the kernel stays free while a reply streams."""
+    loop and the chat's own thread, so the kernel stays free while a reply streams; what is
+    sent meanwhile waits its turn, shown as queued."""
 
     def __init__(self, llm: Any, **generate_options: Any) -> None:
         self.llm = llm
@@ -37,6 +39,12 @@ class ChatWidget(w.VBox):
         self.status = w.HTML()
         self.branches: list[list[dict[str, str]]] = [list(llm.history)]
         self._live: TextBox | None = None
+        self._queued: list[str] = []  # messages sent while a reply streams, waiting their turn
+        self._lock = threading.Lock()
+        # Turns run one at a time, in order, on the chat's own thread: a message sent while a
+        # reply streams waits for it, and the stream never holds nbllm's callback thread.
+        self._turns = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbllm-chat")
+        self._pending = 0
         self._rendering = False
         self._setting = False  # the widget itself is assigning llm.history
         super().__init__(
@@ -48,6 +56,7 @@ class ChatWidget(w.VBox):
             ]
         )
         self.add_class("nbllm-chat")
+        offline_style(self)
         self.message.on_submit(self.send)
         self.send_button.on_click(lambda _: self.send())
         self.regenerate_button.on_click(lambda _: self.regenerate())
@@ -56,52 +65,98 @@ class ChatWidget(w.VBox):
         self._refresh_branches()
         self.render()
 
-    # -- actions ----------------------------------------------------------------------------
+    # -- actions: each one a turn, in the order they were asked for ----------------------------
     def send(self, text: str | None = None) -> concurrent.futures.Future[str]:
-        """Send `text` (or the message box); returns a Future of the reply."""
+        """Send `text` (or the message box); returns a Future of its reply. Sent while a reply
+        streams, it shows as queued and goes to the model once that reply is in the history."""
         text = self.message.value if text is None else text
         if not text.strip():
             future: concurrent.futures.Future[str] = concurrent.futures.Future()
             future.set_result("")
             return future
         self.message.value = ""
-        self._set_history([*self.llm.history, {"role": "user", "content": text}])
-        return self._reply()
+        with self._lock:
+            self._queued.append(text)
+        self.render()
+        return self._turn(self._send_turn, text)
 
     def regenerate(self) -> concurrent.futures.Future[str]:
         """Replace the last reply with a fresh sample."""
+        return self._turn(self._regenerate_turn)
+
+    def edit(self, index: int, content: str) -> concurrent.futures.Future[str | None]:
+        """Edit message `index`. Editing an earlier turn forks a new branch from there (the old
+        branch stays in ``branches``); an edited user message then gets a new reply (the
+        Future's result; None when no reply was needed)."""
+        return self._turn(self._edit_turn, index, content)
+
+    def delete(self, index: int) -> concurrent.futures.Future[None]:
+        """Delete message `index` (done at once when no reply is streaming)."""
+        return self._turn(self._delete_turn, index)
+
+    def _turn(self, fn: Any, *args: Any) -> concurrent.futures.Future[Any]:
+        with self._lock:
+            self._pending += 1
+            idle = self._pending == 1
+        if idle and fn == self._delete_turn:  # nothing to wait for: the caller sees it done
+            future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+            try:
+                future.set_result(self._finish_turn(fn, *args))
+            except Exception as exc:
+                future.set_exception(exc)
+            return future
+        self._show_busy()
+        return self._turns.submit(self._finish_turn, fn, *args)
+
+    def _finish_turn(self, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        finally:
+            with self._lock:
+                self._pending -= 1
+            self._show_busy()
+
+    def _show_busy(self) -> None:
+        with self._lock:
+            busy, queued = self._pending > 0, len(self._queued)
+        self.regenerate_button.disabled = busy
+        if queued:
+            self.status.value = f"<i>generating… {queued} message{'s' * (queued > 1)} queued</i>"
+
+    # -- turns, on the chat's thread ----------------------------------------------------------
+    def _send_turn(self, text: str) -> str:
+        with self._lock:
+            self._queued.remove(text)
+        self._set_history([*self.llm.history, {"role": "user", "content": text}])
+        return self._stream(fresh=False)
+
+    def _regenerate_turn(self) -> str:
         history = list(self.llm.history)
         if history and history[-1]["role"] == "assistant":
             history.pop()
         self._set_history(history)
-        return self._reply(fresh=True)
+        return self._stream(fresh=True)
 
-    def edit(self, index: int, content: str) -> concurrent.futures.Future[str] | None:
-        """Edit message `index`. Editing an earlier turn forks a new branch from there (the old
-        branch stays in ``branches``); an edited user message then gets a new reply."""
+    def _edit_turn(self, index: int, content: str) -> str | None:
         history = [dict(m) for m in self.llm.history]
         if history[index]["content"] == content:
             return None
         earlier = index < len(history) - 1
         forked = [*history[:index], {**history[index], "content": content}]
         self._set_history(forked, new_branch=earlier)
-        return self._reply() if forked[-1]["role"] == "user" else None
+        return self._stream(fresh=False) if forked[-1]["role"] == "user" else None
 
-    def delete(self, index: int) -> None:
+    def _delete_turn(self, index: int) -> None:
         history = list(self.llm.history)
         del history[index]
         self._set_history(history)
 
-    # -- generation, consumed on nbllm's callback thread (never the I/O loop) ------------------
-    def _reply(self, fresh: bool = False) -> concurrent.futures.Future[str]:
+    def _stream(self, fresh: bool) -> str:
         conversation = list(self.llm.history)
         self._live = TextBox(disabled=True, follow=True, layout=w.Layout(width="60%"))
-        self.transcript.children = (*self.transcript.children, self._row("assistant", self._live))
+        self.render()
         self.status.value = "<i>generating…</i>"
-        self.send_button.disabled = self.regenerate_button.disabled = True
-        return callbacks.call(self._stream, conversation, fresh)
-
-    def _stream(self, conversation: list[dict[str, str]], fresh: bool) -> str:
+        self._show_busy()
         pieces: list[str] = []
         try:
             for delta in self.llm.stream(conversation, fresh=fresh, **self.options):
@@ -121,11 +176,11 @@ class ChatWidget(w.VBox):
             return reply
         except Exception as exc:
             self.status.value = f"<span style='color:#b91c1c'>{type(exc).__name__}: {exc}</span>"
+            self._live = None
             self.render()
             raise
         finally:
             self._live = None
-            self.send_button.disabled = self.regenerate_button.disabled = False
 
     # -- history and branches ------------------------------------------------------------------
     def _set_history(self, history: list[dict[str, str]], new_branch: bool = False) -> None:
@@ -188,6 +243,15 @@ class ChatWidget(w.VBox):
             rows.append(self._row(message["role"], box, save, remove, marker))
         if self._live is not None:
             rows.append(self._row("assistant", self._live))
+        with self._lock:
+            queued = list(self._queued)
+        for text in queued:
+            box = TextBox(value=text, disabled=True, layout=w.Layout(width="60%"))
+            tag = w.HTML(
+                "<i class='nbllm-queued' style='color:#6b7280'>queued: sent after this reply</i>",
+                layout=w.Layout(width="auto", flex="0 0 auto"),
+            )
+            rows.append(self._row("user", box, tag))
         self.transcript.children = tuple(rows)
 
     @staticmethod
@@ -199,6 +263,7 @@ class ChatWidget(w.VBox):
 
     def close(self) -> None:
         self._unwatch()
+        self._turns.shutdown(wait=False, cancel_futures=True)
         super().close()
 
 

@@ -14,6 +14,7 @@ COLUMNS = (
     "input",
     "generation_index",
     "generation",
+    "votes",
     "parsed",
     "model",
     "generator",
@@ -124,6 +125,7 @@ def _add_output(
         ("model", output.model_name),
         ("generator", generator),
         ("variant", variant),
+        ("votes", None),
         *((p, output.params.get(p)) for p in PARAM_COLUMNS),
     ):
         columns[name].extend([value] * n)
@@ -171,6 +173,7 @@ def _vote_row(v: Any, variant: str | None) -> dict[str, Any]:
         "input": _input_text(v.input),
         "generation_index": 0,
         "generation": v.winner_text,
+        "votes": _votes(v.candidates),
         "parsed": v.winner,
         "model": first.model if first else None,
         "generator": f"MajorVoteGenerator ({v.decided_by}, reliability {v.reliability:.2f})",
@@ -183,6 +186,16 @@ def _vote_row(v: Any, variant: str | None) -> dict[str, Any]:
         "cache_hit": all(c.stats.cache_hit for c in v.candidates),
         "error": None if v.ok else "no run succeeded",
     }
+
+
+def _votes(runs: list[Any]) -> str | None:
+    """Each distinct answer of a vote with how many runs gave it, most votes first."""
+    import collections
+
+    counts = collections.Counter(" ".join(r.text.split()) for r in runs if r.ok and r.text)
+    failed = sum(not r.ok for r in runs)
+    shown = [f"{n}× {text if len(text) <= 80 else text[:79] + '…'}" for text, n in counts.most_common()]
+    return " | ".join(shown + ([f"{failed}× failed"] if failed else [])) or None
 
 
 def _estimated(stats: Any) -> bool | None:

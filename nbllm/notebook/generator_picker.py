@@ -8,6 +8,7 @@ import ipywidgets as w
 
 from nbllm.generators import JobSettings, get_generator, list_generators
 from nbllm.generators.jobs import Job
+from nbllm.notebook.style import offline_style
 
 
 class GeneratorPicker(w.VBox):
@@ -19,6 +20,7 @@ class GeneratorPicker(w.VBox):
         # Room for the longest description, so choosing another never moves what is below.
         self.help = w.HTML(layout=w.Layout(min_height="4.5em"))
         super().__init__([self.dropdown, self.help])
+        offline_style(self)
         self.dropdown.observe(lambda _: self._describe(), names="value")
         self._describe()
 

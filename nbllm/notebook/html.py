@@ -21,6 +21,7 @@ SHOWN = (
     "input",
     "generation_index",
     "generation",
+    "votes",
     "variant",
     "generator",
     "model",
@@ -47,7 +48,7 @@ def results_html(results: Any, max_rows: int = 200) -> str:
         cells = []
         for c in columns:
             value = row[c]
-            if c in ("input", "generation"):
+            if c in ("input", "generation", "votes"):
                 text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
                 cells.append(f'<td class="text {c}"><div>{html.escape(text)}</div></td>')
             elif c == "error":

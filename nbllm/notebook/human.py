@@ -7,6 +7,8 @@ from typing import Any
 
 import ipywidgets as w
 
+from nbllm.notebook.style import offline_style
+
 
 class HumanVerification(w.VBox):
     """Shows the candidates of one vote at a time; the person picks one and clicks Choose.
@@ -19,6 +21,7 @@ class HumanVerification(w.VBox):
         self.choices = w.RadioButtons(options=[], layout=w.Layout(width="100%"))
         self.choose = w.Button(description="Choose", button_style="success", disabled=True)
         super().__init__([self.prompt, self.choices, self.choose])
+        offline_style(self)
         self._pending: concurrent.futures.Future[int] | None = None
         self.choose.on_click(lambda _: self.pick(self.choices.index))
 

@@ -14,6 +14,7 @@ from nbllm.engine import callbacks, loop
 from nbllm.engine.progress import Progress
 from nbllm.engine.thunk import gather_thunks
 from nbllm.notebook.html import results_html
+from nbllm.notebook.style import offline_style
 
 
 class LiveTable(w.VBox):
@@ -24,6 +25,7 @@ class LiveTable(w.VBox):
         self.bar = w.IntProgress(value=0, min=0, max=total, description=f"0 / {total}")
         self.table = w.HTML()
         super().__init__([self.bar, self.table])
+        offline_style(self)
         self.interval = interval
         self._last = 0.0
         self._lock = threading.Lock()

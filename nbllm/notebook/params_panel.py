@@ -6,8 +6,12 @@ from typing import Any
 
 import ipywidgets as w
 
-FALLBACKS = {"temperature": 0.8, "top_p": 0.95, "max_tokens": 256}
+from nbllm.notebook.style import offline_style
 
+SLIDERS = ("temperature", "top_p", "max_tokens")
+# Where a slider rests while its parameter is unset (the OpenAI API's own defaults for the
+# first two); its readout is hidden then, so nothing claims these are the model's values.
+RESTING = {"temperature": 1.0, "top_p": 1.0, "max_tokens": 256}
 
 SLIDER = {
     "continuous_update": False,
@@ -19,11 +23,13 @@ SLIDER = {
 class ParamsPanel(w.VBox):
     """Temperature, top_p, max_tokens and a seed, two-way bound to a GenerationParams.
 
-    By default that is ``llm.params``: moving a slider changes the parameters of the LLM's
-    next call. Pass ``params=`` to edit another set (the Playground keeps its own, so its
-    sliders never change what ``llm.generate`` does elsewhere). A slider never sends a request
-    (``continuous_update`` is off and only a Run button generates); changing the bound
-    parameters in code moves the sliders.
+    By default that is ``llm.params``: moving a slider sets that one parameter for the LLM's
+    next calls, and nothing else; a parameter never touched stays unset and shows as "model
+    default" (with its value where the backend says it), and "reset" unsets it again. Pass
+    ``params=`` to edit another set (the Playground keeps its own, so its sliders never change
+    what ``llm.generate`` does elsewhere). A slider never sends a request (``continuous_update``
+    is off and only a Run button generates); changing the bound parameters in code moves the
+    sliders.
     """
 
     def __init__(self, llm: Any, params: Any = None, **layout: Any) -> None:
@@ -32,15 +38,24 @@ class ParamsPanel(w.VBox):
         self.temperature = w.FloatSlider(min=0.0, max=2.0, step=0.05, description="temperature", **SLIDER)
         self.top_p = w.FloatSlider(min=0.01, max=1.0, step=0.01, description="top_p", **SLIDER)
         self.max_tokens = w.IntSlider(min=1, max=1024, step=1, description="max_tokens", **SLIDER)
+        self.notes = {name: w.HTML(layout=w.Layout(width="auto")) for name in SLIDERS}
+        self.resets = {
+            name: w.Button(description="reset", tooltip=f"unset {name}: the model's default applies",
+                           layout=w.Layout(width="auto"))
+            for name in SLIDERS
+        }  # fmt: skip
         self.fixed_seed = w.Checkbox(description="fixed seed", indent=False)
         self.seed = w.BoundedIntText(min=0, max=2**32 - 1, description="seed", disabled=True)
-        super().__init__(
-            [self.temperature, self.top_p, self.max_tokens, w.HBox([self.fixed_seed, self.seed])], **layout
-        )
+        rows = [w.HBox([getattr(self, n), self.notes[n], self.resets[n]]) for n in SLIDERS]
+        super().__init__([*rows, w.HBox([self.fixed_seed, self.seed])], **layout)
+        offline_style(self)
         self._syncing = False
         self.pull()
-        for slider in (self.temperature, self.top_p, self.max_tokens, self.seed, self.fixed_seed):
-            slider.observe(self._push, names="value")
+        for name in SLIDERS:
+            getattr(self, name).observe(lambda change, n=name: self._push(n, change["new"]), names="value")
+            self.resets[name].on_click(lambda _, n=name: self._push(n, None))
+        self.fixed_seed.observe(lambda _: self._push_seed(), names="value")
+        self.seed.observe(lambda _: self._push_seed(), names="value")
         if params is None:
             self._unwatch = llm.observe(self._on_llm)
         else:
@@ -52,13 +67,22 @@ class ParamsPanel(w.VBox):
         return self._own if self._own is not None else self.llm.params
 
     def pull(self) -> None:
-        """Show the bound values (else the backend's defaults)."""
-        effective = {**FALLBACKS, **self.llm.default_params(), **self.bound.set_values()}
+        """Show the bound values; an unset one as "model default" (with the backend's value
+        where it has one)."""
+        defaults = self.llm.default_params()
         self._syncing = True
         try:
-            self.temperature.value = effective["temperature"]
-            self.top_p.value = max(effective["top_p"], 0.01)
-            self.max_tokens.value = min(int(effective["max_tokens"]), self.max_tokens.max)
+            for name in SLIDERS:
+                slider, value = getattr(self, name), getattr(self.bound, name)
+                default = defaults.get(name)
+                shown = value if value is not None else default if default is not None else RESTING[name]
+                slider.value = min(max(shown, slider.min), slider.max)
+                slider.readout = value is not None
+                self.notes[name].value = (
+                    "" if value is not None else
+                    f"<i>model default{f' ({default:g})' if default is not None else ''}</i>"
+                )  # fmt: skip
+                self.resets[name].layout.visibility = "visible" if value is not None else "hidden"
             seed = self.bound.seed
             self.fixed_seed.value = seed is not None
             self.seed.disabled = seed is None
@@ -67,20 +91,19 @@ class ParamsPanel(w.VBox):
         finally:
             self._syncing = False
 
-    def _push(self, change: dict[str, Any]) -> None:
+    def _push(self, name: str, value: Any) -> None:
+        """Set (or with None, unset) one parameter: the one the user moved."""
         if self._syncing:
             return
-        self._syncing = True
-        try:
-            self.seed.disabled = not self.fixed_seed.value
-            self.bound.update(
-                temperature=self.temperature.value,
-                top_p=self.top_p.value,
-                max_tokens=self.max_tokens.value,
-                seed=self.seed.value if self.fixed_seed.value else None,
-            )
-        finally:
-            self._syncing = False
+        setattr(self.bound, name, value)
+        self.pull()
+
+    def _push_seed(self) -> None:
+        if self._syncing:
+            return
+        self.seed.disabled = not self.fixed_seed.value
+        self.bound.seed = self.seed.value if self.fixed_seed.value else None
+        self.pull()
 
     def _on_llm(self, name: str, _: Any) -> None:
         if name == "params" and not self._syncing:

@@ -17,6 +17,7 @@ from nbllm.notebook.generator_picker import GeneratorPicker
 from nbllm.notebook.html import results_html
 from nbllm.notebook.params_panel import ParamsPanel
 from nbllm.notebook.plots import figure_image, plot_tokens
+from nbllm.notebook.style import offline_style
 
 
 class Playground(w.VBox):
@@ -39,7 +40,8 @@ class Playground(w.VBox):
         self.generation_params = GenerationParams(**self.llm.params.set_values())
         self.params = ParamsPanel(self.llm, params=self.generation_params)
         self.picker = GeneratorPicker()
-        self.runs = w.BoundedIntText(value=2, min=1, max=32, description="runs/votes")
+        # three, not two: two votes that disagree are a tie every time
+        self.runs = w.BoundedIntText(value=3, min=1, max=32, description="runs/votes")
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.apply_button = w.Button(
             description="Apply to llm", tooltip="use these parameters for llm.generate too"
@@ -70,6 +72,7 @@ class Playground(w.VBox):
             ]
         )
         self.add_class("nbllm-playground")
+        offline_style(self)
         self.run_button.on_click(lambda _: self.run())
         self._show_runs()
 

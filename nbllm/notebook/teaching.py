@@ -10,6 +10,7 @@ import ipywidgets as w
 
 from nbllm.core.sampling import sampling_distribution
 from nbllm.notebook.plots import figure_image, plot_distribution
+from nbllm.notebook.style import offline_style
 
 
 class TemperatureExplorer(w.VBox):
@@ -47,6 +48,7 @@ class TemperatureExplorer(w.VBox):
                 self.samples,
             ]
         )
+        offline_style(self)
         self.temperature.observe(lambda _: self.update(), names="value")
         self.top_p.observe(lambda _: self.update(), names="value")
         self.prompt.observe(lambda _: self.ask(), names="value")

@@ -180,3 +180,15 @@ def run_cell(page: Any, index: int) -> None:
 
 def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def execute(page: Any, code: str) -> None:
+    """Run `code` in the notebook's kernel (as a hidden request, not a cell) and wait for it."""
+    page.evaluate(
+        """async code => {
+            const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+            const reply = await kernel.requestExecute({code, silent: false, store_history: false}).done;
+            if (reply.content.status !== 'ok') throw new Error(JSON.stringify(reply.content));
+        }""",
+        code,
+    )

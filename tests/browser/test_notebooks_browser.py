@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import ROOT, open_notebook, run_all_cells, run_cell, shot
+from tests.browser.conftest import ROOT, execute, open_notebook, run_all_cells, run_cell, shot
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -106,6 +106,44 @@ def test_chat_in_a_real_browser(page: Any) -> None:
         shot(page, "chat-reopened.png")
     except Exception:
         shot(page, "chat-failure.png")
+        raise
+
+
+def test_a_second_enter_while_the_chat_answers_waits_its_turn(page: Any) -> None:
+    try:
+        panel = open_notebook(page, "03_chat.ipynb")
+        run_cell(page, 1)
+        chat = panel.locator(".nbllm-chat").first
+        chat.wait_for()
+        execute(page, "chat.options['max_tokens'] = 300")  # a reply long enough to type over
+        message = chat.locator("textarea[placeholder^='Type a message']")
+        message.fill("Please tell me a long story about a cat named Tom.")
+        message.press("Enter")
+        page.wait_for_function(  # the reply is streaming: text in a box still disabled
+            """() => {
+                const boxes = document.querySelectorAll('.nbllm-chat textarea.nbllm-textbox');
+                return boxes.length === 3 && boxes[1].disabled && boxes[1].value.length > 0;
+            }"""
+        )
+        message.fill("Second message: what is 2+2?")
+        message.press("Enter")
+        chat.locator(".nbllm-queued").wait_for()
+        assert "queued" in chat.locator(".widget-html").last.inner_text()
+        shot(page, "chat-queued.png")
+        page.wait_for_function(REPLIED, arg=4)
+        page.wait_for_function("() => !document.querySelector('.nbllm-queued')")
+        boxes = chat.locator("textarea.nbllm-textbox")
+        values = [boxes.nth(i).input_value() for i in range(4)]
+        assert values[0] == "Please tell me a long story about a cat named Tom."
+        assert values[2] == "Second message: what is 2+2?"
+        assert values[1] and values[3] and values[1] != values[3]  # two replies, neither lost
+        roles = chat.locator(".widget-hbox > .widget-html b").all_inner_texts()[:4]
+        assert roles == ["user", "assistant", "user", "assistant"], roles
+        shot(page, "chat-two-turns.png")
+        # Binder's settings switch off JupyterLab's "get notified about Jupyter news?" popup
+        assert page.get_by_text("notified about official Jupyter news").count() == 0
+    except Exception:
+        shot(page, "chat-queue-failure.png")
         raise
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -41,6 +42,35 @@ def test_params_panel_is_bound_both_ways(embedded) -> None:
     assert panel.temperature.value == 0.1
 
 
+def test_a_slider_writes_only_its_own_parameter() -> None:
+    # a remote model: nbllm knows none of its defaults; nothing is sent to build the panel
+    remote = nbllm.OpenAILLM(model="any", base_url="http://127.0.0.1:9/v1", api_key="sk-x")
+    panel = ParamsPanel(remote)
+    assert remote.params.set_values() == {}
+    assert all(panel.notes[n].value == "<i>model default</i>" for n in ("temperature", "top_p", "max_tokens"))
+    assert not panel.temperature.readout and not panel.max_tokens.readout  # no number claimed
+    panel.temperature.value = 0.2
+    assert remote.params.set_values() == {"temperature": 0.2}  # before: top_p 0.95, max_tokens 256
+    assert panel.temperature.readout and panel.notes["temperature"].value == ""
+    assert panel.resets["temperature"].layout.visibility == "visible"
+    panel.resets["temperature"].click()
+    assert remote.params.set_values() == {} and panel.notes["temperature"].value == "<i>model default</i>"
+
+
+def test_unset_parameters_show_the_backends_own_defaults(embedded) -> None:
+    embedded.params = nbllm.GenerationParams()
+    panel = ParamsPanel(embedded)
+    defaults = embedded.default_params()
+    assert panel.notes["max_tokens"].value == f"<i>model default ({defaults['max_tokens']})</i>"
+    assert panel.temperature.value == defaults["temperature"]  # the model card's, said as such
+    assert f"({defaults['temperature']:g})" in panel.notes["temperature"].value
+    panel.top_p.value = 0.5
+    assert embedded.params.set_values() == {"top_p": 0.5}
+    playground = Playground(embedded, prompt="x")
+    assert "model default" in playground.params.notes["temperature"].value
+    embedded.params = nbllm.GenerationParams()
+
+
 def test_generator_picker_lists_and_builds(embedded) -> None:
     picker = GeneratorPicker()
     assert set(picker.dropdown.options) >= {"Generator", "AsyncGenerator", "MajorVoteGenerator"}
@@ -62,11 +92,18 @@ def test_playground_run_button_fills_table_and_plot(embedded) -> None:
     html = playground.table.outputs[0]["data"]["text/html"]
     assert "4</b> generations" in html
     assert "image/png" in playground.plot.outputs[0]["data"]
-    # the dropdown changes what Run does
+    # the dropdown changes what Run does; a vote has three voters by default (two tie)
     playground.picker.value = "MajorVoteGenerator"
+    playground.runs.value = Playground(embedded).runs.value
+    assert playground.runs.value == 3
     future = playground.run()
-    wait_for(future.done)
-    assert type(future.result()[0]).__name__ == "VoteResult"
+    wait_for(lambda: future.done() and not playground.run_button.disabled)
+    vote = future.result()[0]
+    assert type(vote).__name__ == "VoteResult" and len(vote.candidates) == 3
+    html = playground.table.outputs[0]["data"]["text/html"]
+    assert "<th>votes</th>" in html and "× " in html  # every answer with its count, not only the winner
+    frame = nbllm.to_dataframe(future.result())
+    assert sum(int(part.split("×")[0]) for part in frame["votes"][0].split(" | ")) == 3
 
 
 def test_chat_widget_streams_and_edits_with_branches(embedded) -> None:
@@ -111,6 +148,28 @@ def test_chat_widget_streams_and_edits_with_branches(embedded) -> None:
     embedded.chat("Hello.", max_tokens=6)
     assert len(chat.branches) == branches + 1 and chat.branches[chat.branch.index] == embedded.history
     assert len(chat.transcript.children) == 2
+
+
+def test_a_message_sent_while_a_reply_streams_waits_its_turn(embedded) -> None:
+    from nbllm.engine import callbacks
+
+    embedded.history = []
+    chat = ChatWidget(embedded, max_tokens=60, temperature=0.0)
+    first = chat.send("Please tell me a long story about a cat named Tom.")
+    wait_for(lambda: chat._live is not None and chat._live.value)  # the reply is streaming
+    second = chat.send("Second message: what is 2+2?")  # Enter again, before the reply ends
+    queued = [row for row in chat.transcript.children if "queued" in str(row.children[-1].value)]
+    assert len(queued) == 1 and queued[0].children[1].value == "Second message: what is 2+2?"
+    assert "1 message queued" in chat.status.value
+    assert callbacks.call(lambda: "free").result(timeout=5) == "free"  # the stream does not hold it
+    assert not first.done()
+    story, answer = first.result(timeout=120), second.result(timeout=120)
+    assert [m["role"] for m in embedded.history] == ["user", "assistant", "user", "assistant"]
+    assert embedded.history[1]["content"] == story and embedded.history[3]["content"] == answer
+    assert story != answer and embedded.history[2]["content"] == "Second message: what is 2+2?"
+    # the second request held the whole conversation, the first reply included
+    assert embedded.last_generation is not None and chat.status.value.endswith("tok/s")
+    assert not any("queued" in str(row.children[-1].value) for row in chat.transcript.children)
 
 
 def test_chat_sends_on_enter(embedded) -> None:
@@ -197,6 +256,7 @@ def test_playground_keeps_its_own_parameters_and_reports_progress() -> None:
     assert playground.runs.layout.visibility == "hidden"  # runs/votes means nothing for Generator
     playground.picker.value = "AsyncGenerator"
     assert playground.runs.layout.visibility == "visible"
+    playground.runs.value = 2
     seen: list[str] = []
     playground.status.observe(lambda change: seen.append(change["new"]), names="value")
     playground.run().result(timeout=30)
@@ -235,3 +295,37 @@ def test_temperature_explorer_prompt_is_editable(embedded) -> None:
     explorer.prompt.value = "What is the capital of Italy?"
     explorer.answer_prefix.value = "The capital of Italy is"
     assert explorer.tokens_logprobs != before and explorer.tokens_logprobs[0][0].strip() == "Rome"
+
+
+def test_cost_meter_keeps_the_budget_and_a_rerun_replaces_the_old_meter() -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    from tests.scripted import ScriptedLLM
+
+    config = Config()
+    config.HistoryManager.enabled = False
+    shell = InteractiveShell.instance(config=config)
+    llm = ScriptedLLM(cache=False)
+    shell.user_ns["llm"] = llm
+    llm.budget = nbllm.Budget(max_cost=5.0)
+    hooks = len(shell.events.callbacks["pre_run_cell"])
+    listeners = len(llm.engine.listeners)
+    for _ in range(4):  # the cell run four times
+        shell.run_cell("import nbllm\nmeter = nbllm.CostMeter(llm, price_per_input_token=1e-6)")
+        shell.run_cell("out = llm.generate(['a'])")
+    meter = shell.user_ns["meter"]
+    assert llm.budget.max_cost == 5.0 and meter.budget is llm.budget  # the user's budget, kept
+    assert llm.budget.price_per_input_token == 1e-6
+    assert llm.budget.requests == 4  # totals survive a rerun of the meter's cell
+    assert len(shell.events.callbacks["pre_run_cell"]) == hooks + 1
+    assert len(llm.engine.listeners) == listeners + 1
+    last_value = meter.value
+    # gpt-4o-mini's prices: one request of 3 in and 2 out tokens costs $0.0000016500
+    llm.budget = nbllm.Budget(price_per_input_token=0.15e-6, price_per_output_token=0.6e-6)
+    fresh = nbllm.CostMeter(llm)
+    llm.generate(["b"])
+    wait_for(lambda: "1 request " in fresh.value)
+    assert "in 4 requests" in last_value  # counted before it was replaced
+    assert re.search(r"\$0\.00000(16|17) ", fresh.value), fresh.value  # two significant digits
+    assert "replaced by a newer CostMeter" in meter.value
