@@ -104,6 +104,17 @@ def test_chat_in_a_real_browser(page: Any) -> None:
         assert panel.get_by_text("Error displaying widget").count() == 0
         assert panel.get_by_text("model not found").count() == 0
         shot(page, "chat-reopened.png")
+        # no broken-link icon over the saved chat; one line says how to bring it back
+        icons, note = page.evaluate(
+            """() => {
+                const root = document.querySelector('.nbllm-chat');
+                const inside = [...root.querySelectorAll('.jupyter-widgets-disconnected')];
+                const shown = inside.filter(el => getComputedStyle(el, '::before').content !== 'none');
+                return [shown.length, getComputedStyle(root, '::before').content];
+            }"""
+        )
+        assert icons == 0, f"{icons} broken-link icons over the saved chat"
+        assert "run this cell" in note, note
     except Exception:
         shot(page, "chat-failure.png")
         raise
