@@ -186,7 +186,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
     "05_temperature_and_top_p.ipynb": [
         (
             "md",
-            "# Teaching temperature and top_p\n\nA language model gives a probability to every possible next token. *Temperature* reshapes that distribution (low: sharper, towards the most likely token; high: flatter) and *top_p* keeps only the most likely tokens whose probabilities add up to p. The explorer below shows the embedded model's **real** probabilities; moving a slider only recomputes what a sampler would draw from.\n\n"
+            "# Teaching temperature and top_p\n\nA language model gives a probability to every possible next token. *Temperature* reshapes that distribution (low: sharper, towards the most likely token; high: flatter) and *top_p* keeps only the most likely tokens whose probabilities add up to p. The explorer below shows the embedded model's **real** probabilities over its whole vocabulary (pale bars; everything past the top 12 as one bar) and what its sampler draws from (dark bars), computed as llama.cpp's sampler does it: first *top_k*, *top_p* and *min_p* cut the model's own distribution, then temperature reshapes what is left. Moving a slider costs no generation; the samples under the chart are drawn afresh each time.\n\n"
             + SWITCH.replace("change the `llm = ...` line to", "`generate` works the same with")
             + "\n> (The next-token probabilities come from the local llama.cpp model.)",
         ),
@@ -194,14 +194,14 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
             "code",
             'import nbllm\n\nllm = nbllm.LlamaCppLLM()\nexplorer = nbllm.TemperatureExplorer(llm, "Name a colour.", "My favourite colour is", top_n=12)\nexplorer',
         ),
-        ("md", "The same numbers without widgets: the model's top tokens and what temperature does to them."),
+        ("md", "The same numbers without widgets: the model's top tokens and what the sampler makes of them at three temperatures."),
         (
             "code",
-            'from nbllm.core.sampling import sampling_distribution\n\ntokens = [t for t, _ in explorer.tokens_logprobs]\nlogprobs = [lp for _, lp in explorer.tokens_logprobs]\nfor temperature in (0.2, 1.0, 1.8):\n    probs = sampling_distribution(logprobs, temperature)\n    print(f"T={temperature}:", ", ".join(f"{t!r} {p:.2f}" for t, p in list(zip(tokens, probs))[:5]))',
+            'import math\n\nfrom nbllm.core.sampling import sampling_distribution\n\ntokens = [t for t, _ in explorer.tokens_logprobs]  # the whole vocabulary, most likely first\nlogprobs = [lp for _, lp in explorer.tokens_logprobs]\ncuts = {"top_k": explorer.settings["top_k"], "min_p": explorer.settings["min_p"]}  # the engine\'s\nprint("the model:", ", ".join(f"{t!r} {math.exp(lp):.2f}" for t, lp in explorer.tokens_logprobs[:5]))\nfor temperature in (0.2, 1.0, 1.8):\n    probs = sampling_distribution(logprobs, temperature, **cuts)\n    print(f"T={temperature}:", ", ".join(f"{t!r} {p:.2f}" for t, p in list(zip(tokens, probs))[:5]))',
         ),
         (
             "code",
-            'nbllm.plot_distribution(tokens, sampling_distribution(logprobs, 1.0, top_p=0.9), title="temperature 1.0, top_p 0.9")',
+            'model = [math.exp(lp) for lp in logprobs]\nnbllm.plot_distribution(tokens, sampling_distribution(logprobs, 1.0, top_p=0.9, **cuts), model=model, title="temperature 1.0, top_p 0.9")',
         ),
         (
             "md",

@@ -1,36 +1,52 @@
-"""What temperature and top_p do to a next-token distribution (pure functions, for teaching)."""
+"""What a sampler does to a next-token distribution (pure functions, for teaching)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
+# llama.cpp's sampler chain (the embedded engine's), in the order it runs: the truncations see
+# the model's own probabilities, and temperature reshapes only what they kept.
+LLAMA_CPP_ORDER = ("top_k", "top_p", "min_p", "temperature")
 
-def sampling_distribution(logprobs: Sequence[float], temperature: float, top_p: float = 1.0) -> list[float]:
-    """The probabilities a sampler draws from, given the model's log-probabilities.
 
-    Temperature divides the log-probabilities before renormalising (0 means greedy: all the
-    mass on the most likely token); top_p keeps the smallest set of most likely tokens whose
-    mass reaches top_p and renormalises over it. Probabilities come back in input order.
+def sampling_distribution(
+    logprobs: Sequence[float], temperature: float, top_p: float = 1.0, top_k: int = 0, min_p: float = 0.0
+) -> list[float]:
+    """The probabilities a llama.cpp sampler draws from, given the model's log-probabilities
+    over the whole vocabulary (or any candidate set).
+
+    As llama.cpp runs them: top_k keeps the k most likely tokens (0: all); top_p keeps the
+    fewest most likely tokens whose probability reaches top_p; min_p keeps tokens at least
+    min_p times as likely as the most likely one; then temperature divides the kept
+    log-probabilities before they are renormalised (0 means greedy: all the mass on the most
+    likely token). Probabilities come back in input order, 0.0 for every token cut.
     """
     if not logprobs:
         return []
-    if temperature < 0 or not 0 < top_p <= 1:
-        raise ValueError("temperature must be >= 0 and top_p in (0, 1]")
+    if temperature < 0 or not 0 < top_p <= 1 or top_k < 0 or not 0 <= min_p <= 1:
+        raise ValueError("temperature must be >= 0, top_p in (0, 1], top_k >= 0 and min_p in [0, 1]")
+    kept = sorted(range(len(logprobs)), key=lambda i: -logprobs[i])
+    if top_k:
+        kept = kept[:top_k]
+    best = logprobs[kept[0]]
+    if top_p < 1:
+        weights = [math.exp(logprobs[i] - best) for i in kept]
+        total, mass = sum(weights), 0.0
+        for count, weight in enumerate(weights, 1):
+            mass += weight / total
+            if mass >= top_p:
+                kept = kept[:count]
+                break
+    if min_p > 0:
+        floor = best + math.log(min_p)
+        kept = [i for i in kept if logprobs[i] >= floor]
+    probs = [0.0] * len(logprobs)
     if temperature == 0:
-        best = max(range(len(logprobs)), key=lambda i: logprobs[i])
-        return [1.0 if i == best else 0.0 for i in range(len(logprobs))]
-    scaled = [lp / temperature for lp in logprobs]
-    top = max(scaled)
-    weights = [math.exp(x - top) for x in scaled]
+        probs[kept[0]] = 1.0
+        return probs
+    weights = [math.exp((logprobs[i] - best) / temperature) for i in kept]
     total = sum(weights)
-    probs = [w / total for w in weights]
-    order = sorted(range(len(probs)), key=lambda i: -probs[i])
-    kept, mass = set(), 0.0
-    for i in order:
-        kept.add(i)
-        mass += probs[i]
-        if mass >= top_p - 1e-12:
-            break
-    kept_mass = sum(probs[i] for i in kept)
-    return [probs[i] / kept_mass if i in kept else 0.0 for i in range(len(probs))]
+    for i, weight in zip(kept, weights):
+        probs[i] = weight / total
+    return probs

@@ -264,14 +264,15 @@ class LlamaCppLLM(AsyncLLM):
         return BackendError(f"llama.cpp refused the request: {message} (n_ctx={self.n_ctx} per sequence)")
 
     # -- what else the model can tell (caller's thread) -------------------------------------
-    def _post_sync(self, process: EngineProcess, path: str, body: dict[str, Any]) -> Any:
+    def _post_sync(self, process: EngineProcess, path: str, body: dict[str, Any] | None) -> Any:
+        """POST `body` to the engine (GET without one) from the caller's thread."""
         if loop.in_io_thread():
             raise RuntimeError("LlamaCppLLM's sync helpers block; call them outside nbllm's I/O loop.")
         address = process.address()
         proc = process.proc
         request = urllib.request.Request(
             address + path,
-            data=json.dumps(body).encode(),
+            data=None if body is None else json.dumps(body).encode(),
             headers={"Authorization": f"Bearer {process.key}", "Content-Type": "application/json"},
         )
         try:
@@ -291,10 +292,22 @@ class LlamaCppLLM(AsyncLLM):
         )
         return len(answer["tokens"])
 
+    def sampler_settings(self) -> dict[str, Any]:
+        """The sampler chain a request of this LLM meets in the engine: llama.cpp's order
+        (``samplers``) and its top_k, top_p, min_p and temperature, the engine's defaults with
+        this LLM's defaults and params over them."""
+        defaults = self._post_sync(self.engine_process, "/props", None)["default_generation_settings"]
+        engine = defaults.get("params", defaults)
+        settings = {name: engine[name] for name in ("top_k", "top_p", "min_p", "temperature")}
+        for layer in (self.default_params(), self.params.set_values()):
+            settings.update({k: v for k, v in layer.items() if k in settings})
+        return {**settings, "samplers": list(engine.get("samplers", ()))}
+
     def next_token_logprobs(
-        self, input: Input, answer_prefix: str = "", top_n: int = 50
+        self, input: Input, answer_prefix: str = "", top_n: int | None = 50
     ) -> list[tuple[str, float]]:
-        """The model's real log-probabilities for the next token, the `top_n` most likely first.
+        """The model's real log-probabilities for the next token, the `top_n` most likely first
+        (``top_n=None``: every token of the vocabulary).
 
         One decode step: the input is rendered as a chat turn (ChatML, SmolLM2's template)
         followed by `answer_prefix`, the start of the assistant's answer; the probabilities are
@@ -307,14 +320,14 @@ class LlamaCppLLM(AsyncLLM):
             {
                 "prompt": prompt,
                 "n_predict": 1,
-                "n_probs": top_n,
+                "n_probs": top_n or 2**31 - 1,  # the engine sends at most the whole vocabulary
                 "temperature": 0,
                 "cache_prompt": False,
                 "post_sampling_probs": False,
             },
         )
         (step,) = answer["completion_probabilities"][:1]
-        return [(p["token"], float(p["logprob"])) for p in step["top_logprobs"][:top_n]]
+        return [(p["token"], float(p["logprob"])) for p in step["top_logprobs"][: top_n or None]]
 
     def _render(self, messages: Any) -> str:
         if self.prompt_formatting_fn is not None:

@@ -35,12 +35,13 @@ def known_output_ceiling(model: str) -> int | None:
 
 def context_length(entry: dict[str, Any]) -> int | None:
     """The context length a server's /v1/models entry states: vLLM's ``max_model_len``,
-    OpenRouter's ``context_length``, Groq's ``context_window``, llama.cpp's ``meta.n_ctx_train``."""
+    OpenRouter's ``context_length``, Groq's ``context_window``, llama.cpp's ``meta.n_ctx`` (else ``n_ctx_train``)."""
     meta = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
     for value in (
         entry.get("max_model_len"),
         entry.get("context_length"),
         entry.get("context_window"),
+        meta.get("n_ctx"),
         meta.get("n_ctx_train"),
     ):
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:

@@ -16,7 +16,7 @@ from nbllm.notebook.cost import start_run
 from nbllm.notebook.generator_picker import GeneratorPicker
 from nbllm.notebook.html import results_html
 from nbllm.notebook.params_panel import ParamsPanel
-from nbllm.notebook.plots import figure_image, plot_tokens
+from nbllm.notebook.plots import figure_image, plot_tokens, replace_output
 from nbllm.notebook.style import offline_style
 
 
@@ -115,16 +115,15 @@ class Playground(w.VBox):
     def _show(self, future: concurrent.futures.Future[Any]) -> None:
         # Runs on nbllm's callback thread: Output widgets are fed with append_* (a `with out:`
         # block from another thread would lose the output).
-        self.table.outputs = ()
-        self.plot.outputs = ()
         self.stale.value = ""
         try:
             self.results = future.result()
         except Exception as exc:
+            self.table.outputs = self.plot.outputs = ()
             self.status.value = f"<span style='color:#b91c1c'>{type(exc).__name__}: {exc}</span>"
         else:
-            self.table.append_display_data(HTML(results_html(self.results)))
-            self.plot.append_display_data(figure_image(plot_tokens(self.results)))
+            replace_output(self.table, HTML(results_html(self.results)))
+            replace_output(self.plot, figure_image(plot_tokens(self.results)))
             used = ", ".join(f"{k}={v}" for k, v in self.generation_params.set_values().items())
             self.status.value = f"done: {self.picker.value} ({used})"
         finally:

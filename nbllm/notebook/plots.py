@@ -133,12 +133,37 @@ def plot_tokens_per_second(results: Any, by: str | None = None, ax: Any = None) 
     return figure
 
 
-def plot_distribution(tokens: list[str], probabilities: list[float], ax: Any = None, title: str = "") -> Any:
-    """A next-token distribution as horizontal bars, most likely on top."""
-    figure, ax = _axes(ax, (6.0, 0.28 * len(tokens) + 1.2))
-    labels = [repr(t) for t in tokens][::-1]
-    ax.barh(labels, probabilities[::-1], color=PALETTE[0])
+def plot_distribution(
+    tokens: list[str],
+    probabilities: list[float],
+    ax: Any = None,
+    title: str = "",
+    model: list[float] | None = None,
+    top_n: int = 12,
+) -> Any:
+    """A next-token distribution as horizontal bars, the first `top_n` tokens (most likely
+    first) and every other token as one bar; with `model`, the model's own probabilities as
+    pale bars behind what the sampler draws from. Each bar says its value."""
+    rest = len(tokens) - top_n
+    labels = [repr(t) for t in tokens[:top_n]] + ([f"all other {rest} tokens"] if rest > 0 else [])
+
+    def shown(values: list[float]) -> list[float]:
+        return [*values[:top_n], *([sum(values[top_n:])] if rest > 0 else [])]
+
+    drawn = shown(probabilities)
+    figure, ax = _axes(ax, (6.4, 0.3 * len(labels) + 1.3))
+    if model is not None:
+        ax.barh(labels[::-1], shown(model)[::-1], color="#c7d2e8", label="the model's probability")
+    ax.barh(labels[::-1], drawn[::-1], height=0.5, color=PALETTE[0], label="what the sampler draws from")
+    for y, p in enumerate(drawn[::-1]):
+        text = "cut" if p == 0 else f"{p:.0%}" if p >= 0.01 else "<1%"
+        ax.annotate(text, (min(p, 0.9) + 0.01, y), va="center", fontsize=8, color="#374151")
     ax.set(xlim=(0, 1), xlabel="probability", title=title or "Next-token distribution")
+    if model is not None:
+        if ax.figure.get_layout_engine() is not None:  # ours: the legend goes under the chart
+            ax.figure.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+        else:
+            ax.legend(loc="lower right", fontsize=8, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     return figure
 
@@ -148,3 +173,17 @@ def figure_image(figure: Any) -> Any:
     from IPython.display import Image
 
     return Image(data=_png_bytes(figure), format="png")
+
+
+def replace_output(output: Any, *objects: Any) -> None:
+    """Show `objects` in an Output widget in place of what it held, in one assignment: the
+    widget never blinks empty between the old chart and the new one. Any thread may call it
+    (a ``with output:`` block from another thread would lose what it shows)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    formatter = InteractiveShell.instance().display_formatter.format
+    shown = []
+    for item in objects:
+        data, metadata = formatter(item)
+        shown.append({"output_type": "display_data", "data": data, "metadata": metadata})
+    output.outputs = tuple(shown)

@@ -1,28 +1,36 @@
 """TemperatureExplorer: the embedded model's real next-token distribution, reshaped live by
-temperature and top_p sliders, with samples drawn from it."""
+temperature and top_p sliders exactly as its sampler reshapes it, with samples drawn from it."""
 
 from __future__ import annotations
 
+import html
 import random
 from typing import Any
 
 import ipywidgets as w
 
 from nbllm.core.sampling import sampling_distribution
-from nbllm.notebook.plots import figure_image, plot_distribution
+from nbllm.notebook.plots import figure_image, plot_distribution, replace_output
 from nbllm.notebook.style import offline_style
+
+SAMPLES = 20
 
 
 class TemperatureExplorer(w.VBox):
-    """Sliders for temperature and top_p over the model's top next tokens for a prompt.
+    """Sliders for temperature and top_p over the model's next-token distribution for a prompt.
 
-    The distribution comes from the model once (``next_token_logprobs``); moving a slider only
-    recomputes what a sampler would draw from, so exploring costs no generation."""
+    The distribution comes from the model once, over its whole vocabulary
+    (``next_token_logprobs``); moving a slider recomputes what the engine's sampler would draw
+    from: llama.cpp's chain (top_k, top_p, min_p on the model's own probabilities, then
+    temperature), with the LLM's top_k and min_p. The chart shows the `top_n` most likely
+    tokens and the rest as one bar, the model's probability beside the sampler's; each
+    update draws fresh samples. Exploring costs no generation."""
 
     def __init__(self, llm: Any, prompt: str, answer_prefix: str = "", top_n: int = 12) -> None:
         self.llm = llm
         self.top_n = top_n
-        self.tokens_logprobs = llm.next_token_logprobs(prompt, answer_prefix, top_n=top_n)
+        self.settings = llm.sampler_settings()  # top_k and min_p as the engine applies them
+        self.tokens_logprobs = llm.next_token_logprobs(prompt, answer_prefix, top_n=None)
         slider = {
             "continuous_update": False,
             "style": {"description_width": "90px"},
@@ -49,6 +57,7 @@ class TemperatureExplorer(w.VBox):
             ]
         )
         offline_style(self)
+        self._rng = random.Random()  # fresh draws on every update, never the same twenty
         self.temperature.observe(lambda _: self.update(), names="value")
         self.top_p.observe(lambda _: self.update(), names="value")
         self.prompt.observe(lambda _: self.ask(), names="value")
@@ -58,26 +67,39 @@ class TemperatureExplorer(w.VBox):
     def ask(self) -> None:
         """Ask the model again for the edited prompt (one forward pass, no generation)."""
         self.tokens_logprobs = self.llm.next_token_logprobs(
-            self.prompt.value, self.answer_prefix.value, top_n=self.top_n
+            self.prompt.value, self.answer_prefix.value, top_n=None
         )
         self.update()
 
     @property
     def probabilities(self) -> list[float]:
-        """What a sampler draws from at the current slider values (over the top tokens)."""
+        """What the sampler draws from at the current slider values, over the whole vocabulary
+        (in the order of ``tokens_logprobs``: most likely first)."""
         return sampling_distribution(
-            [lp for _, lp in self.tokens_logprobs], self.temperature.value, self.top_p.value
+            [lp for _, lp in self.tokens_logprobs],
+            self.temperature.value,
+            self.top_p.value,
+            top_k=int(self.settings.get("top_k") or 0),
+            min_p=float(self.settings.get("min_p") or 0.0),
         )
 
     def update(self) -> None:
+        import math
+
         probabilities = self.probabilities
         tokens = [t for t, _ in self.tokens_logprobs]
+        model = [math.exp(lp) for _, lp in self.tokens_logprobs]
         title = f"temperature={self.temperature.value:.2f}, top_p={self.top_p.value:.2f}"
-        self.chart.outputs = ()
-        self.chart.append_display_data(figure_image(plot_distribution(tokens, probabilities, title=title)))
-        rng = random.Random(0)
-        draws = rng.choices(tokens, weights=probabilities, k=20)
+        figure = plot_distribution(tokens, probabilities, title=title, model=model, top_n=self.top_n)
+        replace_output(self.chart, figure_image(figure))
+        draws = self._rng.choices(range(len(tokens)), weights=probabilities, k=SAMPLES)
         kept = sum(1 for p in probabilities if p > 0)
+        visible = sum(1 for p in probabilities if p >= 0.01)
+        k, m = self.settings.get("top_k") or 0, self.settings.get("min_p") or 0.0
+        chain = f"top_k={k}, top_p={self.top_p.value:.2f}, min_p={m:g}, then temperature"
         self.samples.value = (
-            f"<b>{kept}</b> of the top {len(tokens)} tokens can be drawn · 20 samples: "
-        ) + " ".join(f"<code>{t!r}</code>" for t in draws)
+            f"The sampler ({html.escape(chain)}) keeps <b>{kept}</b> token{'s' * (kept != 1)}; "
+            f"<b>{visible}</b> of them ha{'ve' if visible != 1 else 's'} 1% or more, the rest too little "
+            f"to show as a bar. {SAMPLES} fresh samples: "
+            + " ".join(f"<code>{html.escape(repr(tokens[i]))}</code>" for i in draws)
+        )

@@ -127,6 +127,36 @@ def test_next_token_distribution_is_the_models(embedded_session: LlamaCppLLM) ->
     assert 0.2 < sum(math.exp(lp) for lp in logprobs) <= 1.0 + 1e-6
 
 
+def test_the_teaching_sampler_is_the_engines_own(embedded_session: LlamaCppLLM) -> None:
+    """sampling_distribution over the whole vocabulary gives the probabilities the engine's
+    sampler reports after its chain (llama.cpp's post_sampling_probs), setting by setting."""
+    import math
+
+    from nbllm.core.messages import to_messages
+    from nbllm.core.sampling import sampling_distribution
+
+    full = embedded_session.next_token_logprobs("Name a colour.", "My favourite colour is", top_n=None)
+    assert len(full) == 49152 and sum(math.exp(lp) for _, lp in full) == pytest.approx(1.0, abs=1e-3)
+    settings = embedded_session.sampler_settings()
+    assert settings["samplers"].index("top_p") < settings["samplers"].index("temperature")
+    prompt = (
+        embedded_session._render(to_messages("Name a colour.", embedded_session.effective_system_prompt))
+        + "My favourite colour is"
+    )
+    for temperature, top_p, top_k, min_p in [(1.0, 1.0, 40, 0.05), (1.5, 0.9, 40, 0.05), (0.5, 0.95, 0, 0.0)]:
+        answer = embedded_session._post_sync(
+            embedded_session.engine_process,
+            "/completion",
+            {"prompt": prompt, "n_predict": 1, "n_probs": 8, "post_sampling_probs": True, "cache_prompt": False,
+             "temperature": temperature, "top_p": top_p, "top_k": top_k, "min_p": min_p},
+        )  # fmt: skip
+        engine = {p["token"]: p["prob"] for p in answer["completion_probabilities"][0]["top_probs"]}
+        ours = dict(zip((t for t, _ in full), sampling_distribution([lp for _, lp in full], temperature,
+                                                                      top_p, top_k, min_p)))  # fmt: skip
+        for token, prob in engine.items():
+            assert ours[token] == pytest.approx(prob, abs=2e-3), (temperature, top_p, token)
+
+
 def test_unloading_the_last_llm_stops_its_engine(tmp_path: Path) -> None:
     import gc
 

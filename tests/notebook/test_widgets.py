@@ -207,18 +207,45 @@ def test_human_verification_widget_decides_the_vote(embedded) -> None:
 
 
 def test_temperature_explorer_uses_real_probabilities(embedded) -> None:
+    import html
+    import math
+
     explorer = nbllm.TemperatureExplorer(
         embedded, "What is the capital of France?", "The capital of France is", top_n=8
     )
     assert explorer.tokens_logprobs[0][0].strip() == "Paris"
-    warm = explorer.probabilities
+    # the whole vocabulary, not a renormalised top 8
+    assert len(explorer.tokens_logprobs) > 40_000
+    assert sum(math.exp(lp) for _, lp in explorer.tokens_logprobs) == pytest.approx(1.0, abs=1e-3)
+    # 'Paris' is so likely that min_p keeps nothing else; a question with many answers shows more
+    assert "keeps <b>1</b> token;" in explorer.samples.value
+    explorer.prompt.value = "Name a colour."
+    explorer.answer_prefix.value = "My favourite colour is"
+    explorer.temperature.value = 1.0
+    explorer.top_p.value = 1.0
+    model = [math.exp(lp) for _, lp in explorer.tokens_logprobs]
+    drawn = explorer.probabilities
+    assert drawn[0] >= model[0]  # top_k and min_p cut the tail; nothing else changed at T=1
     explorer.temperature.value = 0.0
     assert explorer.probabilities[0] == 1.0
+    assert "keeps <b>1</b> token;" in explorer.samples.value
+    explorer.temperature.value = 0.05
+    kept = sum(p > 0 for p in explorer.probabilities)
+    assert f"keeps <b>{kept}</b> token" in explorer.samples.value
+    visible = sum(p >= 0.01 for p in explorer.probabilities)
+    assert kept > visible and f"<b>{visible}</b> of them ha" in explorer.samples.value  # as charted
     explorer.temperature.value = 2.0
-    explorer.top_p.value = 1.0
     hot = explorer.probabilities
-    assert hot[0] < warm[0] and sum(p > 0 for p in hot) == 8
+    assert hot[0] < drawn[0] and sum(p > 0 for p in hot) > 8
     assert "image/png" in explorer.chart.outputs[0]["data"]
+    # fresh samples on every update: at T=1.2 the most likely token shows up among them
+    explorer.temperature.value = 1.2
+    seen = set()
+    for top_p in (0.95, 0.9, 0.85, 0.8, 0.75):
+        explorer.top_p.value = top_p
+        seen.add(explorer.samples.value.split("fresh samples:")[1])
+    top = html.escape(repr(explorer.tokens_logprobs[0][0]))
+    assert len(seen) == 5 and any(top in s for s in seen)
 
 
 def test_cost_meter_this_run_starts_with_each_cell(tmp_path) -> None:
@@ -290,7 +317,7 @@ def test_temperature_explorer_prompt_is_editable(embedded) -> None:
     explorer = nbllm.TemperatureExplorer(
         embedded, "What is the capital of France?", "The capital of France is", top_n=8
     )
-    assert "of the top 8 tokens" in explorer.samples.value
+    assert "The sampler (top_k=" in explorer.samples.value
     before = explorer.tokens_logprobs
     explorer.prompt.value = "What is the capital of Italy?"
     explorer.answer_prefix.value = "The capital of Italy is"
