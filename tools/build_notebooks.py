@@ -29,11 +29,11 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ("code", "import nbllm\n\nllm = nbllm.default_llm()  # the embedded model\nllm"),
         (
             "md",
-            "## Generate\n`generate` takes a prompt (or chat messages, or a list of them) and returns, per input, `num_generations` samples with their statistics. In a notebook the result shows itself as a table.",
+            "## Generate\n`generate` takes a prompt (or chat messages, or a list of them) and returns, per input, `num_generations` samples with their statistics. In a notebook the result shows itself as a table. `seed=7` makes the samples the same on every run (and on Binder).",
         ),
         (
             "code",
-            'outputs = llm.generate(\n    ["What is the capital of France?", "Name three colours."],\n    num_generations=3,\n    temperature=0.8,\n    max_tokens=60,\n)\noutputs',
+            'outputs = llm.generate(\n    ["What is the capital of France? Answer in one sentence.", "Name three colours of the rainbow."],\n    num_generations=3,\n    temperature=0.5,\n    max_tokens=60,\n    seed=7,\n)\noutputs',
         ),
         (
             "md",
@@ -55,19 +55,19 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "code",
-            'again = llm.generate(\n    ["What is the capital of France?", "Name three colours."],\n    num_generations=3,\n    temperature=0.8,\n    max_tokens=60,\n)\nprint("every answer came from the cache:", bool(again.to_dataframe()["cache_hit"].all()))',
+            'again = llm.generate(\n    ["What is the capital of France? Answer in one sentence.", "Name three colours of the rainbow."],\n    num_generations=3,\n    temperature=0.5,\n    max_tokens=60,\n    seed=7,\n)\nprint("every answer came from the cache:", bool(again.to_dataframe()["cache_hit"].all()))',
         ),
         (
             "md",
-            "## Streaming, chat and parameters\n`stream` yields the text as it is produced; `chat` keeps a history you can read and edit as a list; generation parameters are one validated object.",
+            "## Streaming, chat and parameters\n`stream` yields the text as it is produced; `chat` keeps a history you can read and edit as a list; generation parameters are one validated object.\n\nThe embedded model is tiny (135 million parameters) and often loses track of a conversation: asked *What is my name?* it may answer with a name of its own. `llm.history` shows that the model *was* sent \"My name is Ada\": the history is the model's only memory, and using it is the model's job. Switch `llm` to a bigger model (the note at the top) and it answers \"Ada\".",
         ),
         (
             "code",
-            'for piece in llm.stream("Write a haiku about the sea.", max_tokens=40):\n    print(piece, end="")',
+            'for piece in llm.stream("Write a haiku about the sea.", max_tokens=40, temperature=0.7, seed=2):\n    print(piece, end="")',
         ),
         (
             "code",
-            'llm.chat("Hi! My name is Ada.", max_tokens=40)\nllm.chat("What is my name?", max_tokens=40)\nllm.history',
+            'llm.chat("Hi! My name is Ada.", max_tokens=40, temperature=0.2, seed=1)\nllm.chat("What is my name?", max_tokens=40, temperature=0.2, seed=1)\nllm.history  # everything the model was sent, and what it answered',
         ),
         (
             "code",
@@ -82,10 +82,14 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "code",
-            'import nbllm\nfrom nbllm.generators import (\n    AsyncGenerator, ExampleGenerator, Generator, Job, JobSettings, MajorVoteGenerator,\n    MultiThreadingAsyncGenerator, SequentialAsyncGenerator, SequentialAsyncGenerator2,\n)\n\nllm = nbllm.default_llm()\njob = Job(instruction="Answer with the capital city only.", template="Country: {country}", params={"max_tokens": 16})\ncountries = ["France", "Japan", "Peru"]\nnbllm.list_generators()',
+            'import nbllm\nfrom nbllm.generators import (\n    AsyncGenerator, Example, ExampleGenerator, Generator, Job, JobSettings, MajorVoteGenerator,\n    MultiThreadingAsyncGenerator, SequentialAsyncGenerator, SequentialAsyncGenerator2,\n)\n\nllm = nbllm.default_llm()\n# two worked examples (few-shot) show the small model the answer we want\nexamples = [Example(input={"country": "Spain"}, output="Madrid"), Example(input={"country": "Germany"}, output="Berlin")]\njob = Job(instruction="Answer with the capital city only.", template="What is the capital of {country}?", examples=examples, params={"max_tokens": 12, "temperature": 0.0})\ncountries = ["France", "Japan", "Italy"]\nnbllm.list_generators()',
         ),
         ("code", "nbllm.show(Generator(job, llm).generate(countries))"),
-        ("code", "nbllm.show(AsyncGenerator(job, llm, num_runs=3).generate(countries))"),
+        (
+            "md",
+            "Sampling at a higher temperature, the small model sometimes goes wrong (look for an invented city below). That is what the majority vote further down is for.",
+        ),
+        ("code", "nbllm.show(AsyncGenerator(job, llm, num_runs=3).generate(countries, temperature=0.7, seed=5))"),
         ("code", "nbllm.show(SequentialAsyncGenerator(job, llm, num_runs=2).generate(countries))"),
         (
             "code",
@@ -97,19 +101,19 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "md",
-            "## Majority vote\nRuns several times and keeps the answer most runs agree on, with its reliability (votes for the winner / runs). With an output schema the parsed answers are compared.",
+            "## Majority vote\nRuns several times and keeps the answer most runs agree on, with its reliability (votes for the winner / runs) and every answer's votes. With an output schema the parsed answers are compared. The wrong samples above are outvoted; Egypt, which this model rarely gets right, shows a low reliability: when the votes split, check the answer (here the model was asked to pick among the candidates: the generator column says *grade*).",
         ),
         (
             "code",
-            'from pydantic import BaseModel\n\nclass Capital(BaseModel):\n    capital: str\n\nstructured = Job(instruction="Give the capital city of the country.", template="Country: {country}", output_schema=Capital, params={"max_tokens": 30})\nvotes = MajorVoteGenerator(structured, llm, num_votes=5, temperature=0.9).generate(countries)\n[(v.input, v.winner, v.reliability, v.decided_by) for v in votes]',
+            'from pydantic import BaseModel\n\nclass Capital(BaseModel):\n    capital: str\n\nstructured = Job(\n    instruction="Give the capital city of the country.",\n    template="What is the capital of {country}?",\n    output_schema=Capital,\n    examples=[Example(input={"country": "Spain"}, output=Capital(capital="Madrid"))],\n    params={"max_tokens": 30},\n)\nvotes = MajorVoteGenerator(structured, llm, num_votes=5, temperature=0.7, seed=5).generate(countries + ["Egypt"])\nnbllm.show(votes)',
         ),
         (
             "md",
-            "## Examples for a job\n`ExampleGenerator` writes new inputs for a job and answers them by majority vote — ready to add as few-shot examples.",
+            "## Examples for a job\n`ExampleGenerator` writes new inputs for a job and answers them by majority vote, as candidates for few-shot examples. A model this small often just repeats the example it was shown, or writes poor ones: read them before you use them, or let a bigger model write them.",
         ),
         (
             "code",
-            "records = ExampleGenerator(structured, llm, num_votes=3).generate(3)\nnbllm.to_dataframe(records)",
+            "records = ExampleGenerator(structured, llm, num_votes=3, seed=2).generate(3)\nnbllm.show(records)",
         ),
         (
             "md",
@@ -117,9 +121,8 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "code",
-            "wide, figure = nbllm.compare(countries, generators=[Generator(job, llm), AsyncGenerator(job, llm, num_runs=2)])\nwide",
+            "nbllm.compare(countries, generators=[Generator(job, llm), AsyncGenerator(job, llm, num_runs=2)], temperature=0.7, seed=5)",
         ),
-        ("code", "figure"),
     ],
     "03_chat.ipynb": [
         (
@@ -131,7 +134,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
             "code",
             'import nbllm\n\nllm = nbllm.default_llm(system_prompt="You are a friendly, concise assistant.")\nchat = nbllm.ChatWidget(llm, max_tokens=60)\nchat',
         ),
-        ("md", "Everything the widget does is also a method, so a notebook can drive it (and tests do):"),
+        ("md", "Everything the widget does is also a method, so a notebook can drive it (and tests do). The embedded model is tiny and often forgets a name it was told two lines up (it may even call itself Ada): the history below shows it was sent. A bigger model (see the note at the top) remembers."),
         (
             "code",
             'chat.send("Hi! My name is Ada.").result()\nchat.send("What is my name?").result()\nllm.history',
@@ -145,7 +148,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
             "llm.history = []  # the widget follows: a new, empty branch (the old one stays in the dropdown)\nlen(chat.transcript.children)",
         ),
         ("md", "Without widgets (in a script, or on GitHub), `llm.chat` keeps the same history:"),
-        ("code", 'llm.chat("Tell me a one-line joke.", max_tokens=40)'),
+        ("code", 'llm.chat("Tell me a one-line joke about cats.", max_tokens=40, temperature=0.7, seed=1)'),
     ],
     "04_comparisons.ipynb": [
         (
@@ -155,32 +158,36 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "code",
-            'import nbllm\nfrom nbllm.generators import Job, JobSettings, MajorVoteGenerator, MultiThreadingAsyncGenerator, Sampler\n\nllm = nbllm.default_llm()\nprompts = ["Describe the sea in one sentence.", "Describe a forest in one sentence."]',
+            'import nbllm\nfrom nbllm.generators import Job, JobSettings, MajorVoteGenerator, MultiThreadingAsyncGenerator\n\nllm = nbllm.default_llm()\nprompts = ["Describe the sea in one sentence.", "Describe a forest in one sentence."]',
         ),
         (
             "md",
-            "## A parameter sweep\n`Sampler` runs every combination of a grid; `compare(params=...)` gives the wide table at once.",
+            "## A temperature sweep\n`compare` runs the same prompts at each setting, three samples each, and shows them side by side. Options such as `max_tokens` apply to every run. The plot shows what changes with temperature: how long the answers are, and how often the three samples agree (at temperature 0 they are the same answer three times).",
         ),
         (
             "code",
-            "results = Sampler(llm, temperature=[0.0, 0.7, 1.4], top_p=[0.5, 1.0]).run(prompts, max_tokens=30)\nframe = nbllm.to_dataframe(results)\nnbllm.to_wide(frame)",
-        ),
-        ("code", 'nbllm.plot_tokens_per_second(frame, by="variant")'),
-        (
-            "md",
-            "## Prompt variants\nJob settings change the instruction, the examples or the parameters; `MultiThreadingAsyncGenerator` runs one variant per thread.",
-        ),
-        (
-            "code",
-            'job = Job(instruction="Describe the word.", template="Word: {word}", params={"max_tokens": 30, "temperature": 0.0})\nvariants = [\n    JobSettings(name="plain", instruction="Describe the word."),\n    JobSettings(name="child", instruction="Explain the word to a five-year-old."),\n    JobSettings(name="poet", instruction="Describe the word as a poet would."),\n]\nruns = MultiThreadingAsyncGenerator(job, llm, job_settings=variants).generate(["ocean", "mountain"])\nnbllm.to_wide(nbllm.to_dataframe(runs))',
+            'sweep = nbllm.compare(\n    prompts,\n    params=[{"temperature": 0.0}, {"temperature": 0.7}, {"temperature": 1.4}],\n    llm=llm,\n    num_generations=3,\n    max_tokens=40,\n)\nsweep',
         ),
         (
             "md",
-            "## How reliable is an answer?\nMajority vote reports the share of runs that agree; higher temperature means less agreement.",
+            "`sweep.wide` and `sweep.long` are DataFrames (one column per setting; one row per answer) for your own analysis.",
+        ),
+        ("code", 'nbllm.show(sweep.long.head(6))'),
+        (
+            "md",
+            "## Prompt variants\nJob settings change the instruction, the examples or the parameters; `MultiThreadingAsyncGenerator` runs one variant per thread. `nbllm.show` displays a wide table with every answer in full.",
         ),
         (
             "code",
-            'quiz = Job(instruction="Answer with one word.", template="{question}", params={"max_tokens": 6})\nfor temperature in (0.2, 1.2):\n    votes = MajorVoteGenerator(quiz, llm, num_votes=5, temperature=temperature).generate(["What colour is the sky?", "What is 2 + 2?"])\n    print(temperature, [(v.winner, round(v.reliability, 2), v.decided_by) for v in votes])',
+            'job = Job(instruction="Describe the word.", template="Word: {word}", params={"max_tokens": 40, "temperature": 0.0})\nvariants = [\n    JobSettings(name="plain", instruction="Describe the word in one sentence."),\n    JobSettings(name="child", instruction="Explain the word to a five-year-old in one sentence."),\n    JobSettings(name="poet", instruction="Describe the word in one sentence, as a poet would."),\n]\nruns = MultiThreadingAsyncGenerator(job, llm, job_settings=variants).generate(["ocean", "mountain"])\nnbllm.show(nbllm.to_wide(nbllm.to_dataframe(runs)))',
+        ),
+        (
+            "md",
+            "## How reliable is an answer?\nA majority vote asks the same question several times and reports the share of runs that agree (its *reliability*) with every answer's votes. A small model is not always right: when the votes split, the answer is worth checking. Raising the temperature spreads the votes.",
+        ),
+        (
+            "code",
+            'from IPython.display import display\nfrom nbllm.generators import Example\n\nquiz = Job(\n    instruction="Answer with one word.",\n    template="{question}",\n    examples=[Example(input={"question": "What colour is the sky on a clear day?"}, output="Blue")],\n    params={"max_tokens": 8},\n)\nquestions = ["What is the capital of France?", "What colour is grass?"]\nfor temperature in (0.2, 1.2):\n    votes = MajorVoteGenerator(quiz, llm, num_votes=5, temperature=temperature, seed=3).generate(questions)\n    display(nbllm.show(votes))',
         ),
     ],
     "05_temperature_and_top_p.ipynb": [
@@ -209,7 +216,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "code",
-            'import collections\n\nfor temperature in (0.1, 1.0, 1.8):\n    (out,) = llm.generate("Name a colour.", num_generations=10, temperature=temperature, max_tokens=6)\n    print(temperature, collections.Counter(g.text.strip() for g in out.generations).most_common(4))',
+            'import collections\n\n# one worked example first, so the small model answers with a word\nask = [{"role": "user", "content": "Name a fruit."}, {"role": "assistant", "content": "Apple."}, {"role": "user", "content": "Name a colour."}]\nfor temperature in (0.1, 1.0, 1.8):\n    (out,) = llm.generate([ask], num_generations=10, temperature=temperature, max_tokens=6, seed=1)\n    print(temperature, collections.Counter(g.text.strip() for g in out.generations).most_common(4))',
         ),
     ],
     "06_playground.ipynb": [
@@ -251,7 +258,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "code",
-            'outputs = pool.generate(["Name a colour."], num_generations=4, max_tokens=8, temperature=1.0)\noutputs',
+            'ask = [{"role": "user", "content": "Name a fruit."}, {"role": "assistant", "content": "Apple."}, {"role": "user", "content": "Name a colour."}]\noutputs = pool.generate([ask], num_generations=4, max_tokens=8, temperature=1.0, seed=1)\noutputs',
         ),
         ("md", "When you are done, stop the actors (and the local cluster):"),
         ("code", "import ray\n\npool.teardown()\nray.shutdown()"),

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from nbllm.core.messages import to_batch
-from nbllm.core.outputs import GenerateOutput, Generation
+from nbllm.core.outputs import GenerateOutput, GenerateOutputs, Generation
 from nbllm.core.params import GenerationParams
 from nbllm.errors import BackendError, MissingDependencyError, UsageError, WorkerDiedError, WorkerLoadError
 from nbllm.llms.base import check_num_generations
@@ -359,8 +359,9 @@ class LLMPool:
             future.add_done_callback(done)
         return merged
 
-    def generate(self, inputs: Any, num_generations: int = 1, **options: Any) -> list[GenerateOutput]:
-        return self.submit(inputs, num_generations, **options).result()
+    def generate(self, inputs: Any, num_generations: int = 1, **options: Any) -> GenerateOutputs:
+        """The merged outputs, as from an LLM: a list that shows itself as a table."""
+        return GenerateOutputs(self.submit(inputs, num_generations, **options).result())
 
     def _merge(
         self, batch: list[Any], parts: list[tuple[concurrent.futures.Future[Any], int, int]]

@@ -103,10 +103,11 @@ class Sampler:
         from nbllm.llms.base import LLM
 
         async def one(variant: dict[str, Any]) -> VariantResult:
+            merged = {**options, **variant}  # a variant's own setting wins over a shared option
             if isinstance(self.target, LLM):
-                results = await self.target.agenerate_many(inputs, num_generations, **options, **variant)
+                results = await self.target.agenerate_many(inputs, num_generations, **merged)
             else:
-                results = await self.target.agenerate(inputs, **options, **variant)
+                results = await self.target.agenerate(inputs, **merged)
             return VariantResult(label_of(variant), variant, results)
 
         return list(await asyncio.gather(*(one(v) for v in self._hyper_param_sampler())))

@@ -65,7 +65,7 @@ def to_wide(frame: Any, by: str = "variant", value: str = "generation") -> Any:
         aggfunc="first",
         sort=False,
     )
-    wide.columns.name = by
+    wide.columns.name = None  # else pandas heads the index column with `by`
     return wide.reset_index()
 
 

@@ -8,11 +8,12 @@ from typing import Any
 
 STYLE = (
     "<style>.nbllm-results{border-collapse:collapse;font-size:13px;max-width:100%}"
-    ".nbllm-results th{background:#f3f4f6;text-align:left;padding:4px 8px;border-bottom:2px solid #d1d5db}"
+    ".nbllm-results.nbllm-results th{background:#f3f4f6;text-align:left;padding:4px 8px;border-bottom:2px solid #d1d5db}"
     ".nbllm-results td{padding:4px 8px;border-bottom:1px solid #e5e7eb;vertical-align:top}"
-    ".nbllm-results td.text{text-align:left;max-width:42em;white-space:pre-wrap;overflow-wrap:anywhere;"
+    ".nbllm-results td.text{text-align:left;max-width:42em;white-space:pre-wrap;overflow-wrap:break-word;"
     "word-break:normal;line-height:1.5em}"
-    ".nbllm-results td.input{min-width:12em}"
+    ".nbllm-results td.input{min-width:10em}.nbllm-results td.generation,.nbllm-results td.votes{min-width:16em}"
+    ".nbllm-scroll{overflow-x:auto;max-width:100%}"
     ".nbllm-results td.text div{max-height:15em;overflow-y:auto}"
     ".nbllm-results td.err{color:#b91c1c}.nbllm-results td.num{text-align:right;font-variant-numeric:tabular-nums}"
     "</style>"
@@ -89,11 +90,69 @@ def results_html(results: Any, max_rows: int = 200) -> str:
     if frame["error"].notna().any():
         parts.append(f"<b>{int(frame['error'].notna().sum())} errors</b>")
     summary = f"<p>{' · '.join(parts)}</p>"
-    return f'{STYLE}{summary}<table class="nbllm-results"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>{more}'
+    return (
+        f'{STYLE}{summary}<div class="nbllm-scroll"><table class="nbllm-results"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>{more}"
+    )
+
+
+WIDE_STYLE = (
+    "<style>.nbllm-wide{border-collapse:collapse;font-size:13px;table-layout:fixed;width:100%}"
+    ".nbllm-wide.nbllm-wide th{background:#f3f4f6;text-align:left;padding:4px 8px;border-bottom:2px solid #d1d5db;"
+    "overflow-wrap:anywhere}"
+    # doubled class: JupyterLab right-aligns output table cells with a two-class selector
+    ".nbllm-wide.nbllm-wide td{padding:4px 8px;border-bottom:1px solid #e5e7eb;vertical-align:top;text-align:left;"
+    "white-space:pre-wrap;overflow-wrap:anywhere;line-height:1.45em}"
+    ".nbllm-wide.nbllm-wide th.num{width:5.5em}"
+    ".nbllm-wide.nbllm-wide td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
+    ".nbllm-wide details summary{cursor:pointer;color:#374151}"
+    ".nbllm-wide caption{caption-side:top;text-align:left;color:#4b5563;padding:2px 0 6px}"
+    "</style>"
+)
+CLAMP = 280  # characters shown before a long answer folds away behind "show all"
+
+
+def wide_html(wide: Any, caption: str | None = None, max_rows: int = 200) -> str:
+    """A side-by-side table (from ``to_wide`` or ``compare``) that fits the page: columns share
+    the width, every answer wraps in full, left-aligned, and a long one folds behind a
+    "show all" toggle (plain HTML, so it works on GitHub and in exported notebooks too)."""
+    import pandas as pd
+
+    numeric = {"input_index", "generation_index"}
+    head = "".join(
+        f"<th{' class=num' if c in numeric else ''}>{html.escape(str(c).replace('_', ' '))}</th>"
+        for c in wide.columns
+    )
+    rows = []
+    for _, row in wide.head(max_rows).iterrows():
+        cells = []
+        for column in wide.columns:
+            value = row[column]
+            text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+            if column in numeric:
+                cells.append(f'<td class="num">{html.escape(text)}</td>')
+            elif len(text) > CLAMP:
+                cells.append(
+                    f"<td><details><summary>{html.escape(text[:CLAMP])}… <i>show all</i></summary>"
+                    f"{html.escape(text[CLAMP:])}</details></td>"
+                )
+            else:
+                cells.append(f"<td>{html.escape(text)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    title = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    more = f"<p>{len(wide) - max_rows} more rows in the DataFrame.</p>" if len(wide) > max_rows else ""
+    return (
+        f'{WIDE_STYLE}<table class="nbllm-wide">{title}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>{more}"
+    )
 
 
 def show(results: Any) -> Any:
-    """Display any result set as the HTML table (returns an object Jupyter renders)."""
+    """Display any result set as the HTML table (returns an object Jupyter renders); a wide
+    frame from ``to_wide`` shows side by side, every answer in full."""
+    import pandas as pd
     from IPython.display import HTML
 
+    if isinstance(results, pd.DataFrame) and "generation" not in results.columns:
+        return HTML(wide_html(results))
     return HTML(results_html(results))

@@ -25,7 +25,9 @@ class Playground(w.VBox):
     nbllm's I/O loop and fills the table and the plot when it is done, so the kernel stays
     free meanwhile. ``results`` holds the last results (``nbllm.to_dataframe(pg.results)``)."""
 
-    def __init__(self, llm: Any = None, prompt: str = "What is the capital of France?") -> None:
+    def __init__(
+        self, llm: Any = None, prompt: str = "What is the capital of France? Answer in one sentence."
+    ) -> None:
         from nbllm.llms.default import default_llm
 
         self.llm = llm if llm is not None else default_llm()

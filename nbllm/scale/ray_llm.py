@@ -9,6 +9,7 @@ WorkerDiedError. Ray is an optional extra: ``pip install "nbllm[ray]"``.
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -32,12 +33,21 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> Any:
     nothing is done when this process is already connected."""
     ray = ray_module()
     if not ray.is_initialized():
-        ray.init(
-            address=address,
-            num_cpus=num_cpus if address is None else None,
-            include_dashboard=False,
-            log_to_driver=False,
-        )
+        # Ray announces (as a warning, a red box in a notebook) that it turned token
+        # authentication on for a new local cluster: good news, not a problem; kept in the log.
+        notice = logging.getLogger("ray._private.authentication.authentication_token_setup")
+        level = notice.level
+        notice.setLevel(logging.ERROR)
+        try:
+            ray.init(
+                address=address,
+                num_cpus=num_cpus if address is None else None,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING,  # not "Started a local Ray instance." on stderr
+            )
+        finally:
+            notice.setLevel(level)
     return ray
 
 

@@ -190,3 +190,65 @@ def test_temperature_explorer_in_a_real_browser(page: Any) -> None:
     except Exception:
         shot(page, "explorer-failure.png")
         raise
+
+
+def test_a_comparison_reads_in_full_and_fits_the_page(page: Any) -> None:
+    try:
+        panel = open_notebook(page, "04_comparisons.ipynb")
+        run_all_cells(page)
+        table = panel.locator("table.nbllm-wide").first
+        table.wait_for()
+        fit = table.evaluate(
+            """t => {
+                const area = t.closest('.jp-OutputArea-output');
+                const cells = [...t.querySelectorAll('td')];
+                return {
+                    spill: t.getBoundingClientRect().right - area.getBoundingClientRect().right,
+                    aligned: cells.every(c => ['left', 'start', 'right'].includes(getComputedStyle(c).textAlign)),
+                    textLeft: cells.filter(c => !c.classList.contains('num'))
+                                   .every(c => ['left', 'start'].includes(getComputedStyle(c).textAlign)),
+                    cut: cells.filter(c => c.innerText.trim().endsWith('...')).length,
+                    header: t.querySelector('th').innerText,
+                };
+            }"""
+        )
+        assert fit["spill"] <= 1, f"the table spills {fit['spill']}px past the output area"
+        assert fit["textLeft"] and fit["cut"] == 0, fit
+        assert fit["header"] != "variant"
+        assert (
+            "Compared on SmolLM2-135M-Instruct"
+            in panel.locator("table.nbllm-wide caption").first.inner_text()
+        )
+        shot(page, "comparison.png")
+    except Exception:
+        shot(page, "comparison-failure.png")
+        raise
+
+
+def test_the_playground_slider_sets_only_its_own_parameter_and_votes_show(page: Any) -> None:
+    try:
+        panel = open_notebook(page, "06_playground.ipynb")
+        run_all_cells(page)
+        playground = panel.locator(".nbllm-playground").first
+        playground.wait_for()
+        assert playground.get_by_text("model default").count() >= 2  # top_p and max_tokens untouched
+        handle = playground.locator(".widget-slider .noUi-handle").first  # temperature
+        handle.focus()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(
+            "el => el.querySelectorAll('i').length >= 0 && [...el.querySelectorAll('.widget-html')]"
+            ".filter(h => h.innerText.includes('model default')).length === 2",
+            arg=playground.element_handle(),
+        )
+        execute(page, "assert set(playground.generation_params.set_values()) == {'temperature'}, "
+                      "playground.generation_params.set_values()")  # fmt: skip
+        playground.locator("select").first.select_option("MajorVoteGenerator")
+        runs = playground.locator(".widget-inline-hbox", has_text="runs/votes").locator("input").first
+        assert runs.input_value() == "3"
+        playground.get_by_role("button", name="Run").click()
+        playground.locator("table.nbllm-results th", has_text="votes").wait_for()
+        assert "×" in playground.locator("table.nbllm-results").first.inner_text()
+        shot(page, "playground-votes.png")
+    except Exception:
+        shot(page, "playground-failure.png")
+        raise

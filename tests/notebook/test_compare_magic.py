@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import html
+
 import pytest
 from traitlets.config import Config
 
@@ -20,8 +22,38 @@ def test_compare_parameter_sets_gives_a_wide_frame_and_a_plot(embedded) -> None:
     wide, figure = comparison
     assert list(wide.columns[-2:]) == ["temperature=0.0", "temperature=1.2"]
     assert len(wide) == 4 and wide["temperature=0.0"].notna().all()
-    assert figure.axes[0].get_title().startswith("Output tokens per second")
-    assert "<img" in comparison._repr_html_()
+    assert wide.columns.name is None  # no "variant" heading over the index
+    # what varies with temperature: answer length and agreement between the two samples
+    assert [ax.get_title() for ax in figure.axes] == ["Answer length", "Agreement between samples"]
+    agreement = [bar.get_height() for bar in figure.axes[1].patches]
+    assert agreement[0] == 1.0  # greedy: both samples agree
+    page = comparison._repr_html_()
+    assert "<img" in page and "Compared on SmolLM2-135M-Instruct" in page
+    assert "text-overflow" not in page and "white-space:pre-wrap" in page  # answers wrap, in full
+    assert all(answer in page for answer in comparison.long["generation"].map(html.escape))
+
+
+def test_compare_takes_shared_options_and_names_the_default_llm() -> None:
+    shared = ScriptedLLM(cache=False)
+    comparison = nbllm.compare(["x"], params=[{"temperature": 0.0}, {"temperature": 0.5, "max_tokens": 3}],
+                               llm=shared, max_tokens=30, seed=1)  # fmt: skip
+    sent = [request.params for request in shared.requests]
+    assert sorted((p["temperature"], p["max_tokens"], p["seed"]) for p in sent) == [(0.0, 30, 1), (0.5, 3, 1)]
+    assert comparison.options == {"max_tokens": 30, "seed": 1} and "shared options: max_tokens=30" in (
+        comparison.caption
+    )
+    with pytest.raises(nbllm.InvalidParameterError, match="max_tokens"):
+        nbllm.compare(["x"], params=[{}], llm=shared, max_tokens=-1)
+
+
+def test_long_answers_fold_behind_show_all() -> None:
+    import pandas as pd
+
+    from nbllm.notebook.html import wide_html
+
+    long = "word " * 200
+    page = wide_html(pd.DataFrame({"input": ["q"], "a": [long], "b": ["short"]}))
+    assert "<details>" in page and "show all" in page and page.count("word") == 200
 
 
 def test_compare_llms_and_generators(tmp_path) -> None:

@@ -10,7 +10,9 @@ from nbclient import NotebookClient
 
 pytestmark = pytest.mark.slow
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+ARTIFACTS = ROOT / "test-artifacts" / "notebooks"
 
 
 def execute(path: Path, timeout: int = 240) -> nbformat.NotebookNode:
@@ -33,11 +35,23 @@ def test_there_are_notebooks() -> None:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs_without_errors(path: Path) -> None:
     nb = execute(path)
-    errors = [
-        o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, ARTIFACTS / path.name)  # the run as a teacher would read it
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert outputs
+    # no red box: nothing written to stderr (warnings, library chatter)
+    stderr = [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+    assert not stderr, stderr
+    # results show as tables, not as a wall of reprs
+    walls = [
+        o["data"]["text/plain"][:80]
+        for o in outputs
+        if o.output_type == "execute_result"
+        and str(o["data"].get("text/plain", "")).startswith(("[GenerateOutput(", "GenerateOutput("))
+        and "text/html" not in o["data"]
     ]
-    assert not errors
-    assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    assert not walls, walls
 
 
 def test_figures_and_widgets_render_in_the_kernel() -> None:
