@@ -59,7 +59,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "md",
-            "## Streaming, chat and parameters\n`stream` yields the text as it is produced; `chat` keeps a history you can read and edit as a list; generation parameters are one validated object.\n\nThe embedded model is tiny (135 million parameters) and often loses track of a conversation: asked *What is my name?* it may answer with a name of its own. `llm.history` shows that the model *was* sent \"My name is Ada\": the history is the model's only memory, and using it is the model's job. Switch `llm` to a bigger model (the note at the top) and it answers \"Ada\".",
+            '## Streaming, chat and parameters\n`stream` yields the text as it is produced; `chat` keeps a history you can read and edit as a list; generation parameters are one validated object.\n\nThe embedded model is tiny (135 million parameters) and often loses track of a conversation: asked *What is my name?* it may answer with a name of its own. `llm.history` shows that the model *was* sent "My name is Ada": the history is the model\'s only memory, and using it is the model\'s job. Switch `llm` to a bigger model (the note at the top) and it answers "Ada".',
         ),
         (
             "code",
@@ -89,7 +89,10 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
             "md",
             "Sampling at a higher temperature, the small model sometimes goes wrong (look for an invented city below). That is what the majority vote further down is for.",
         ),
-        ("code", "nbllm.show(AsyncGenerator(job, llm, num_runs=3).generate(countries, temperature=0.7, seed=5))"),
+        (
+            "code",
+            "nbllm.show(AsyncGenerator(job, llm, num_runs=3).generate(countries, temperature=0.7, seed=5))",
+        ),
         ("code", "nbllm.show(SequentialAsyncGenerator(job, llm, num_runs=2).generate(countries))"),
         (
             "code",
@@ -134,7 +137,10 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
             "code",
             'import nbllm\n\nllm = nbllm.default_llm(system_prompt="You are a friendly, concise assistant.")\nchat = nbllm.ChatWidget(llm, max_tokens=60)\nchat',
         ),
-        ("md", "Everything the widget does is also a method, so a notebook can drive it (and tests do). The embedded model is tiny and often forgets a name it was told two lines up (it may even call itself Ada): the history below shows it was sent. A bigger model (see the note at the top) remembers."),
+        (
+            "md",
+            "Everything the widget does is also a method, so a notebook can drive it (and tests do). The embedded model is tiny and often forgets a name it was told two lines up (it may even call itself Ada): the history below shows it was sent. A bigger model (see the note at the top) remembers.",
+        ),
         (
             "code",
             'chat.send("Hi! My name is Ada.").result()\nchat.send("What is my name?").result()\nllm.history',
@@ -172,7 +178,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
             "md",
             "`sweep.wide` and `sweep.long` are DataFrames (one column per setting; one row per answer) for your own analysis.",
         ),
-        ("code", 'nbllm.show(sweep.long.head(6))'),
+        ("code", "nbllm.show(sweep.long.head(6))"),
         (
             "md",
             "## Prompt variants\nJob settings change the instruction, the examples or the parameters; `MultiThreadingAsyncGenerator` runs one variant per thread. `nbllm.show` displays a wide table with every answer in full.",
@@ -201,7 +207,10 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
             "code",
             'import nbllm\n\nllm = nbllm.LlamaCppLLM()\nexplorer = nbllm.TemperatureExplorer(llm, "Name a colour.", "My favourite colour is", top_n=12)\nexplorer',
         ),
-        ("md", "The same numbers without widgets: the model's top tokens and what the sampler makes of them at three temperatures."),
+        (
+            "md",
+            "The same numbers without widgets: the model's top tokens and what the sampler makes of them at three temperatures.",
+        ),
         (
             "code",
             'import math\n\nfrom nbllm.core.sampling import sampling_distribution\n\ntokens = [t for t, _ in explorer.tokens_logprobs]  # the whole vocabulary, most likely first\nlogprobs = [lp for _, lp in explorer.tokens_logprobs]\ncuts = {"top_k": explorer.settings["top_k"], "min_p": explorer.settings["min_p"]}  # the engine\'s\nprint("the model:", ", ".join(f"{t!r} {math.exp(lp):.2f}" for t, lp in explorer.tokens_logprobs[:5]))\nfor temperature in (0.2, 1.0, 1.8):\n    probs = sampling_distribution(logprobs, temperature, **cuts)\n    print(f"T={temperature}:", ", ".join(f"{t!r} {p:.2f}" for t, p in list(zip(tokens, probs))[:5]))',
