@@ -167,8 +167,10 @@ class LlamaCppLLM(AsyncLLM):
     # -- the raw calls (nbllm's I/O loop) ---------------------------------------------------
     def _body(self, request: RawRequest, stream: bool = False) -> tuple[str, dict[str, Any]]:
         body: dict[str, Any] = {_RENAMED.get(k, k): v for k, v in request.params.items()}
-        if "seed" in body:
-            body["cache_prompt"] = False  # a reused KV prefix changes the logits a little
+        if "seed" in body or body.get("temperature") == 0:
+            # reproducible requests (seeded, or greedy) are computed afresh: a reused KV prefix
+            # changes the logits a little, enough to change a greedy answer
+            body["cache_prompt"] = False
         if request.response_schema is not None:
             body["json_schema"] = request.response_schema
         if stream:

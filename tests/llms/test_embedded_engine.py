@@ -101,6 +101,12 @@ def test_a_seeded_sample_is_the_same_alone_and_inside_a_batch(tmp_path: Path) ->
     )
     assert batch[0].generations[0].text == alone
     assert llm.run("Write a line about the sea.", seed=11) == alone
+    # greedy answers too: the same text whatever the engine's slots held before
+    greedy = [llm.run("Describe a forest in one sentence.", temperature=0.0, fresh=True) for _ in range(3)]
+    mixed = llm.generate(
+        ["Describe a forest in one sentence."] * 3 + PROMPTS[:2], temperature=0.0, fresh=True
+    )
+    assert len(set(greedy + [o.generations[0].text for o in mixed[:3]])) == 1
 
 
 def test_num_generations_are_distinct_draws(tmp_path: Path) -> None:
