@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+import nbllm
 from nbllm import BackendError, InvalidInputError, UsageError
 from nbllm.generators import (
     AsyncGenerator,
@@ -233,3 +234,10 @@ def test_cancelling_multithreading_stops_every_variant() -> None:
     sent = len(llm.requests)
     time.sleep(0.5)  # ten more delays: a worker still running would have sent more by now
     assert len(llm.requests) == sent and sent < 40 * 3
+
+
+def test_the_human_vote_error_names_a_widget_that_exists(scripted: ScriptedLLM) -> None:
+    with pytest.raises(nbllm.UsageError, match=r"nbllm\.HumanVerification") as info:
+        MajorVoteGenerator(JOB, scripted, num_votes=3, mode="human")
+    named = str(info.value).split("nbllm.")[1].split("(")[0]
+    assert callable(getattr(nbllm, named))  # before: nbllm.notebook.HumanVerification, which does not exist
