@@ -28,7 +28,7 @@ def _single_threaded():
 
 def pool_figure() -> Figure:
     """Figure 4: two single-threaded ProcessLLMs against one two-threaded LlamaCppLLM."""
-    from nbllm.generators import LLMPool, ProcessLLM
+    from nbllm import LLMPool, ProcessLLM
 
     prompts = [
         f"Tell a short story about a {w}."
@@ -139,7 +139,7 @@ def ray_figures() -> list[Figure]:
     import pandas as pd
     import ray
 
-    from nbllm.generators import LLMPool, ProcessLLM
+    from nbllm import LLMPool, ProcessLLM
 
     prompts = [
         f"Tell a short story about a {w}."

@@ -66,15 +66,15 @@ _EXPORTS: dict[str, str] = {
     "Generator": "nbllm.generators",
     "Job": "nbllm.generators",
     "JobSettings": "nbllm.generators",
-    "LLMPool": "nbllm.generators",
     "MajorVoteGenerator": "nbllm.generators",
     "MultiThreadingAsyncGenerator": "nbllm.generators",
-    "ProcessLLM": "nbllm.generators",
     "Sampler": "nbllm.generators",
     "SequentialAsyncGenerator": "nbllm.generators",
     "SequentialAsyncGenerator2": "nbllm.generators",
     "list_generators": "nbllm.generators",
     # scaling out
+    "LLMPool": "nbllm.scale.pool",
+    "ProcessLLM": "nbllm.llms.process",
     "RayLLM": "nbllm.scale.ray_llm",
     # notebook layer
     "ChatWidget": "nbllm.notebook.chat",
@@ -156,10 +156,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         Generator,
         Job,
         JobSettings,
-        LLMPool,
         MajorVoteGenerator,
         MultiThreadingAsyncGenerator,
-        ProcessLLM,
         Sampler,
         SequentialAsyncGenerator,
         SequentialAsyncGenerator2,
@@ -170,6 +168,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from nbllm.llms.embedded import embedded_model_path
     from nbllm.llms.llamacpp import LlamaCppLLM
     from nbllm.llms.openai_compatible import OpenAILLM
+    from nbllm.llms.process import ProcessLLM
     from nbllm.notebook.chat import ChatWidget
     from nbllm.notebook.compare import Comparison, compare
     from nbllm.notebook.cost import CostMeter
@@ -183,4 +182,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from nbllm.notebook.playground import Playground
     from nbllm.notebook.plots import plot_distribution, plot_latency, plot_tokens, plot_tokens_per_second
     from nbllm.notebook.teaching import TemperatureExplorer
+    from nbllm.scale.pool import LLMPool
     from nbllm.scale.ray_llm import RayLLM

@@ -1,4 +1,8 @@
-"""The `nbllm` command: generate from the terminal and print a table of generations."""
+"""The `nbllm` command: generate from the terminal and print a table of generations.
+
+Runs on the caller's thread (the terminal's), which waits while the generation runs on nbllm's
+I/O loop.
+"""
 
 from __future__ import annotations
 

@@ -22,6 +22,9 @@
 
 Every exception keeps its constructor arguments in ``args`` so it survives pickling
 between processes intact.
+
+Pure: runs on whatever thread raises them; one raised on the I/O loop reaches the caller in its
+result.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Prompt formats: turn chat messages into one raw prompt, for base models and custom templates."""
+"""Prompt formats: turn chat messages into one raw prompt, for base models and custom templates.
+
+Pure: runs on whatever thread calls it (where the request is built).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Model inputs: a prompt string or a list of OpenAI chat messages, validated up front."""
+"""Model inputs: a prompt string or a list of OpenAI chat messages, validated up front.
+
+Pure: runs on whatever thread calls it (validation, on the caller's thread).
+"""
 
 from __future__ import annotations
 

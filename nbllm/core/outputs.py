@@ -1,4 +1,8 @@
-"""What a generation returns: texts with their statistics, shaped like distilabel's GenerateOutput."""
+"""What a generation returns: texts with their statistics, shaped like distilabel's GenerateOutput.
+
+Pure: runs on whatever thread calls it; the engine fills generations in on the I/O loop and the
+caller reads them.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Generation parameters: one validated object instead of a setter per field."""
+"""Generation parameters: one validated object instead of a setter per field.
+
+Pure: runs on whatever thread calls it; observers are called on the thread that assigns.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""What a sampler does to a next-token distribution (pure functions, for teaching)."""
+"""What a sampler does to a next-token distribution (pure functions, for teaching).
+
+Pure: runs on whatever thread calls it.
+"""
 
 from __future__ import annotations
 

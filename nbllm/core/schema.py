@@ -1,4 +1,8 @@
-"""Structured output: a pydantic model or a JSON schema, and parsing answers into it."""
+"""Structured output: a pydantic model or a JSON schema, and parsing answers into it.
+
+Pure: runs on whatever thread calls it (schemas are checked on the caller's thread, answers
+parsed on the I/O loop).
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 Core never imports those layers: they are registered here by name, as "module:function", by
 the package's top level (nbllm/__init__.py), and imported only when a view is first asked for.
+
+Pure: runs on whatever thread calls it.
 """
 
 from __future__ import annotations

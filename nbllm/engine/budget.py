@@ -1,4 +1,8 @@
-"""Token accounting with prices, and an optional budget that stops a batch before it is exceeded."""
+"""Token accounting with prices, and an optional budget that stops a batch before it is exceeded.
+
+Reserved and settled on the I/O loop, read from any thread (the caller's, a CostMeter's on
+nbllm-callbacks); a lock makes each step atomic.
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,9 @@
 
 A CBlock is a plain text block, a Chat a list of messages; a Job (nbllm.generators) is a
 richer component. The engine only calls ``format_for_llm`` and ``parse_output``.
+
+Made and formatted where the request is built (the caller's thread, or the I/O loop for a
+generator's calls); ``parse_output`` runs on the I/O loop.
 """
 
 from __future__ import annotations

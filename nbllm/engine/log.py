@@ -1,4 +1,8 @@
-"""The engine's log: one entry per generation, readable back per component, optionally to a file."""
+"""The engine's log: one entry per generation, readable back per component, optionally to a file.
+
+Entries are recorded (and written to the file) on the I/O loop; events and reads come from the
+caller's thread.
+"""
 
 from __future__ import annotations
 

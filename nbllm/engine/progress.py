@@ -1,4 +1,8 @@
-"""Progress: how many of a batch's generations have finished, reported as (done, total)."""
+"""Progress: how many of a batch's generations have finished, reported as (done, total).
+
+Made where a batch is scheduled; ticks and the callback run on the nbllm-callbacks thread,
+never on the I/O loop.
+"""
 
 from __future__ import annotations
 
@@ -35,3 +39,22 @@ class Progress:
             return
         for thunk in thunks:
             thunk.on_done(self.tick, what="progress callback")
+
+
+def track(thunks: list[ModelOutputThunk], progress: Any) -> None:
+    """Report completions to a callback, or to a tqdm bar when progress is True, on nbllm's
+    callback thread (never the I/O loop)."""
+    total = len(thunks)
+    if callable(progress):
+        report = progress
+    else:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="generating", unit="gen")
+
+        def report(done: int, _: int) -> None:
+            bar.update(1)
+            if done == total:
+                bar.close()
+
+    Progress(total, report).follow(thunks)

@@ -5,7 +5,8 @@ format the component -> look up the output cache -> call the backend under the c
 limit (retrying transient failures) -> record statistics and a log entry -> store in the
 cache -> evict. The result is one ModelOutputThunk per sample. Streaming and offline batches
 take the same path: a stream is a raw call that also reports its text as it arrives, a batch
-is one raw call for all the samples the cache did not have.
+is one raw call for all the samples the cache did not have. The raw call itself (limit,
+retries, budget) is in calls.py, the offline batch in batch.py.
 
 Nothing here blocks the I/O loop: cache reads run in a worker thread, writes on the cache's
 writer thread, and user callbacks (listeners) on nbllm's callback thread.
@@ -15,16 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from nbllm.core.outputs import Generation, GenerationStats
 from nbllm.core.params import GenerationParams
 from nbllm.core.schema import OutputSchema, schema_dict
-from nbllm.engine import callbacks, loop
+from nbllm.engine import callbacks, calls, loop
+from nbllm.engine.batch import Missing, generate_batch
 from nbllm.engine.cache import OutputCache
 from nbllm.engine.cache_writer import CacheWriter
+from nbllm.engine.calls import reserve
 from nbllm.engine.components import Component
 from nbllm.engine.log import EngineLog
 from nbllm.engine.recording import Recorder
@@ -39,20 +41,16 @@ from nbllm.engine.requests import (
     Sink,
     build_request,
     cached_stats,
-    estimate_tokens,
     sample_key,
     with_sample,
 )
-from nbllm.engine.streaming import stream_once, stream_text
+from nbllm.engine.streaming import stream_text
 from nbllm.engine.thunk import EngineWork, ModelOutputThunk
-from nbllm.engine.usage import peak_memory_mb
 from nbllm.errors import (
     BackendError,
-    BudgetExceededError,
     CacheError,
     InvalidParameterError,
     NBLLMError,
-    TransientBackendError,
     UnsupportedParameterError,
     UsageError,
 )
@@ -65,9 +63,8 @@ __all__ = [
     "RawRequest",
     "RawStream",
     "RetryPolicy",
+    "reserve",
 ]
-
-Missing = list[tuple[ModelOutputThunk, str]]
 
 
 class InferenceEngine:
@@ -250,7 +247,7 @@ class InferenceEngine:
         io = asyncio.get_running_loop()
         if config.raw_batch is not None:
             task = self._keep(
-                io.create_task(self._guarded(config, pending, self._generate_batch(config, pending)))
+                io.create_task(self._guarded(config, pending, generate_batch(config, self.recorder, pending)))
             )
             EngineWork(task, [thunk for _, missing in pending for thunk, _ in missing])
             return
@@ -286,19 +283,14 @@ class InferenceEngine:
     ) -> None:
         first = missing[0][0].sample_index
         if config.supports_n and len(missing) > 1 and sink is None:
-            call = with_sample(request, first, len(missing))
-
-            async def store_all(results: list[RawGeneration], stats: GenerationStats) -> None:
-                done = list(zip(missing, results))
+            try:
+                results, stats = await self._call(config, with_sample(request, first, len(missing)))
                 await asyncio.gather(
                     *(
                         self.recorder.store(config, component, t, k, raw, stats, request)
-                        for (t, k), raw in done
+                        for (t, k), raw in zip(missing, results)
                     )
                 )
-
-            try:
-                results, _ = await self._call(config, call, after=store_all)
             except NBLLMError as exc:
                 for thunk, _ in missing:
                     self.recorder.fail(config, component, thunk, exc, request)
@@ -319,135 +311,19 @@ class InferenceEngine:
         key: str,
         sink: Sink | None,
     ) -> None:
-        async def store(results: list[RawGeneration], stats: GenerationStats) -> None:
-            await self.recorder.store(config, component, thunk, key, results[0], stats, request)
-
         try:
-            await self._call(config, with_sample(request, thunk.sample_index, 1), sink, after=store)
+            results, stats = await self._call(config, with_sample(request, thunk.sample_index, 1), sink)
+            await self.recorder.store(config, component, thunk, key, results[0], stats, request)
         except NBLLMError as exc:
             self.recorder.fail(config, component, thunk, exc, request)
 
-    async def _generate_batch(self, config: EngineConfig, pending: list[tuple[EngineJob, Missing]]) -> None:
-        """Every missing sample in one raw batch call; answers are matched by their cache key."""
-        assert config.raw_batch is not None
-        samples = []
-        held: dict[str, float] = {}  # one request per key: a prompt repeated in the call is sent once
-        for job, missing in pending:  # the budget holds every request before the batch is sent
-            for thunk, key in missing:
-                if key not in held:
-                    try:
-                        held[key] = await reserve(config, with_sample(job.request, thunk.sample_index, 1))
-                    except BudgetExceededError as exc:
-                        self.recorder.fail(config, job.component, thunk, exc, job.request)
-                        continue
-                samples.append((job, thunk, key))
-        work = [(key, with_sample(job.request, thunk.sample_index, 1)) for job, thunk, key in samples]
-        t0 = time.perf_counter()
-        try:
-            answers = await config.raw_batch(work) if work else {}
-        except NBLLMError as exc:
-            answers = dict.fromkeys((key for key, _ in work), exc)
-        finally:
-            if config.budget is not None:
-                config.budget.release(sum(held.values()))  # replaced below by what each answer cost
-        latency = time.perf_counter() - t0
-        stores = []
-        paid: set[str] = set()
-        for job, thunk, key in samples:
-            answer = answers.get(key) or BackendError(f"the batch returned no answer for sample {key[:12]}")
-            if isinstance(answer, NBLLMError):
-                self.recorder.fail(config, job.component, thunk, answer, job.request)
-                continue
-            if config.budget is not None and key not in paid:
-                paid.add(key)
-                config.budget.spend(answer.input_tokens, answer.output_tokens)
-            stats = GenerationStats(latency=latency)
-            stores.append(self.recorder.store(config, job.component, thunk, key, answer, stats, job.request))
-        await asyncio.gather(*stores)
-
     async def _call(
-        self,
-        config: EngineConfig,
-        request: RawRequest,
-        sink: Sink | None = None,
-        after: Callable[[list[RawGeneration], GenerationStats], Awaitable[None]] | None = None,
+        self, config: EngineConfig, request: RawRequest, sink: Sink | None = None
     ) -> tuple[list[RawGeneration], GenerationStats]:
-        """The backend call under the concurrency limit, with retries, budget and resource use.
+        """The raw call under this engine's concurrency limit and retry policy (see calls.call).
 
-        `after` (storing the answers) runs before the concurrency slot is given back, so at
-        most `concurrency` answers are ever unstored: a crash loses at most the requests in
-        flight."""
+        The slot is given back as soon as the backend answered; the caller then stores the
+        answers, and a thunk resolves only once its answer is committed to the cache."""
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.concurrency)
-        attempt = 0
-        while True:
-            attempt += 1
-            async with self._semaphore:
-                if config.rate_limiter is not None:
-                    await config.rate_limiter.acquire()
-                hold = await reserve(config, request)
-                cpu0, t0 = time.process_time(), time.perf_counter()
-                try:
-                    call = (
-                        stream_once(config, request, sink) if sink is not None else config.raw_call(request)
-                    )
-                    if self.retry.timeout is not None:
-                        call = asyncio.wait_for(call, self.retry.timeout)
-                    results = await call
-                    if not results:
-                        raise BackendError("the backend returned no choices")
-                except asyncio.TimeoutError:
-                    error: NBLLMError = TransientBackendError(
-                        f"the request timed out after {self.retry.timeout} s"
-                    )
-                except NBLLMError as exc:
-                    error = exc
-                except Exception as exc:  # a backend bug or an unexpected client error
-                    error = BackendError(f"{type(exc).__name__}: {exc}")
-                except BaseException:
-                    if config.budget is not None:
-                        config.budget.release(hold)
-                    raise
-                else:
-                    latency = time.perf_counter() - t0
-                    used_in = results[0].input_tokens
-                    used_out = sum(r.output_tokens for r in results)
-                    if config.budget is not None:
-                        config.budget.settle(hold, used_in, used_out)
-                    if config.rate_limiter is not None:
-                        config.rate_limiter.spend(used_in + used_out)
-                    stats = GenerationStats(
-                        latency=latency,
-                        cpu_time=time.process_time() - cpu0,
-                        peak_memory_mb=peak_memory_mb(),
-                        attempts=attempt,
-                    )
-                    if after is not None:
-                        await after(results, stats)
-                    return results, stats
-                if config.budget is not None:
-                    config.budget.release(hold)
-            if not isinstance(error, TransientBackendError) or attempt > self.retry.max_retries:
-                error.attempts = attempt  # type: ignore[attr-defined]
-                raise error
-            await asyncio.sleep(self.retry.delay(attempt, error.retry_after))
-            if sink is not None:
-                sink(None)  # a new attempt starts: what the stream said so far may be said again
-
-
-async def reserve(config: EngineConfig, request: RawRequest) -> float:
-    """Hold the worst-case cost of `request` on the budget (BudgetExceededError if it would
-    cross max_cost); the hold, 0.0 without a budget. Without max_tokens the output is bounded
-    by the backend's ceiling for this model, else by the budget's assumed_output_tokens."""
-    budget = config.budget
-    if budget is None:
-        return 0.0
-    max_out = request.params.get("max_tokens")
-    if max_out is None and budget.max_cost is not None and config.output_ceiling is not None:
-        try:
-            max_out = await config.output_ceiling(request)
-        except NBLLMError:
-            max_out = None  # the request itself will meet (and report) what failed here
-    if max_out is None:
-        max_out = budget.assumed_output_tokens
-    return budget.reserve(estimate_tokens(request), max_out * request.n)
+        return await calls.call(config, request, self._semaphore, self.retry, sink)

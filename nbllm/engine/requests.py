@@ -1,4 +1,8 @@
-"""What flows between the engine and a backend: requests, raw generations, configuration."""
+"""What flows between the engine and a backend: requests, raw generations, configuration.
+
+Pure: runs on whatever thread calls it; requests are built where the engine schedules (the
+caller's thread, or the I/O loop for a generator's calls).
+"""
 
 from __future__ import annotations
 

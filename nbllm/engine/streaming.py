@@ -5,6 +5,8 @@ and returns the whole generation only when the backend said it finished; a strea
 without a finish reason was cut, which is a transient error (and is never cached).
 `stream_text` turns that into the text a user iterates: when a retry starts over after text
 was already shown, it shows only what the new attempt adds beyond it.
+
+Both run on the I/O loop.
 """
 
 from __future__ import annotations

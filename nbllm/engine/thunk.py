@@ -1,4 +1,8 @@
-"""ModelOutputThunk: a lazy result that resolves when its generation is done."""
+"""ModelOutputThunk: a lazy result that resolves when its generation is done.
+
+Created on the thread that schedules (usually the caller's), resolved on the I/O loop;
+``result()`` waits on the caller's thread and ``on_done`` callbacks run on nbllm-callbacks.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Resource use of this process, on every platform nbllm runs on."""
+"""Resource use of this process, on every platform nbllm runs on.
+
+Pure: runs on whatever thread calls it (the I/O loop, after each call).
+"""
 
 from __future__ import annotations
 

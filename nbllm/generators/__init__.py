@@ -1,5 +1,9 @@
-"""Generators: strategies that run a Job on an LLM, registered by name for side-by-side use."""
+"""Generators: strategies that run a Job on an LLM, registered by name for side-by-side use.
 
+Importing it starts no thread; generators run on nbllm's I/O loop.
+"""
+
+from nbllm.core.results import RunResult, VoteResult
 from nbllm.generators.concurrent import (
     AsyncGenerator,
     MultiThreadingAsyncGenerator,
@@ -9,11 +13,11 @@ from nbllm.generators.concurrent import (
 from nbllm.generators.consensus import MajorVoteGenerator
 from nbllm.generators.examples import ExampleGenerator, ExampleRecord
 from nbllm.generators.jobs import Example, Job, JobCall, JobSettings
-from nbllm.generators.pool import LLMPool, ProcessLLM, split_generations
 from nbllm.generators.registry import GENERATORS, get_generator, list_generators
-from nbllm.generators.results import RunResult, VoteResult
 from nbllm.generators.sampler import Sampler, VariantResult, grid
 from nbllm.generators.simple import Generator
+from nbllm.llms.process import ProcessLLM
+from nbllm.scale.pool import LLMPool, split_generations
 
 __all__ = [
     "GENERATORS",

@@ -1,4 +1,8 @@
-"""The common part of every generator: an LLM, a job, progress, and results aligned with inputs."""
+"""The common part of every generator: an LLM, a job, progress, and results aligned with inputs.
+
+Made on the caller's thread; ``generate`` and ``submit`` run ``agenerate`` on the I/O loop
+(awaited directly, on the caller's loop), progress on nbllm-callbacks.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from nbllm.core.results import RunResult
 from nbllm.engine import callbacks, loop
 from nbllm.engine.components import Component
 from nbllm.engine.progress import Progress, ProgressCallback
@@ -14,7 +19,6 @@ from nbllm.engine.thunk import gather_thunks
 from nbllm.errors import InvalidInputError
 from nbllm.generators.jobs import Job, JobCall, JobInput
 from nbllm.generators.registry import GENERATORS
-from nbllm.generators.results import RunResult
 
 
 class BaseGenerator(ABC):

@@ -8,11 +8,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from nbllm.core.results import RunResult
 from nbllm.engine.ratelimit import RateLimiter
 from nbllm.errors import InvalidInputError
 from nbllm.generators.base import BaseGenerator, Progress, as_batch, check_runs
 from nbllm.generators.jobs import Job, JobSettings
-from nbllm.generators.results import RunResult
 
 
 class AsyncGenerator(BaseGenerator):

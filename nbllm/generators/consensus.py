@@ -1,4 +1,7 @@
-"""MajorVoteGenerator: run a job several times and keep the answer most runs agree on."""
+"""MajorVoteGenerator: run a job several times and keep the answer most runs agree on.
+
+Votes are counted on the I/O loop (see base.py); a sync human_callback runs on nbllm-callbacks.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +12,12 @@ import json
 from collections.abc import Callable
 from typing import Any, Literal
 
+from nbllm.core.results import RunResult, VoteResult
 from nbllm.engine import callbacks
 from nbllm.engine.components import Chat
 from nbllm.errors import UsageError
 from nbllm.generators.base import BaseGenerator, Progress, as_batch, check_runs
 from nbllm.generators.jobs import Job, JobCall
-from nbllm.generators.results import RunResult, VoteResult
 from nbllm.generators.voting import REASONING_FIELDS, tally, vote_key
 
 VoteMode = Literal["majority", "grade", "human"]

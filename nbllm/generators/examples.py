@@ -1,4 +1,7 @@
-"""ExampleGenerator: new example inputs for a job, each answered by majority vote."""
+"""ExampleGenerator: new example inputs for a job, each answered by majority vote.
+
+Runs on the I/O loop, like every generator's agenerate (see base.py).
+"""
 
 from __future__ import annotations
 

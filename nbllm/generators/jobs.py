@@ -1,4 +1,8 @@
-"""Jobs: what a generator runs — an instruction, a prompt template, an output schema, examples."""
+"""Jobs: what a generator runs — an instruction, a prompt template, an output schema, examples.
+
+Pure: runs on whatever thread calls it (jobs are made on the caller's thread, rendered on the
+I/O loop when a generator runs).
+"""
 
 from __future__ import annotations
 

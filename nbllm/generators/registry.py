@@ -1,4 +1,8 @@
-"""Generators registered by name, each with a one-line description (what a dropdown lists)."""
+"""Generators registered by name, each with a one-line description (what a dropdown lists).
+
+Pure: runs on whatever thread calls it; generators register as their classes are made, at
+import.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,8 @@ GENERATORS: dict[str, Any] = {}
 
 
 def list_generators() -> dict[str, str]:
-    """Every registered generator's name and one-line description, in registration order."""
-    import nbllm.generators  # noqa: F401  - importing the package registers the built-in ones
-
+    """Every registered generator's name and one-line description, in registration order
+    (the package's __init__, which runs before this module, imports the built-in ones)."""
     return {name: cls.description for name, cls in GENERATORS.items()}
 
 
@@ -18,7 +21,6 @@ def get_generator(name: str) -> Any:
     """The generator class registered under `name`."""
     from nbllm.errors import UsageError
 
-    list_generators()
     if name not in GENERATORS:
         raise UsageError(f"no generator named {name!r}; registered: {', '.join(GENERATORS)}.")
     return GENERATORS[name]

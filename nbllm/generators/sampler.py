@@ -1,4 +1,8 @@
-"""Sampler: run an LLM or a generator over hyper-parameter variants, labelled for comparison."""
+"""Sampler: run an LLM or a generator over hyper-parameter variants, labelled for comparison.
+
+Variants are validated on the caller's thread; ``run`` and ``sample`` wait there while the
+variants run on the I/O loop.
+"""
 
 from __future__ import annotations
 
@@ -84,7 +88,7 @@ class Sampler:
         if not isinstance(self.target, LLM):
             raise UsageError("calling a Sampler samples an LLM; for a generator use run() or arun().")
         if not isinstance(component, Component):
-            component = Chat(component, self.target.effective_system_prompt)
+            component = Chat(component, self.target._effective_system_prompt)
         variants = self._hyper_param_sampler()
         for variant in variants:
             GenerationParams(**variant)

@@ -1,11 +1,14 @@
-"""Generator: the simplest strategy, one run of the job per input."""
+"""Generator: the simplest strategy, one run of the job per input.
+
+Runs on the I/O loop, like every generator's agenerate (see base.py).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from nbllm.core.results import RunResult
 from nbllm.generators.base import BaseGenerator, Progress, as_batch
-from nbllm.generators.results import RunResult
 
 
 class Generator(BaseGenerator):

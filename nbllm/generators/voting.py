@@ -1,4 +1,7 @@
-"""Vote counting: comparable keys for answers, and the tally (pure logic, no model)."""
+"""Vote counting: comparable keys for answers, and the tally (pure logic, no model).
+
+Pure: runs on whatever thread calls it (the I/O loop, in MajorVoteGenerator).
+"""
 
 from __future__ import annotations
 

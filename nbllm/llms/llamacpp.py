@@ -33,6 +33,7 @@ from nbllm.engine.requests import RawGeneration, RawRequest
 from nbllm.errors import BackendError, MissingDependencyError, ModelNotFoundError, TransientBackendError
 from nbllm.llms.base import AsyncLLM
 from nbllm.llms.embedded import EMBEDDED_NAME, EMBEDDED_SAMPLING, EMBEDDED_SYSTEM_PROMPT, embedded_model_path
+from nbllm.llms.llamacpp_http import json_or_text, lost, shared_session, wait_dead
 from nbllm.llms.llamacpp_server import EngineProcess, EngineSettings, shared_engine
 
 _RENAMED = {"repetition_penalty": "repeat_penalty"}
@@ -108,10 +109,10 @@ class LlamaCppLLM(AsyncLLM):
         """256 tokens; for the embedded model also its model card's temperature and top_p."""
         return {"max_tokens": 256, **({} if self.model_path else EMBEDDED_SAMPLING)}
 
-    def default_system_prompt(self) -> Optional[str]:
+    def _default_system_prompt(self) -> Optional[str]:
         return None if self.model_path else EMBEDDED_SYSTEM_PROMPT
 
-    def cache_identity(self) -> dict[str, Any]:
+    def _cache_identity(self) -> dict[str, Any]:
         """The model file by its content (a re-exported file under the same name is another model)."""
         path = self.resolved_path
         try:
@@ -121,13 +122,13 @@ class LlamaCppLLM(AsyncLLM):
             digest = None
         return {"backend": "llama.cpp", "file": path.name, "sha256": digest, "chat_format": self.chat_format}
 
-    def check_ready(self) -> None:
+    def _check_ready(self) -> None:
         """The model file must exist; the engine starts in the first call, off the I/O loop."""
         path = self.resolved_path
         if not path.is_file():
             raise ModelNotFoundError(f"no GGUF model file at {str(path)!r}; check model_path.")
 
-    def context_size(self) -> int:
+    def _context_size(self) -> int:
         return self.n_ctx
 
     def _settings(self, embedding: bool = False) -> EngineSettings:
@@ -152,7 +153,7 @@ class LlamaCppLLM(AsyncLLM):
 
     def _engine_for(self, settings: EngineSettings) -> EngineProcess:
         _check_engine_installed()
-        self.check_ready()
+        self._check_ready()
         return shared_engine(settings)
 
     def load(self) -> None:
@@ -194,7 +195,7 @@ class LlamaCppLLM(AsyncLLM):
 
     @staticmethod
     async def _post(process: EngineProcess, address: str, path: str, body: dict[str, Any]) -> Any:
-        session = await _session()
+        session = await shared_session()
         return await session.post(
             address + path, json=body, headers={"Authorization": f"Bearer {process.key}"}
         )
@@ -210,7 +211,7 @@ class LlamaCppLLM(AsyncLLM):
                 if response.status != 200:
                     raise self._refused(response.status, answer)
         except aiohttp.ClientError as exc:
-            raise await _lost(process, proc, exc) from None
+            raise await lost(process, proc, exc) from None
         choice = answer["choices"][0]
         usage = answer.get("usage") or {}
         text = (
@@ -255,7 +256,7 @@ class LlamaCppLLM(AsyncLLM):
                         if piece:
                             yield piece
         except aiohttp.ClientError as exc:
-            raise await _lost(process, proc, exc) from None
+            raise await lost(process, proc, exc) from None
         yield RawGeneration("", usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), finish)
 
     def _refused(self, status: int, answer: Any) -> BackendError:
@@ -281,9 +282,9 @@ class LlamaCppLLM(AsyncLLM):
             with urllib.request.urlopen(request, timeout=SYNC_TIMEOUT) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
-            raise self._refused(exc.code, _json_or_text(exc.read())) from None
+            raise self._refused(exc.code, json_or_text(exc.read())) from None
         except OSError as exc:
-            if proc is None or not _wait_dead(proc):
+            if proc is None or not wait_dead(proc):
                 raise TransientBackendError(f"the embedded engine did not answer: {exc}") from None
             raise process.died_error(proc) from None
 
@@ -315,7 +316,7 @@ class LlamaCppLLM(AsyncLLM):
         followed by `answer_prefix`, the start of the assistant's answer; the probabilities are
         the softmax over the whole vocabulary before any sampler touches them.
         """
-        prompt = self._render(to_messages(input, self.effective_system_prompt)) + answer_prefix
+        prompt = self._render(to_messages(input, self._effective_system_prompt)) + answer_prefix
         answer = self._post_sync(
             self.engine_process,
             "/completion",
@@ -345,7 +346,7 @@ class LlamaCppLLM(AsyncLLM):
         import numpy as np
 
         texts = [
-            self._render(to_messages(x, self.effective_system_prompt, f"inputs[{i}]"))
+            self._render(to_messages(x, self._effective_system_prompt, f"inputs[{i}]"))
             for i, x in enumerate(inputs)
         ]
         if self._embedder is None:
@@ -366,49 +367,12 @@ def _check_engine_installed() -> None:
         )
 
 
-def _json_or_text(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw.decode("utf-8", "replace")
+@functools.lru_cache(maxsize=1)
+def _counter() -> Any:
+    return LlamaCppLLM(cache=False)  # the default settings: it shares the default LLM's engine
 
 
-def _wait_dead(proc: Any, timeout: float = 2.0) -> bool:
-    """Whether the engine process has died (waiting a moment: a crash drops the connection first)."""
-    try:
-        proc.wait(timeout)
-    except Exception:
-        return False
-    return True
-
-
-async def _lost(process: EngineProcess, proc: Any, exc: Exception) -> BackendError:
-    """A dropped connection: the engine's death (not retried) or a passing fault (retried)."""
-    if proc is not None and await asyncio.to_thread(_wait_dead, proc):
-        return process.died_error(proc)
-    return TransientBackendError(f"the embedded engine dropped the connection: {type(exc).__name__}: {exc}")
-
-
-class _Session:
-    """One aiohttp session on nbllm's I/O loop for every engine process."""
-
-    session: Any = None
-
-    async def aclose(self) -> None:
-        if self.session is not None:
-            await self.session.close()
-
-
-_SESSION = _Session()
-
-
-async def _session() -> Any:
-    if _SESSION.session is None or _SESSION.session.closed:
-        import aiohttp
-
-        _SESSION.session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
-            connector=aiohttp.TCPConnector(limit=0, force_close=False),
-        )
-        loop.close_at_exit(_SESSION.aclose)
-    return _SESSION.session
+def count_embedded_tokens(text: str) -> int:
+    """Tokens in `text` by the embedded model's tokenizer, for counting where a server sends no
+    usage (its engine process starts on first use; blocks the calling thread)."""
+    return _counter().count_tokens(text)

@@ -10,6 +10,8 @@ ids are kept on the LLM (``jobs_ids``) and in a record on disk named after the s
 a later call with the same inputs — after a kernel restart too — resumes the same jobs, and a
 call with other inputs never collects them. Without ``block_until_done`` an unfinished job
 raises BatchNotFinishedError carrying the job ids; with it, nbllm polls every that many seconds.
+
+Runs on the I/O loop, as OpenAILLM's raw batch call.
 """
 
 from __future__ import annotations
@@ -19,15 +21,12 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Optional, Protocol, Union
 
 from nbllm.engine.cache import default_cache_dir
 from nbllm.engine.requests import RawGeneration, RawRequest
 from nbllm.errors import BackendError, BatchNotFinishedError, NBLLMError, UsageError
 from nbllm.llms.openai_wire import generations
-
-if TYPE_CHECKING:
-    from nbllm.llms.openai_compatible import OpenAILLM
 
 PENDING = {"validating", "in_progress", "finalizing", "cancelling"}
 WITH_OUTPUT = {"completed", "expired", "cancelled"}  # ended, with the answers made before the end
@@ -39,10 +38,19 @@ def records_dir() -> Path:
     return default_cache_dir() / "batches"
 
 
+class BatchOwner(Protocol):
+    """What a batch needs of the LLM it runs for (OpenAILLM): the request body of each request,
+    and where to keep the ids of its jobs."""
+
+    jobs_ids: Optional[tuple[str, ...]]
+
+    def request_body(self, request: RawRequest) -> dict[str, Any]: ...
+
+
 class OfflineBatch:
     """The samples one call is missing, the batch jobs that answer them, and their answers."""
 
-    def __init__(self, llm: OpenAILLM, work: list[tuple[str, RawRequest]]) -> None:
+    def __init__(self, llm: BatchOwner, work: list[tuple[str, RawRequest]]) -> None:
         self.llm = llm
         self.work = dict(work)  # one request per key: a repeated prompt is sent once
         digest = hashlib.sha256("\n".join(sorted(self.work)).encode()).hexdigest()

@@ -5,6 +5,9 @@ Servers differ where the API leaves room: llama-cpp-python's server refuses the
 ``json_schema`` response format, llama.cpp's ``llama-server`` refuses ``n > 1``, a proxy may
 send no usage in a stream. nbllm finds each out once, from a real answer, and every LLM on
 that endpoint then sends what the server takes. ``OpenAILLM.capabilities`` shows what was found.
+
+Learnt on the I/O loop from answers, read on the caller's thread (``capabilities``); a lock
+guards the table.
 """
 
 from __future__ import annotations
@@ -60,6 +63,12 @@ def capabilities_of(base_url: str, model: str) -> EndpointCapabilities:
 def forget_capabilities(base_url: str, model: str) -> None:
     with _LOCK:
         _ENDPOINTS.pop((base_url.rstrip("/"), model), None)
+
+
+def first_line(text: str) -> str:
+    """A refusal's first line, short enough for the note on what was learnt from it."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= 80 else line[:77] + "..."
 
 
 def next_structured_mode(mode: str) -> str | None:

@@ -3,6 +3,8 @@
 Retried (TransientBackendError): 408, 409, 429, 5xx, timeouts, refused or broken connections,
 unless the server says ``x-should-retry: false``; ``x-should-retry: true`` makes any status
 retried. Every message is built from the server's own text, never from the request.
+
+Pure: runs on whatever thread calls it (the I/O loop, where the client raises).
 """
 
 from __future__ import annotations

@@ -2,7 +2,10 @@
 
 OpenAI's models page gives each model's maximum output tokens; a request without max_tokens
 can write that many, so a budget must hold that much for it. Other servers say their context
-length in their model list (see ``context_length``)."""
+length in their model list (see ``context_length``).
+
+Pure: runs on whatever thread calls it (the I/O loop, for a budget's hold).
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,8 @@ nbllm builds each request body itself (``OpenAILLM.request_body``), so it posts 
 key, opens the connections and turns error statuses into its exceptions; what this skips is
 its per-request pass over the parameter types and the pydantic models of the answer, which cost
 more CPU than everything else nbllm does for a request (benchmarks/clients.py measures it).
+
+Runs on the I/O loop: ``post`` and ``post_stream`` await the client there; the rest is pure.
 """
 
 from __future__ import annotations

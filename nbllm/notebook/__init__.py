@@ -1,1 +1,4 @@
-"""The notebook layer: DataFrames, plots, rich display, widgets and comparisons."""
+"""The notebook layer: DataFrames, plots, rich display, widgets and comparisons.
+
+Importing it starts no thread.
+"""

@@ -1,6 +1,10 @@
 """ChatWidget: a chat with streamed replies and an editable history that stays in sync with
 ``llm.history``. Editing an earlier turn forks the conversation and keeps the old branch; so
-does a history assigned in code that does not continue the shown one (``llm.history = []``)."""
+does a history assigned in code that does not continue the shown one (``llm.history = []``).
+
+Built and clicked on the kernel's thread; each turn runs on "nbllm-chat" (the stream itself on
+the I/O loop) and re-renders from there.
+"""
 
 from __future__ import annotations
 
@@ -37,7 +41,6 @@ class ChatWidget(w.VBox):
         )
         self.branch = w.Dropdown(description="branch", layout=w.Layout(width="auto"))
         self.status = w.HTML()
-        self.branches: list[list[dict[str, str]]] = [list(llm.history)]
         self._live: TextBox | None = None
         self._queued: list[str] = []  # messages sent while a reply streams, waiting their turn
         self._lock = threading.Lock()
@@ -46,7 +49,6 @@ class ChatWidget(w.VBox):
         self._turns = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbllm-chat")
         self._pending = 0
         self._rendering = False
-        self._setting = False  # the widget itself is assigning llm.history
         super().__init__(
             [
                 self.transcript,
@@ -182,48 +184,30 @@ class ChatWidget(w.VBox):
         finally:
             self._live = None
 
-    # -- history and branches ------------------------------------------------------------------
-    def _set_history(self, history: list[dict[str, str]], new_branch: bool = False) -> None:
-        if new_branch:
-            self.branches.append(history)
-        else:
-            self.branches[self.branch.index or 0] = history
-        self._refresh_branches(select_last=new_branch)
-        self._setting = True
-        try:
-            self.llm.history = history  # the observer re-renders
-        finally:
-            self._setting = False
+    # -- history and branches: kept by the LLM's conversation ----------------------------------
+    @property
+    def branches(self) -> list[list[dict[str, str]]]:
+        return self.llm.conversation.branches
 
-    def _refresh_branches(self, select_last: bool = False) -> None:
+    def _set_history(self, history: list[dict[str, str]], new_branch: bool = False) -> None:
+        self.llm.conversation.replace(history, new_branch=new_branch)  # the observer re-renders
+
+    def _refresh_branches(self) -> None:
         self._rendering = True
         try:
-            current = self.branch.index or 0
             self.branch.options = [f"branch {i + 1} ({len(b)} messages)" for i, b in enumerate(self.branches)]
-            self.branch.index = (
-                len(self.branches) - 1 if select_last else min(current, len(self.branches) - 1)
-            )
+            self.branch.index = self.llm.conversation.current
         finally:
             self._rendering = False
 
     def _switch_branch(self, change: dict[str, Any]) -> None:
         if not self._rendering and change["new"] is not None:
-            self.llm.history = [dict(m) for m in self.branches[change["new"]]]
+            self.llm.conversation.switch(change["new"])
 
     def _on_llm(self, name: str, value: Any) -> None:
-        if name != "history":
-            return
-        current = self.branches[self.branch.index or 0]
-        if not self._setting and value != current:
-            # Changed in code: a continuation (llm.chat) extends the shown branch; anything else
-            # (llm.history = [], another conversation) becomes a new branch, the old one is kept.
-            if len(value) >= len(current) and list(value[: len(current)]) == current:
-                self.branches[self.branch.index or 0] = list(value)
-                self._refresh_branches()
-            else:
-                self.branches.append(list(value))
-                self._refresh_branches(select_last=True)
-        self.render()
+        if name == "history":
+            self._refresh_branches()
+            self.render()
 
     # -- view -----------------------------------------------------------------------------------
     def render(self) -> None:

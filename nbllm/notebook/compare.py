@@ -1,4 +1,7 @@
-"""compare(): the same inputs over several LLMs, parameter sets or generators, side by side."""
+"""compare(): the same inputs over several LLMs, parameter sets or generators, side by side.
+
+Runs on the caller's thread, which waits while the generations run on the I/O loop.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""CostMeter: tokens and estimated cost per run and in total, with an optional budget."""
+"""CostMeter: tokens and estimated cost per run and in total, with an optional budget.
+
+Built on the kernel's thread; refreshed there before each cell, and on nbllm-callbacks after
+each generation (as an engine listener).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Results as pandas DataFrames: one row per (input, generation), and a wide side-by-side form."""
+"""Results as pandas DataFrames: one row per (input, generation), and a wide side-by-side form.
+
+Pure: runs on whatever thread calls it (the caller's, or nbllm-callbacks for a live table).
+"""
 
 from __future__ import annotations
 
@@ -77,8 +80,8 @@ def _rows(
     columns: dict[str, list[Any]],
 ) -> Iterator[dict[str, Any]]:
     """Rows as dicts; GenerateOutputs (the bulk of big result sets) go straight into `columns`."""
+    from nbllm.core.results import RunResult, VoteResult
     from nbllm.generators.examples import ExampleRecord
-    from nbllm.generators.results import RunResult, VoteResult
     from nbllm.generators.sampler import VariantResult
 
     if isinstance(results, GenerateOutput):

@@ -1,4 +1,7 @@
-"""GeneratorPicker: a dropdown of the registered generators, with their descriptions."""
+"""GeneratorPicker: a dropdown of the registered generators, with their descriptions.
+
+Built, and its dropdown handled, on the kernel's thread.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """Rich HTML for results: a readable table that renders where widgets cannot (GitHub, nbviewer,
-exported HTML). Long texts wrap inside a scrollable cell instead of stretching the page."""
+exported HTML). Long texts wrap inside a scrollable cell instead of stretching the page.
+
+Pure: runs on whatever thread calls it (the kernel's, or nbllm-callbacks for live tables).
+"""
 
 from __future__ import annotations
 

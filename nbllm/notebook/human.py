@@ -1,4 +1,8 @@
-"""HumanVerification: a person picks the winner for MajorVoteGenerator(mode="human")."""
+"""HumanVerification: a person picks the winner for MajorVoteGenerator(mode="human").
+
+Built and clicked on the kernel's thread; ``callback`` runs on nbllm-callbacks and returns a
+Future that the click resolves.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""live_generate: a progress bar and a results table that fills in as generations complete."""
+"""live_generate: a progress bar and a results table that fills in as generations complete.
+
+live_generate runs and waits on the caller's thread; the table redraws on nbllm-callbacks.
+"""
 
 from __future__ import annotations
 

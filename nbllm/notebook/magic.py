@@ -3,6 +3,8 @@
 %load_ext nbllm
 %%nbllm --temperature 0.2 --max-tokens 100
 Explain recursion in one paragraph.
+
+Runs on the kernel's thread, which waits for the answer.
 """
 
 from __future__ import annotations

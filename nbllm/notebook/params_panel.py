@@ -1,4 +1,8 @@
-"""ParamsPanel: sliders bound live to an LLM's generation parameters."""
+"""ParamsPanel: sliders bound live to an LLM's generation parameters.
+
+Built and moved on the kernel's thread; it follows the bound parameters on whichever thread
+assigns them.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Playground: prompt box, parameters, generator dropdown, Run, results table and plot."""
+"""Playground: prompt box, parameters, generator dropdown, Run, results table and plot.
+
+Built and clicked on the kernel's thread; Run hands the work to the I/O loop, and progress and
+results are shown from nbllm-callbacks.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """Token-statistics plots. Each returns a matplotlib Figure built without pyplot (a pyplot
-figure returned from a cell displays twice in Jupyter) and accepts an existing ``ax``."""
+figure returned from a cell displays twice in Jupyter) and accepts an existing ``ax``.
+
+Pure: runs on whatever thread calls it (the kernel's, or nbllm-callbacks for the Playground).
+"""
 
 from __future__ import annotations
 

@@ -4,7 +4,10 @@ JupyterLab restores saved widgets and marks every one of them disconnected with 
 broken-link icon: a chat shows about twenty over its labels. Inside an nbllm widget those
 icons are hidden and the widget says once, in words, that running its cell brings it back.
 The rule travels inside the widget's own saved state (an HTML child holding a <style>), so
-it applies where no kernel has run any code yet."""
+it applies where no kernel has run any code yet.
+
+Runs on the kernel's thread, as a widget is built.
+"""
 
 from __future__ import annotations
 

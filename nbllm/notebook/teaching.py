@@ -1,5 +1,9 @@
 """TemperatureExplorer: the embedded model's real next-token distribution, reshaped live by
-temperature and top_p sliders exactly as its sampler reshapes it, with samples drawn from it."""
+temperature and top_p sliders exactly as its sampler reshapes it, with samples drawn from it.
+
+Built, and its sliders handled, on the kernel's thread (a new prompt waits there for the
+model's logprobs).
+"""
 
 from __future__ import annotations
 

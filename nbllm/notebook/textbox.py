@@ -2,6 +2,9 @@
 
 ipywidgets' Textarea has a fixed height and no key events, so a chat's reply disappears below
 two lines and Enter can only insert a newline. This small anywidget does both in the browser.
+
+Built on the kernel's thread, where Enter's callbacks run too; its value may be set from any
+thread (a chat's stream sets it from "nbllm-chat").
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Running a table of prompts over a pool in chunks: the cache first, then one chunk at a time
 per live member; a member that dies is restarted and its chunk rescheduled, and a chunk that
-kills its worker twice is split down to the row that does it."""
+kills its worker twice is split down to the row that does it.
+
+Runs on the caller's thread, which waits on the members' Futures and reports progress.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,10 @@ from typing import Any
 
 from nbllm.core.messages import to_batch
 from nbllm.core.outputs import GenerateOutput, Generation
+from nbllm.core.results import RunResult
+from nbllm.core.views import view
 from nbllm.errors import BackendError, NBLLMError, UsageError, WorkerDiedError, WorkerLoadError
+from nbllm.scale import shared_cache
 
 Progress = Callable[[int, int], Any]
 
@@ -129,11 +135,9 @@ def generate_frame(
     params: dict[str, Any],
 ) -> Any:
     """See LLMPool.generate_frame."""
-    from nbllm.notebook.frames import to_dataframe
-
     prompts = _column(frame, column)
     cached = (
-        cache_llm.cached(prompts, num_generations, **params)
+        shared_cache.cached(cache_llm, prompts, num_generations, **params)
         if cache_llm is not None
         else [None] * len(prompts)
     )
@@ -146,11 +150,11 @@ def generate_frame(
     finally:
         close()
     if cache_llm is not None:
-        cache_llm.remember([prompts[i] for i in missing], made, **params)
+        shared_cache.remember(cache_llm, [prompts[i] for i in missing], made, **params)
     outputs = list(cached)
     for index, output in zip(missing, made):
         outputs[index] = output
-    result = to_dataframe(outputs)
+    result = view("dataframe", outputs)
     result.insert(0, "row", [frame.index[i] for i in result["input_index"]])
     result.attrs["rows_sent"] = len(missing)
     result.attrs["rows_from_cache"] = len(prompts) - len(missing)
@@ -167,9 +171,6 @@ def run_generator_frame(
     params: dict[str, Any],
 ) -> Any:
     """See LLMPool.generate_frame(generator=...)."""
-    from nbllm.generators.results import RunResult
-    from nbllm.notebook.frames import to_dataframe
-
     inputs = _column(frame, column)
     report, close = _progress(progress, len(inputs))
     try:
@@ -185,7 +186,7 @@ def run_generator_frame(
             result = RunResult(index, 0, inputs[index], None, error=result.generations[0].error)
         _renumber(result, index)
         rows.append(result)
-    table = to_dataframe(rows)
+    table = view("dataframe", rows)
     table.insert(0, "row", [frame.index[i] for i in table["input_index"]])
     table.attrs["rows_sent"] = len(inputs)
     return table

@@ -4,6 +4,9 @@ It has ProcessLLM's semantics: the load function is sent (with dill, so a functi
 notebook cell works) and runs where the actor lives, which loads its LLM once and answers
 ``generate`` calls; ``generate`` returns a Future. An actor that dies fails its Futures with
 WorkerDiedError. Ray is an optional extra: ``pip install "nbllm[ray]"``.
+
+Runs on the caller's thread; an actor's Future resolves on a thread of Ray's, and its LLM runs
+in the actor's process.
 """
 
 from __future__ import annotations
@@ -126,7 +129,7 @@ class RayLLM:
         self, inputs: Any, num_generations: int = 1, **options: Any
     ) -> concurrent.futures.Future[list[GenerateOutput]]:
         """Send a request to the actor; the Future resolves to one GenerateOutput per input."""
-        from nbllm.generators.pool import check_request
+        from nbllm.llms.process import check_request
 
         check_request(inputs, num_generations, options)
         return self._call(lambda: self._actor.generate.remote(inputs, num_generations, options))

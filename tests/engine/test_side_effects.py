@@ -109,7 +109,7 @@ def test_a_sync_backend_loads_in_a_worker_thread(tmp_path: Path) -> None:
         def model_name(self) -> str:
             return "slow-loading"
 
-        def check_ready(self) -> None:
+        def _check_ready(self) -> None:
             pass
 
         def load(self) -> None:

@@ -38,9 +38,9 @@ def test_chat_keeps_an_editable_history(embedded: LlamaCppLLM) -> None:
 
 
 def test_presets_instead_of_toggles(embedded: LlamaCppLLM) -> None:
-    embedded.use_preset("creative")
+    embedded.params.apply_preset("creative")
     assert embedded.params.temperature == nbllm.PRESETS["creative"]["temperature"]
-    embedded.use_preset("deterministic")
+    embedded.params.apply_preset("deterministic")
     assert embedded.params.temperature == 0.0
 
 

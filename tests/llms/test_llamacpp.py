@@ -135,8 +135,8 @@ def test_the_cache_identity_follows_the_files_content(tmp_path: Path) -> None:
     for path, byte in ((a, b"\x01"), (b, b"\x02")):
         path.parent.mkdir()
         path.write_bytes(b"GGUF" + byte * 4096)  # same name, same size, other weights
-    first, second = (LlamaCppLLM(model_path=str(p), cache=False).cache_identity() for p in (a, b))
+    first, second = (LlamaCppLLM(model_path=str(p), cache=False)._cache_identity() for p in (a, b))
     assert first["file"] == second["file"] and first["sha256"] != second["sha256"]
     a.write_bytes(b"GGUF" + b"\x03" * 4096)  # re-exported to the same path
     os.utime(a, ns=(1, 1))
-    assert LlamaCppLLM(model_path=str(a), cache=False).cache_identity()["sha256"] != first["sha256"]
+    assert LlamaCppLLM(model_path=str(a), cache=False)._cache_identity()["sha256"] != first["sha256"]

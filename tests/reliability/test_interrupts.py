@@ -102,7 +102,9 @@ def test_kernel_restart_mid_batch_then_rerun_generates_only_what_is_missing(faul
     arrivals = faults.stats()["arrivals"]
     assert len(arrivals) == SLOW
     resent = sum(len(v) - 1 for v in arrivals.values())
-    assert resent <= 4, "finished generations were sent again"  # only those in flight at the crash
+    # Only those in flight at the crash (4 slots), or answered and still waiting for their commit:
+    # a request gives its slot back before its commit, so one more per slot at most.
+    assert resent <= 2 * 4, "finished generations were sent again"
 
 
 def _write_forever(path: str, ready: str) -> None:

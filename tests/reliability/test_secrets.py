@@ -121,6 +121,6 @@ def test_openai_base_url_from_the_environment_is_the_endpoint_everywhere(faults,
     llm = nbllm.OpenAILLM(model="fault", cache=False)
     assert llm.generate("hello from the environment")[0].generations[0].ok  # it went to that server
     assert all(KEY not in header for header in faults.stats()["auth"])  # with no OpenAI key
-    assert llm.cache_identity()["base_url"] == faults.base_url  # and is cached as that server's
+    assert llm._cache_identity()["base_url"] == faults.base_url  # and is cached as that server's
     (failed,) = nbllm.OpenAILLM(model="no-such-model", cache=False).generate("hello")
     assert faults.base_url in str(failed.generations[0].error)  # errors name it

@@ -1,7 +1,8 @@
-"""ProcessLLM and LLMPool: LLMs in child processes, generating in parallel.
+"""ProcessLLM: an LLM in a child process, so a native crash there never takes this one down.
 
-A ProcessLLM's child is created from a load function (sent with dill, so a function defined in
-a notebook cell works under the spawn start method). A bridge thread in the parent moves
+Runs on the caller's thread (validation, sending) and on one bridge thread per ProcessLLM
+(results in, Futures resolved). A ProcessLLM's child is created from a load function (sent
+with dill, so a function defined in a notebook cell works under the spawn start method). A bridge thread in the parent moves
 requests and results through multiprocessing queues and resolves Futures; a child that dies
 fails its pending Futures with WorkerDiedError instead of hanging the parent.
 """
@@ -13,18 +14,17 @@ import itertools
 import multiprocessing
 import pickle
 import queue
-import random
 import signal
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from nbllm.core.messages import to_batch
-from nbllm.core.outputs import GenerateOutput, GenerateOutputs, Generation
+from nbllm.core.outputs import GenerateOutput
 from nbllm.core.params import GenerationParams
 from nbllm.errors import BackendError, MissingDependencyError, UsageError, WorkerDiedError, WorkerLoadError
-from nbllm.llms.base import check_num_generations
+from nbllm.llms.settings import check_num_generations
 
 
 def _child_main(payload: bytes, requests: Any, results: Any) -> None:
@@ -250,143 +250,3 @@ class ProcessLLM:
 
     def __exit__(self, *exc: Any) -> None:
         self.teardown()
-
-
-def split_generations(num_generations: int, num_llms: int, rng: random.Random | None = None) -> list[int]:
-    """How many generations each LLM makes (distilabel's LLMPool rule).
-
-    Fewer than LLMs: that many LLMs, chosen at random, make one each. Equal: one each. More:
-    ``num_generations // num_llms`` each and the remainder to randomly chosen LLMs.
-    """
-    if num_llms < 1 or num_generations < 1:
-        raise UsageError("split_generations needs at least one LLM and one generation.")
-    rng = rng or random.Random()
-    counts = [num_generations // num_llms] * num_llms
-    for index in rng.sample(range(num_llms), num_generations % num_llms):
-        counts[index] += 1
-    return counts
-
-
-class LLMPool:
-    """Several ProcessLLMs (or RayLLMs, on a Ray cluster) generating in parallel; results merged
-    per input."""
-
-    def __init__(self, llms: Sequence[Any], seed: int | None = None) -> None:
-        from nbllm.scale.ray_llm import RayLLM
-
-        if not llms or not all(isinstance(llm, (ProcessLLM, RayLLM)) for llm in llms):
-            raise UsageError("LLMPool needs a non-empty list of ProcessLLM (or RayLLM).")
-        self.llms = list(llms)
-        self._rng = random.Random(seed)
-
-    @classmethod
-    def on_ray(
-        cls,
-        load_llm_fn: Callable[[], Any],
-        num_replicas: int = 2,
-        num_cpus: float = 1,
-        address: str | None = None,
-        seed: int | None = None,
-    ) -> LLMPool:
-        """A pool of `num_replicas` Ray actors, each loading its LLM once with `load_llm_fn`
-        where it lives. Joins the Ray cluster at `address` ("auto", "ray://head:10001"), or
-        starts a local one; needs ``pip install "nbllm[ray]"``."""
-        from nbllm.scale.ray_llm import RayLLM, connect
-
-        if num_replicas < 1:
-            raise UsageError("num_replicas must be at least 1.")
-        connect(address)
-        return cls([RayLLM(load_llm_fn, num_cpus=num_cpus) for _ in range(num_replicas)], seed=seed)
-
-    def generate_frame(
-        self,
-        frame: Any,
-        column: str = "prompt",
-        num_generations: int = 1,
-        *,
-        chunk_size: int = 16,
-        cache_llm: Any = None,
-        generator: Callable[[Any], Any] | None = None,
-        progress: Any = True,
-        **params: Any,
-    ) -> Any:
-        """Every prompt of `frame[column]` over the pool in chunks; a DataFrame back, one row per
-        (prompt, generation), ``row`` naming the frame's row.
-
-        With `cache_llm` (the LLM your load function makes: making one loads nothing) the
-        persistent cache is consulted first, so a rerun sends only what is missing, and what
-        the pool made is stored there. A member that dies has its unfinished chunk rescheduled
-        on the others; rows that fail keep their error. ``attrs["rows_sent"]`` says how many
-        rows went to the pool.
-
-        ``generator=lambda llm: MajorVoteGenerator(job, llm, num_votes=5)`` runs that generator
-        over each chunk inside the members instead (the column then holds the job's inputs); each
-        member's own LLM cache spares the model what it has answered before."""
-        from nbllm.scale.chunks import generate_frame, run_generator_frame
-
-        if generator is not None:
-            return run_generator_frame(self, frame, column, chunk_size, generator, progress, params)
-        return generate_frame(self, frame, column, num_generations, chunk_size, cache_llm, progress, params)
-
-    @property
-    def model_name(self) -> str:
-        return self.llms[0].model_name
-
-    def submit(
-        self, inputs: Any, num_generations: int = 1, **options: Any
-    ) -> concurrent.futures.Future[list[GenerateOutput]]:
-        """Split the generations over the pool; a Future of the merged outputs."""
-        batch = to_batch(inputs)
-        counts = split_generations(num_generations, len(self.llms), self._rng)
-        offsets = list(itertools.accumulate([0, *counts[:-1]]))
-        parts = [
-            (llm.generate(inputs, count, sample_offset=offset, **options), count, offset)
-            for llm, count, offset in zip(self.llms, counts, offsets)
-            if count > 0
-        ]
-        merged: concurrent.futures.Future[list[GenerateOutput]] = concurrent.futures.Future()
-        remaining = [len(parts)]
-        lock = threading.Lock()
-
-        def done(_: Any) -> None:
-            with lock:
-                remaining[0] -= 1
-                if remaining[0]:
-                    return
-            merged.set_result(self._merge(batch, parts))
-
-        for future, _, _ in parts:
-            future.add_done_callback(done)
-        return merged
-
-    def generate(self, inputs: Any, num_generations: int = 1, **options: Any) -> GenerateOutputs:
-        """The merged outputs, as from an LLM: a list that shows itself as a table."""
-        return GenerateOutputs(self.submit(inputs, num_generations, **options).result())
-
-    def _merge(
-        self, batch: list[Any], parts: list[tuple[concurrent.futures.Future[Any], int, int]]
-    ) -> list[GenerateOutput]:
-        """One output per input with every member's generations, in sample order; a failed
-        member's share becomes failed generations carrying its error."""
-        merged = []
-        for index, messages in enumerate(batch):
-            generations: list[Generation] = []
-            model = ""
-            for future, count, offset in parts:
-                error = future.exception()
-                if error is None:
-                    output = future.result()[index]
-                    generations.extend(output.generations)
-                    model = model or output.model_name
-                else:
-                    failure = error if isinstance(error, BackendError) else BackendError(str(error))
-                    generations.extend(
-                        Generation(None, sample_index=offset + i, error=failure) for i in range(count)
-                    )
-            generations.sort(key=lambda g: g.sample_index)
-            merged.append(GenerateOutput(model, generations, messages))
-        return merged
-
-    def teardown(self) -> None:
-        for llm in self.llms:
-            llm.teardown()

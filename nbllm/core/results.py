@@ -1,4 +1,7 @@
-"""What generators return: one RunResult per (input, run), aligned with the inputs, errors kept."""
+"""What generators return: one RunResult per (input, run), aligned with the inputs, errors kept.
+
+Pure: runs on whatever thread calls it (generators make these on the I/O loop).
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,65 @@
+"""Streaming from an OpenAI-compatible server: each piece of text as it comes, then a
+RawGeneration with the stream's token counts (nbllm's estimate when the stream sends none).
+A server that refuses ``stream_options`` is learnt about and asked again without it.
+
+``stream`` takes the OpenAILLM as ``llm`` and runs on nbllm's I/O loop; only the token
+estimate goes to a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+from nbllm.engine.requests import RawGeneration, RawRequest
+from nbllm.errors import NBLLMError
+from nbllm.llms import openai_wire as wire
+from nbllm.llms.openai_endpoint import first_line
+from nbllm.llms.openai_errors import refused_request_text
+from nbllm.llms.openai_notes import estimated, with_seed_note
+
+
+async def stream(llm: Any, request: RawRequest) -> AsyncIterator[str | RawGeneration]:
+    client = await llm._ensure_client()
+    endpoint = llm._endpoint()
+    body: dict[str, Any] = {**llm.request_body(dataclasses.replace(request, n=1), None), "stream": True}
+    if endpoint.stream_options:
+        body["stream_options"] = {"include_usage": True}
+    pieces: list[str] = []
+    finish, usage = None, None
+    error: NBLLMError | None = None
+    refusal: str | None = None
+    try:
+        chunks = await wire.post_stream(client, request, body)
+        async for chunk in chunks:
+            usage = chunk.get("usage") or usage
+            if not chunk.get("choices"):
+                continue
+            choice = chunk["choices"][0]
+            text = wire.choice_text(choice)
+            finish = choice.get("finish_reason") or finish
+            if text:
+                pieces.append(text)
+                yield text
+    except Exception as exc:
+        refusal = refused_request_text(exc)
+        error = llm._convert(exc)
+    if error is not None:
+        if not pieces and refusal is not None and "stream_options" in refusal:
+            llm._learn("stream_options", False, f"refused: {first_line(refusal)}")
+            async for item in llm._astream_raw(request):
+                yield item
+            return
+        raise error
+    result = RawGeneration(
+        "", (usage or {}).get("prompt_tokens") or 0, (usage or {}).get("completion_tokens") or 0, finish
+    )
+    if usage is None:
+        llm._learn("stream_usage", False, "no usage in the stream; nbllm counts the tokens")
+        result = await asyncio.to_thread(estimated, llm.count_tokens, request, result, "".join(pieces))
+    else:
+        llm._learn("stream_usage", True, "usage in the last chunk")
+    (result,) = await with_seed_note(request, [result], llm._endpoint(), llm._where(), llm._secrets())
+    yield result

@@ -1,0 +1,97 @@
+"""Structured output and refused requests on an OpenAI-compatible server: how a request asks
+for its schema in each mode, what is sent instead when the server refuses a request for its
+shape (a weaker structured-output mode, or one choice at a time), and the one repair request
+for an answer that does not fit the schema.
+
+The functions take the OpenAILLM as ``llm`` (its ``_learn``, ``_convert``, ``request_body``
+and ``_agenerate_raw``); the async ones run on nbllm's I/O loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from nbllm.core.schema import parse_json_answer
+from nbllm.engine.requests import RawGeneration, RawRequest
+from nbllm.errors import BackendError, NBLLMError, ParseError, redact
+from nbllm.llms import openai_wire as wire
+from nbllm.llms.openai_endpoint import (
+    first_line,
+    mentions_response_format,
+    next_structured_mode,
+    repair_messages,
+    schema_instruction,
+    with_instruction,
+)
+
+
+def ask_for_schema(body: dict[str, Any], request: RawRequest, mode: str) -> list[dict[str, Any]]:
+    """Sets the response_format of `body` that `mode` sends, and returns the request's messages,
+    with the schema in the prompt unless the server enforces it (json_schema)."""
+    assert request.response_schema is not None
+    messages = list(request.messages)
+    schema = request.response_schema
+    if mode == "json_schema":
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": request.schema_name, "schema": schema},
+        }
+    else:
+        if mode == "json_object":
+            body["response_format"] = {"type": "json_object", "schema": schema}
+        messages = with_instruction(messages, schema_instruction(schema))
+    return messages
+
+
+async def after_refusal(
+    llm: Any, request: RawRequest, error: NBLLMError, refusal: str | None, mode: str | None, asked: int
+) -> list[RawGeneration]:
+    """A request the server refused for its shape: learn what it takes and send that, or
+    raise the error (never retried: the same request would be refused again)."""
+    if refusal is None:
+        raise error
+    if mode is not None and mentions_response_format(refusal):
+        fallback = next_structured_mode(mode)
+        if llm.structured_output_mode != "auto" or fallback is None:
+            raise redact(
+                BackendError(
+                    f"{error.message} The server does not take structured_output_mode={mode!r}: "
+                    "use structured_output_mode='auto' and nbllm finds a format it takes."
+                ),
+                (),
+            )
+        llm._learn("structured_output", fallback, f"{mode} refused: {first_line(refusal)}")
+        return await llm._agenerate_raw(request)
+    if asked > 1:
+        # Either n is what the server refuses, or the request is wrong anyway: one choice tells.
+        results = await llm._agenerate_raw(dataclasses.replace(request, n=1))
+        llm._learn("n_choices", False, f"n={asked} refused: {first_line(refusal)}")
+        return results
+    raise error
+
+
+async def repaired(
+    llm: Any, client: Any, request: RawRequest, result: RawGeneration, mode: str
+) -> RawGeneration:
+    """An answer the server did not hold to the schema, checked; if it does not fit, the model
+    is shown its answer and the problem once, and asked for the corrected JSON."""
+    assert request.response_schema is not None
+    try:
+        parse_json_answer(result.text, request.response_schema)
+        return result
+    except ParseError as exc:
+        problem = exc.message
+    fix = dataclasses.replace(
+        request, messages=tuple(repair_messages(list(request.messages), result.text, problem)), n=1
+    )
+    try:
+        answer = await wire.post(client, fix, llm.request_body(fix, mode))
+    except Exception as exc:
+        raise llm._convert(exc) from None
+    fixed = wire.generations(answer, llm._where())[0]
+    return dataclasses.replace(
+        fixed,
+        input_tokens=result.input_tokens + fixed.input_tokens,
+        output_tokens=result.output_tokens + fixed.output_tokens,
+    )

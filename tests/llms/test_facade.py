@@ -1,0 +1,80 @@
+"""The LLM facade: which thread runs what, and the conversation it holds (scripted backends:
+these test nbllm's own logic, not a model)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+import nbllm
+from nbllm.engine.requests import RawGeneration
+from tests.scripted import ScriptedLLM
+
+
+class ThreadRecording(nbllm.LLM):
+    """A blocking backend that notes the thread of its readiness check and of each raw call."""
+
+    ready_on: list[str] = []
+    called_on: list[str] = []
+
+    @property
+    def model_name(self) -> str:
+        return "thread-recording"
+
+    def _check_ready(self) -> None:
+        self.ready_on.append(threading.current_thread().name)
+
+    def _generate_raw(self, request):
+        self.called_on.append(threading.current_thread().name)
+        return [RawGeneration("ok", 1, 1, "stop")]
+
+
+def test_a_call_is_validated_on_the_callers_thread_and_a_blocking_backend_runs_on_its_own() -> None:
+    llm = ThreadRecording(cache=False, concurrency=2)
+    llm.ready_on.clear()
+    llm.called_on.clear()
+    llm.generate(["a", "b", "c"])
+    assert llm.ready_on == [threading.current_thread().name]
+    assert len(llm.called_on) == 3
+    assert all(name.startswith("nbllm-backend") for name in llm.called_on), llm.called_on
+    assert len(set(llm.called_on)) <= 2  # bounded by the LLM's concurrency
+
+
+def test_bad_input_fails_before_the_io_loop_sees_it(scripted: ScriptedLLM) -> None:
+    with pytest.raises(nbllm.InvalidParameterError, match="num_generations"):
+        scripted.generate("hi", num_generations=0)
+    with pytest.raises(nbllm.InvalidInputError):
+        scripted.generate([{"role": "user"}])
+    assert scripted.requests == []
+
+
+def test_a_history_that_does_not_continue_the_conversation_starts_a_branch(scripted: ScriptedLLM) -> None:
+    seen: list[int] = []
+    scripted.observe(lambda name, value: name == "history" and seen.append(len(value)))
+    first = scripted.chat("Hello")
+    assert scripted.history[-1] == {"role": "assistant", "content": first}
+    scripted.chat("And again")  # a continuation: the same branch grows
+    assert len(scripted.conversation.branches) == 1 and len(scripted.history) == 4
+    scripted.history = []  # not a continuation: a new branch, the old one kept
+    assert scripted.conversation.branches[0][0]["content"] == "Hello"
+    assert scripted.history == [] and scripted.conversation.current == 1
+    scripted.conversation.switch(0)
+    assert len(scripted.history) == 4
+    assert seen == [2, 4, 0, 4]  # each change notified once
+    with pytest.raises(nbllm.InvalidInputError, match="history\\[0\\]"):
+        scripted.history = [{"role": "user"}]
+    with pytest.raises(nbllm.InvalidInputError, match="no branch 5"):
+        scripted.conversation.switch(5)
+
+
+def test_a_checkpoint_keeps_every_branch(scripted: ScriptedLLM, tmp_path: Path) -> None:
+    scripted.chat("Hello")
+    scripted.history = [{"role": "user", "content": "another start"}]
+    path = scripted.save_checkpoint(tmp_path / "chat.json")
+    restored = ScriptedLLM.from_checkpoint(path, cache=False)
+    assert restored.conversation.branches == scripted.conversation.branches
+    assert restored.history == [{"role": "user", "content": "another start"}]
+    fresh = ScriptedLLM(cache=False).load_checkpoint(path)
+    assert len(fresh.conversation.branches) == 2
