@@ -1,7 +1,8 @@
 """The engine's log: one entry per generation, readable back per component, optionally to a file.
 
-Entries are recorded (and written to the file) on the I/O loop; events and reads come from the
-caller's thread.
+Entries are recorded on the I/O loop; the file, when enabled, is written on nbllm's callback
+thread (a slow disk never stalls a request), and a call returns once its entries are written.
+Events and reads come from the caller's thread.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from nbllm.engine import callbacks
 
 logger = logging.getLogger("nbllm")
 
@@ -70,14 +73,24 @@ class EngineLog:
     def event(self, message: str, **fields: Any) -> None:
         """Log a free-form event (also to the file when enabled)."""
         logger.info(message)
-        self._write({"event": message, **fields, "time": time.time()})
+        self._write({"event": message, **fields, "time": time.time()}, now=True)
 
-    def _write(self, payload: dict[str, Any]) -> None:
-        if self._file_handler is not None:
+    @property
+    def writes_file(self) -> bool:
+        return self._file_handler is not None
+
+    def _write(self, payload: dict[str, Any], now: bool = False) -> None:
+        """Append one line: at once (`now`, from the caller's thread), or queued on the
+        callback thread (entries, from the I/O loop)."""
+        handler = self._file_handler
+        if handler is not None:
             record = logging.makeLogRecord(
                 {"msg": json.dumps(payload, default=str), "levelno": logging.INFO, "name": "nbllm"}
             )
-            self._file_handler.handle(record)
+            if now:
+                handler.handle(record)
+            else:
+                callbacks.notify(handler.handle, record, what="log file write")
 
     def dag(self) -> LogDAG:
         """The entries as a graph of components (see LogDAG)."""
@@ -102,5 +115,6 @@ class EngineLog:
 
     def disable_file(self) -> None:
         if self._file_handler is not None:
+            callbacks.flushed().result()  # the lines queued so far are written first
             self._file_handler.close()
             self._file_handler = None

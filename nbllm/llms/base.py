@@ -225,7 +225,7 @@ class LLM(Backend, LLMSettings):
         if progress:
             track(flat, progress)
         generations = await gather_thunks(flat)
-        if progress or self.engine.listeners:  # their callbacks have run when generate returns
+        if progress or self.engine.listeners or self.engine.log.writes_file:  # done when it returns
             await callbacks.drained()
         outputs = GenerateOutputs()
         start = 0
