@@ -86,6 +86,10 @@ _EXPORTS: dict[str, str] = {
     "Playground": "nbllm.notebook.playground",
     "TemperatureExplorer": "nbllm.notebook.teaching",
     "compare": "nbllm.notebook.compare",
+    "scorers": "nbllm.scorers",
+    "significance": "nbllm.notebook.significance",
+    "Significance": "nbllm.notebook.significance",
+    "Arena": "nbllm.notebook.arena",
     "LiveTable": "nbllm.notebook.live",
     "live_generate": "nbllm.notebook.live",
     "load_ipython_extension": "nbllm.notebook.magic",
@@ -109,7 +113,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'nbllm' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    imported = importlib.import_module(module)
+    value = imported if module == f"nbllm.{name}" else getattr(imported, name)  # a public module
     globals()[name] = value
     return value
 
@@ -119,6 +124,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from nbllm import scorers
     from nbllm.core.formats import PROMPT_FORMATS
     from nbllm.core.outputs import GenerateOutput, Generation, GenerationStats, merge_responses
     from nbllm.core.params import PRESETS, GenerationParams
@@ -169,6 +175,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from nbllm.llms.llamacpp import LlamaCppLLM
     from nbllm.llms.openai_compatible import OpenAILLM
     from nbllm.llms.process import ProcessLLM
+    from nbllm.notebook.arena import Arena
     from nbllm.notebook.chat import ChatWidget
     from nbllm.notebook.compare import Comparison, compare
     from nbllm.notebook.cost import CostMeter
@@ -181,6 +188,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from nbllm.notebook.params_panel import ParamsPanel
     from nbllm.notebook.playground import Playground
     from nbllm.notebook.plots import plot_distribution, plot_latency, plot_tokens, plot_tokens_per_second
+    from nbllm.notebook.significance import Significance, significance
     from nbllm.notebook.teaching import TemperatureExplorer
     from nbllm.scale.pool import LLMPool
     from nbllm.scale.ray_llm import RayLLM

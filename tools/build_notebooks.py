@@ -159,26 +159,42 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
     "04_comparisons.ipynb": [
         (
             "md",
-            "# Side-by-side comparisons\n\nParameter sweeps, prompt variants and majority-vote reliability, as tables and plots.\n\n"
+            "# Side-by-side comparisons you can trust\n\nOne answer per setting can mislead: a sampled answer is one draw. This notebook compares two temperatures on the same questions with many samples per cell, scores every answer, asks whether the difference is real, runs a blind arena and exports the result for a colleague who has no kernel.\n\n"
             + SWITCH,
         ),
         (
             "code",
-            'import nbllm\nfrom nbllm.generators import Job, JobSettings, MajorVoteGenerator, MultiThreadingAsyncGenerator\n\nllm = nbllm.default_llm()\nprompts = ["Describe the sea in one sentence.", "Describe a forest in one sentence."]',
+            'import pandas as pd\n\nimport nbllm\nfrom nbllm import scorers\nfrom nbllm.generators import Job, JobSettings, MajorVoteGenerator, MultiThreadingAsyncGenerator\n\nllm = nbllm.default_llm()\ncapitals = pd.DataFrame({\n    "country": ["France", "Japan", "Italy", "Canada", "Australia", "Spain", "Germany", "Egypt"],\n    "capital": ["Paris", "Tokyo", "Rome", "Ottawa", "Canberra", "Madrid", "Berlin", "Cairo"],\n})\ncapitals["prompt"] = "What is the capital of " + capitals["country"] + "? Answer in one sentence."\nsettings = [{"temperature": 0.3}, {"temperature": 1.2}]\nchecks = {\n    "right capital": scorers.reference("capital"),  # the answer names the capital in the table\n    "short": lambda text: len(text.split()) <= 10,  # any function of the answer is a scorer\n}',
         ),
         (
             "md",
-            "## A temperature sweep\n`compare` runs the same prompts at each setting, three samples each, and shows them side by side. Options such as `max_tokens` apply to every run. The plot shows what changes with temperature: how long the answers are, and how often the three samples agree (at temperature 0 they are the same answer three times).",
+            "## One sample per cell\n`compare` runs every question at each setting. With one sample per cell each answer is a single draw: look at the two columns and try to say which setting is more often right. The scores under each answer are 1 (passed) or 0.",
         ),
         (
             "code",
-            'sweep = nbllm.compare(\n    prompts,\n    params=[{"temperature": 0.0}, {"temperature": 0.7}, {"temperature": 1.4}],\n    llm=llm,\n    num_generations=3,\n    max_tokens=40,\n)\nsweep',
+            "one = nbllm.compare(capitals, params=settings, llm=llm, samples=1, scorers=checks, max_tokens=16, seed=1)\none",
         ),
         (
             "md",
-            "`sweep.wide` and `sweep.long` are DataFrames (one column per setting; one row per answer) for your own analysis.",
+            "## Twenty samples per cell\nOne draw per cell says little: a wrong answer may be bad luck, a right one good luck. Now each cell holds twenty answers. The table shows the most common one, how many of the twenty agree, their length, and the mean of each score: *right capital 0.75* means that 15 of the 20 answers named the capital. The other answers fold under each cell. A star marks a cell whose scores differ from the same question's at the first setting beyond sampling noise.",
         ),
-        ("code", "nbllm.show(sweep.long.head(6))"),
+        (
+            "code",
+            "many = nbllm.compare(capitals, params=settings, llm=llm, samples=20, scorers=checks, max_tokens=16, seed=1)\nmany",
+        ),
+        (
+            "md",
+            "## Is the difference real?\n`significance` compares the two settings over all questions: the difference of the mean scores with a bootstrap confidence interval, and a paired permutation test (each question against itself). Both come from `scipy.stats`.",
+        ),
+        ("code", 'many.significance("temperature=0.3", "temperature=1.2", "right capital")'),
+        (
+            "md",
+            "`many.long` has one row per answer (a column per scorer) and `many.cells` one row per cell, for your own analysis.",
+        ),
+        (
+            "code",
+            'many.cells[["variant", "input", "samples", "agreement", "right capital", "short"]].head(4)',
+        ),
         (
             "md",
             "## Prompt variants\nJob settings change the instruction, the examples or the parameters; `MultiThreadingAsyncGenerator` runs one variant per thread. `nbllm.show` displays a wide table with every answer in full.",
@@ -195,6 +211,36 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
             "code",
             'from IPython.display import display\nfrom nbllm.generators import Example\n\nquiz = Job(\n    instruction="Answer with one word.",\n    template="{question}",\n    examples=[Example(input={"question": "What colour is the sky on a clear day?"}, output="Blue")],\n    params={"max_tokens": 8},\n)\nquestions = ["What is the capital of France?", "What colour is grass?"]\nfor temperature in (0.2, 1.2):\n    votes = MajorVoteGenerator(quiz, llm, num_votes=5, temperature=temperature, seed=3).generate(questions)\n    display(nbllm.show(votes))',
         ),
+        (
+            "md",
+            "## A blind arena\nWhich setting do *people* prefer, when they do not know which is which? The arena shows two anonymous answers to the same question; vote with the buttons, or click the dashed strip and press **a**, **b**, **t** (tie) or **x** (both bad). Only after your vote does it say which setting gave which answer. The votes go to a SQLite file that a whole class can share.",
+        ),
+        (
+            "code",
+            'arena = nbllm.Arena(\n    {"careful (T=0.3)": {"temperature": 0.3}, "wild (T=1.2)": {"temperature": 1.2}},\n    list(capitals["prompt"]),\n    llm=llm,\n    path="exports/arena-votes.sqlite3",\n    max_tokens=16,\n)\narena',
+        ),
+        (
+            "md",
+            "So that this notebook shows a ranking when run top to bottom, a scripted voter casts a few votes here: it prefers the answer that names the right capital. Your own votes add to the same file. The ranking fits a Bradley-Terry model to every vote (with `choix`) and gives each contender a score with a bootstrap interval.",
+        ),
+        (
+            "code",
+            'right = dict(zip(capitals["prompt"], capitals["capital"]))\nfor _ in range(8):\n    pair = arena.current\n    a_ok, b_ok = right[pair.prompt] in pair.answer_a, right[pair.prompt] in pair.answer_b\n    arena.vote("tie" if a_ok == b_ok else "A" if a_ok else "B")\narena.ranking()',
+        ),
+        ("code", "arena.plot_ranking()"),
+        (
+            "md",
+            "## Send it to a colleague\n`to_html` writes one self-contained report (the tables, the plot, the scores, the settings, the model, nbllm's version and the date) that opens in any browser with no kernel and no network. The frames go to CSV or Parquet, and the log of every call to JSON Lines.",
+        ),
+        (
+            "code",
+            'from pathlib import Path\n\nPath("exports").mkdir(exist_ok=True)\nprint(many.to_html("exports/capitals.html"))\nprint(many.to_csv("exports/capitals.csv"))\nprint(many.to_parquet("exports/capitals.parquet"))\nprint(many.to_jsonl("exports/capitals-log.jsonl"))',
+        ),
+        (
+            "md",
+            "An interactive table to sort, filter and search every answer (it works offline):",
+        ),
+        ("code", 'many.interactive("long")'),
     ],
     "05_temperature_and_top_p.ipynb": [
         (

@@ -5,19 +5,18 @@ Runs on the caller's thread, which waits while the generations run on the I/O lo
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from nbllm.errors import UsageError
+from nbllm.errors import InvalidParameterError, NBLLMError, UsageError
 
 
 @dataclass
 class Comparison:
-    """The long table (one row per generation), the wide table (one column per variant), a
-    plot of what differs between the variants, and the models and shared options used.
+    """The long table (one row per sample, a column per scorer), the wide table (one column per
+    variant: the answer, or a cell's majority answer with several samples), a per-cell summary,
+    a plot of what differs between the variants, and the models and shared options used.
     Unpacks as ``wide, figure = compare(...)``."""
 
     frame: Any
@@ -25,10 +24,16 @@ class Comparison:
     figure: Any
     models: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+    cells: Any = None
+    scores: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    marks: dict[tuple[int, str], list[str]] = field(default_factory=dict)
+    llms: list[Any] = field(default_factory=list, repr=False)
+    created: str = ""
 
     @property
     def long(self) -> Any:
-        """One row per generation (the same as ``frame``)."""
+        """One row per sample (the same as ``frame``)."""
         return self.frame
 
     def __iter__(self):
@@ -39,16 +44,68 @@ class Comparison:
         shared = ", ".join(f"{k}={v}" for k, v in self.options.items())
         return f"Compared on {', '.join(self.models)}" + (f" · shared options: {shared}" if shared else "")
 
-    def _repr_html_(self) -> str:
-        from nbllm.notebook.html import wide_html
+    def score_table(self) -> Any:
+        """One row per variant: each score's mean over every sample, and against the baseline
+        (the first variant) the difference with its significance in words."""
+        import pandas as pd
 
-        buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png")
-        image = base64.b64encode(buffer.getvalue()).decode()
-        return (
-            wide_html(self.wide, caption=self.caption)
-            + f'<img alt="{html.escape(self.caption)}" src="data:image/png;base64,{image}"/>'
-        )
+        from nbllm.notebook.significance import significance
+
+        rows = []
+        for label in self.labels:
+            row: dict[str, Any] = {"variant": label}
+            for name in self.scores:
+                row[name] = self.frame.loc[self.frame["variant"] == label, name].mean()
+                if label != self.labels[0]:
+                    try:
+                        row[f"{name} vs {self.labels[0]}"] = significance(
+                            self.frame, self.labels[0], label, name
+                        ).text
+                    except NBLLMError as exc:
+                        row[f"{name} vs {self.labels[0]}"] = str(exc)
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def significance(self, a: str, b: str, score: str, **options: Any) -> Any:
+        """Is `b`'s mean `score` different from `a`'s? See ``nbllm.significance``."""
+        from nbllm.notebook.significance import significance
+
+        return significance(self.frame, a, b, score, **options)
+
+    def to_html(self, path: str | Path) -> Path:
+        """One self-contained HTML report (tables, plot, scores, settings, models, nbllm version
+        and date) that opens in a browser with no kernel and no network."""
+        from nbllm.notebook.report import write_report
+
+        return write_report(self, Path(path))
+
+    def to_csv(self, path: str | Path, which: str = "long") -> Path:
+        """The long (or ``which="wide"`` / ``"cells"``) table as CSV."""
+        getattr(self, which).to_csv(path, index=False)
+        return Path(path)
+
+    def to_parquet(self, path: str | Path, which: str = "long") -> Path:
+        """The long (or wide / cells) table as Parquet (needs pyarrow: pip install 'nbllm[compare]')."""
+        from nbllm.notebook.report import parquet
+
+        return parquet(getattr(self, which), Path(path))
+
+    def to_jsonl(self, path: str | Path) -> Path:
+        """Every log entry of the compared LLMs, one JSON object per line."""
+        from nbllm.notebook.report import write_log
+
+        return write_log(self.llms, Path(path))
+
+    def interactive(self, which: str = "wide") -> Any:
+        """The table as an interactive one (sort, filter, search) that works offline (itables)."""
+        from nbllm.notebook.report import interactive
+
+        return interactive(getattr(self, which))
+
+    def _repr_html_(self) -> str:
+        from nbllm.notebook.report import body_html
+
+        return body_html(self)
 
 
 def compare(
@@ -59,42 +116,87 @@ def compare(
     generators: list[Any] | None = None,
     llm: Any = None,
     num_generations: int = 1,
+    samples: int | None = None,
+    scorers: dict[str, Any] | None = None,
+    column: str = "prompt",
     **options: Any,
 ) -> Comparison:
     """Run `inputs` through each LLM, each parameter set (on `llm`, by default nbllm's default
     LLM: the output names it) or each generator. Generation options (``max_tokens=30``, ...)
-    apply to every run; a parameter set's own value wins over them."""
+    apply to every run; a parameter set's own value wins over them.
+
+    ``samples=N`` makes N distinct samples per cell: the long table has each, the wide one the
+    majority answer. ``scorers={"name": scorer}`` adds a column per scorer (nbllm.scorers).
+    `inputs` may be a DataFrame: its `column` holds the prompts, and its other columns are
+    there for scorers (``scorers.reference("answer")``)."""
+    import datetime
+
     import pandas as pd
 
     from nbllm.generators.sampler import Sampler, label_of
+    from nbllm.notebook import cells as summary
     from nbllm.notebook.frames import to_dataframe, to_wide
     from nbllm.notebook.plots import plot_comparison
+    from nbllm.notebook.scorers import resolve
 
     chosen = [x for x in (llms, params, generators) if x]
     if len(chosen) != 1:
         raise UsageError("compare needs exactly one of llms=[...], params=[...] or generators=[...].")
-    frames = []
+    if samples is not None:
+        if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
+            raise InvalidParameterError(f"samples={samples!r} must be an integer >= 1.", "samples")
+        num_generations = samples
+    checked = resolve(scorers)
+    prompts, rows = _inputs(inputs, column)
+    frames, used = [], []
     if params:
         from nbllm.llms.default import default_llm
 
         target = llm if llm is not None else default_llm()
-        frames.append(to_dataframe(Sampler(target, variants=params).run(inputs, num_generations, **options)))
+        frames.append(to_dataframe(Sampler(target, variants=params).run(prompts, num_generations, **options)))
         labels = [label_of(p) for p in params]
-        models = [target.model_name]
+        models, used = [target.model_name], [target]
     elif llms:
         labels = _unique([m.model_name for m in llms])
         for model, label in zip(llms, labels):
-            frames.append(to_dataframe(model.generate(inputs, num_generations, **options), variant=label))
-        models = labels
+            frames.append(to_dataframe(model.generate(prompts, num_generations, **options), variant=label))
+        models, used = labels, list(llms)
     else:
         labels = _unique([g.name for g in generators or []])
         for generator, label in zip(generators or [], labels):
-            frames.append(to_dataframe(generator.generate(inputs, **options), variant=label))
-        models = list(dict.fromkeys(g.llm.model_name for g in generators or [] if getattr(g, "llm", None)))
-    frame = pd.concat(frames, ignore_index=True)
-    wide = to_wide(frame, by="variant")
+            frames.append(to_dataframe(generator.generate(prompts, **options), variant=label))
+        used = [g.llm for g in generators or [] if getattr(g, "llm", None) is not None]
+        models = list(dict.fromkeys(m.model_name for m in used))
+    frame = summary.add_scores(pd.concat(frames, ignore_index=True), checked, rows)
+    names = list(checked)
+    cells = summary.summarise(frame, "variant", names)
+    many = int(cells["samples"].max()) > 1 if len(cells) else False
+    if many:
+        wide = cells.pivot_table(index=["input_index", "input"], columns="variant", values="majority",
+                                 aggfunc="first", sort=False).reset_index()  # fmt: skip
+        wide.columns.name = None
+    else:
+        wide = to_wide(frame, by="variant")
     wide = wide[[c for c in wide.columns if c not in labels] + [c for c in labels if c in wide.columns]]
-    return Comparison(frame, wide, plot_comparison(frame, by="variant"), models, dict(options))
+    marks = summary.significant_cells(frame, "variant", labels, names) if many else {}
+    figure = plot_comparison(frame, by="variant", scores=names)
+    created = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    return Comparison(frame, wide, figure, models, dict(options), cells, names, labels, marks, used, created)
+
+
+def _inputs(inputs: Any, column: str) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The prompts, and per prompt its row of the input table (empty without a table)."""
+    import pandas as pd
+
+    if isinstance(inputs, pd.DataFrame):
+        if column not in inputs.columns:
+            raise InvalidParameterError(
+                f"column={column!r} is not a column of the input table; it has {list(inputs.columns)}.",
+                "column",
+            )
+        return list(inputs[column]), inputs.to_dict("records")
+    prompts = [inputs] if isinstance(inputs, str) else list(inputs)
+    return prompts, [{} for _ in prompts]
 
 
 def _unique(names: list[str]) -> list[str]:

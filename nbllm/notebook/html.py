@@ -110,15 +110,24 @@ WIDE_STYLE = (
     ".nbllm-wide.nbllm-wide td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
     ".nbllm-wide details summary{cursor:pointer;color:#374151}"
     ".nbllm-wide caption{caption-side:top;text-align:left;color:#4b5563;padding:2px 0 6px}"
+    ".nbllm-wide .nbllm-note{color:#6b7280;font-size:11px;white-space:normal;margin-top:3px}"
     "</style>"
 )
 CLAMP = 280  # characters shown before a long answer folds away behind "show all"
 
 
-def wide_html(wide: Any, caption: str | None = None, max_rows: int = 200) -> str:
+def wide_html(
+    wide: Any,
+    caption: str | None = None,
+    max_rows: int = 200,
+    notes: dict[tuple[Any, str], str] | None = None,
+    others: dict[tuple[Any, str], list[tuple[str, int]]] | None = None,
+) -> str:
     """A side-by-side table (from ``to_wide`` or ``compare``) that fits the page: columns share
     the width, every answer wraps in full, left-aligned, and a long one folds behind a
-    "show all" toggle (plain HTML, so it works on GitHub and in exported notebooks too)."""
+    "show all" toggle (plain HTML, so it works on GitHub and in exported notebooks too).
+    `notes` puts a summary line under a cell, by (input_index, column); `others` folds the
+    cell's other answers (with how many samples gave each) behind a toggle."""
     import pandas as pd
 
     numeric = {"input_index", "generation_index"}
@@ -132,15 +141,21 @@ def wide_html(wide: Any, caption: str | None = None, max_rows: int = 200) -> str
         for column in wide.columns:
             value = row[column]
             text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+            extra = (notes or {}).get((row.get("input_index"), column))
+            below = f'<div class="nbllm-note">{html.escape(extra)}</div>' if extra else ""
+            rest = (others or {}).get((row.get("input_index"), column))
+            if rest:
+                items = "".join(f"<li>{html.escape(str(a))} <i>({n}×)</i></li>" for a, n in rest)
+                below += f"<details><summary>{len(rest)} other answers</summary><ul>{items}</ul></details>"
             if column in numeric:
                 cells.append(f'<td class="num">{html.escape(text)}</td>')
             elif len(text) > CLAMP:
                 cells.append(
                     f"<td><details><summary>{html.escape(text[:CLAMP])}… <i>show all</i></summary>"
-                    f"{html.escape(text[CLAMP:])}</details></td>"
+                    f"{html.escape(text[CLAMP:])}</details>{below}</td>"
                 )
             else:
-                cells.append(f"<td>{html.escape(text)}</td>")
+                cells.append(f"<td>{html.escape(text)}{below}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     title = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     more = f"<p>{len(wide) - max_rows} more rows in the DataFrame.</p>" if len(wide) > max_rows else ""

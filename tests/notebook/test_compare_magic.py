@@ -21,7 +21,8 @@ def test_compare_parameter_sets_gives_a_wide_frame_and_a_plot(embedded) -> None:
     )
     wide, figure = comparison
     assert list(wide.columns[-2:]) == ["temperature=0.0", "temperature=1.2"]
-    assert len(wide) == 4 and wide["temperature=0.0"].notna().all()
+    assert len(wide) == 2 and wide["temperature=0.0"].notna().all()  # a cell's samples summarised
+    assert len(comparison.long) == 8 and set(comparison.long["generation_index"]) == {0, 1}
     assert wide.columns.name is None  # no "variant" heading over the index
     # what varies with temperature: answer length and agreement between the two samples
     assert [ax.get_title() for ax in figure.axes] == ["Answer length", "Agreement between samples"]
@@ -31,6 +32,7 @@ def test_compare_parameter_sets_gives_a_wide_frame_and_a_plot(embedded) -> None:
     assert "<img" in page and "Compared on SmolLM2-135M-Instruct" in page
     assert "text-overflow" not in page and "white-space:pre-wrap" in page  # answers wrap, in full
     unfolded = page.replace("… <i>show all</i></summary>", "")  # a long answer, opened
+    # every answer readable: a cell's most common answer, the others folded under it
     assert all(answer in unfolded for answer in comparison.long["generation"].map(html.escape))
 
 

@@ -1,0 +1,258 @@
+"""Arena: a blind side-by-side vote. Two anonymous answers to the same prompt (the order drawn
+at random), a vote for A, B, a tie or both bad (buttons, or the keys a / b / t / x), and only
+then which contender was which. The votes go to a SQLite file a class can share; ``ranking()``
+turns them into Bradley-Terry scores.
+
+Built and clicked on the kernel's thread; the next pair's answers are made ahead on the
+"nbllm-arena" thread while the current pair is read, so a vote returns at once.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import html
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import ipywidgets as w
+import traitlets
+
+from nbllm.errors import InvalidParameterError
+from nbllm.notebook.arena_votes import Vote, VoteStore, choice, ranking, win_rates
+from nbllm.notebook.style import offline_style
+
+KEYS = {"a": "A", "b": "B", "t": "tie", "x": "both_bad"}
+_KEYS_ESM = """
+function render({ model, el }) {
+  const box = document.createElement("div");
+  box.tabIndex = 0;
+  box.className = "nbllm-arena-keys";
+  // JupyterLab must not take a / b / t / x typed here as notebook commands.
+  box.setAttribute("data-lm-suppress-shortcuts", "true");
+  Object.assign(box.style, { padding: "4px 8px", border: "1px dashed #9ca3af", borderRadius: "4px",
+                             color: "#4b5563", cursor: "pointer", outline: "none", fontSize: "12px" });
+  const show = () => { box.textContent = model.get("hint"); };
+  box.addEventListener("focus", () => { box.style.borderColor = "#2563eb"; });
+  box.addEventListener("blur", () => { box.style.borderColor = "#9ca3af"; });
+  box.addEventListener("keydown", (event) => {
+    const key = event.key.toLowerCase();
+    if (!["a", "b", "t", "x"].includes(key)) return;
+    event.stopPropagation();
+    event.preventDefault();
+    model.send({ key });
+  });
+  model.on("change:hint", show);
+  el.appendChild(box);
+  show();
+}
+export default { render };
+"""
+
+
+class KeyCatcher(anywidget.AnyWidget):
+    """A focusable strip that sends the keys a, b, t and x to Python."""
+
+    _esm = _KEYS_ESM
+    hint = traitlets.Unicode("").tag(sync=True)
+
+
+@dataclass
+class Pair:
+    """One round: a prompt and two contenders' answers, shown as A and B."""
+
+    prompt: str
+    a: str
+    b: str
+    answer_a: str
+    answer_b: str
+
+
+class Arena(w.VBox):
+    """``Arena(contenders, prompts, llm=None, path=None)``.
+
+    Contenders (a list, or a dict of name -> contender): LLMs, parameter settings (dicts, run on
+    `llm`), generators, or prompt variants (strings with ``{prompt}``, run on `llm`). `llm`
+    defaults to nbllm's embedded model. `path` is the votes file (default: one per set of
+    contenders in nbllm's cache folder). ``vote("A" | "B" | "tie" | "both_bad")`` votes from
+    code for the pair on screen."""
+
+    def __init__(
+        self,
+        contenders: Any,
+        prompts: list[str],
+        llm: Any = None,
+        path: str | Path | None = None,
+        seed: int | None = None,
+        voter: str = "",
+        **options: Any,
+    ) -> None:
+        self.contenders = _named(contenders)
+        if len(self.contenders) < 2:
+            raise InvalidParameterError("an arena needs at least two contenders to compare.", "contenders")
+        if (
+            isinstance(prompts, str)
+            or not prompts
+            or not all(isinstance(p, str) and p.strip() for p in prompts)
+        ):
+            raise InvalidParameterError("prompts must be a non-empty list of non-empty strings.", "prompts")
+        if llm is None and any(isinstance(c, (dict, str)) for c in self.contenders.values()):
+            from nbllm.llms.default import default_llm
+
+            llm = default_llm()
+        self.llm, self.prompts, self.options, self.voter = llm, list(prompts), options, voter
+        self.store = VoteStore(path or _default_path(list(self.contenders)))
+        self._rng = random.Random(seed)
+        self._order: list[str] = []
+        self._ahead = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbllm-arena")
+        self.revealed: Pair | None = None
+        self._build()
+        self.current: Pair = self._draw()
+        self._next = self._ahead.submit(self._draw)
+        self._show()
+
+    # -- rounds ------------------------------------------------------------------------------
+    def vote(self, winner: str) -> Pair:
+        """Vote on the pair on screen; returns it (now revealed) and shows the next one."""
+        winner = choice(winner)
+        pair = self.current
+        self.store.add(Vote(pair.prompt, pair.a, pair.b, winner, self.voter))
+        self.revealed, self._last = pair, winner
+        self.current = self._next.result()
+        self._next = self._ahead.submit(self._draw)
+        self._show()
+        return pair
+
+    def votes(self) -> list[Vote]:
+        return self.store.votes()
+
+    def ranking(self, resamples: int = 200, seed: int = 0) -> Any:
+        """One row per contender: contender, score (Bradley-Terry, Elo scale), low, high (a
+        bootstrap interval), wins, votes; best first."""
+        return ranking(self.votes(), list(self.contenders), resamples, seed)
+
+    def win_rates(self) -> Any:
+        """How often the row's contender beat the column's (ties as half)."""
+        return win_rates(self.votes(), list(self.contenders))
+
+    def plot_ranking(self) -> Any:
+        from nbllm.notebook.plots import plot_ranking
+
+        return plot_ranking(self.ranking(), self.win_rates())
+
+    def _draw(self) -> Pair:
+        if not self._order:
+            self._order = list(self.prompts)
+            self._rng.shuffle(self._order)
+        prompt = self._order.pop()
+        a, b = self._rng.sample(list(self.contenders), 2)
+        return Pair(prompt, a, b, self._answer(a, prompt), self._answer(b, prompt))
+
+    def _answer(self, name: str, prompt: str) -> str:
+        contender = self.contenders[name]
+        try:
+            if isinstance(contender, dict):
+                (output,) = self.llm.generate([prompt], **{**self.options, **contender})
+            elif isinstance(contender, str):
+                (output,) = self.llm.generate([contender.format(prompt=prompt)], **self.options)
+            elif hasattr(contender, "job"):  # a generator
+                result = contender.generate([prompt])[0]
+                result = result[0] if isinstance(result, list) else result
+                return str(getattr(result, "text", None) or getattr(result, "output", ""))
+            else:
+                (output,) = contender.generate([prompt], **self.options)
+            generation = output.generations[0]
+            return generation.text if generation.ok else f"(no answer: {generation.error})"
+        except Exception as exc:  # the pair still shows; the failure is the answer
+            return f"(no answer: {type(exc).__name__}: {exc})"
+
+    # -- view --------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.prompt_view = w.HTML()
+        self.answer_views = (w.HTML(layout=w.Layout(width="50%")), w.HTML(layout=w.Layout(width="50%")))
+        labels = {
+            "A": "A is better (a)",
+            "B": "B is better (b)",
+            "tie": "Tie (t)",
+            "both_bad": "Both bad (x)",
+        }
+        self.buttons = {k: w.Button(description=d, layout=w.Layout(width="auto")) for k, d in labels.items()}
+        for key, button in self.buttons.items():
+            button.on_click(lambda _, k=key: self.vote(k))
+        self.key_catcher = KeyCatcher(hint="Click here, then press a, b, t or x to vote")
+        self.key_catcher.on_msg(
+            lambda _, content, __: self.vote(KEYS[content["key"]]) if content.get("key") in KEYS else None
+        )
+        self.status = w.HTML()
+        self.status.add_class("nbllm-status")
+        super().__init__(
+            [
+                self.prompt_view,
+                w.HBox(list(self.answer_views)),
+                w.HBox(list(self.buttons.values())),
+                self.key_catcher,
+                self.status,
+            ]
+        )
+        self.add_class("nbllm-arena")
+        offline_style(self)
+
+    def _show(self) -> None:
+        pair = self.current
+        self.prompt_view.value = f"<b>Prompt:</b> {html.escape(pair.prompt)}"
+        for view, side, text in zip(self.answer_views, "AB", (pair.answer_a, pair.answer_b)):
+            view.value = (
+                f"<div class='nbllm-answer' style='padding:6px;white-space:pre-wrap'><b>{side}</b><br>"
+                f"{html.escape(text)}</div>"
+            )
+        votes = len(self.store.votes())
+        if self.revealed is None:
+            self.status.value = f"<i>{votes} votes so far. Which answer is better?</i>"
+        else:
+            last = self.revealed
+            said = {"A": "A", "B": "B", "tie": "a tie", "both_bad": "both bad"}[self._last]
+            self.status.value = (
+                f"<span class='nbllm-reveal'>You voted {said}: A was <b>{html.escape(last.a)}</b>, "
+                f"B was <b>{html.escape(last.b)}</b>.</span> {votes} votes so far."
+            )
+
+
+def _named(contenders: Any) -> dict[str, Any]:
+    if isinstance(contenders, dict):
+        return {str(k): v for k, v in contenders.items()}
+    if not isinstance(contenders, (list, tuple)):
+        raise InvalidParameterError("contenders must be a list or a dict of name -> contender.", "contenders")
+    from nbllm.generators.sampler import label_of
+
+    names: dict[str, Any] = {}
+    for item in contenders:
+        if isinstance(item, dict):
+            name = label_of(item)
+        elif isinstance(item, str):
+            if "{prompt}" not in item:
+                raise InvalidParameterError(
+                    f"the prompt variant {item!r} has no {{prompt}} placeholder.", "contenders"
+                )
+            name = item
+        else:
+            name = getattr(item, "name", None) if hasattr(item, "job") else getattr(item, "model_name", None)
+            if name is None:
+                raise InvalidParameterError(
+                    f"{type(item).__name__} is not a contender: use an LLM, a dict of settings, a generator "
+                    "or a prompt with {prompt}.",
+                    "contenders",
+                )
+        while name in names:
+            name += "'"
+        names[name] = item
+    return names
+
+
+def _default_path(names: list[str]) -> Path:
+    from nbllm.engine.cache import default_cache_dir
+
+    digest = hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()[:16]
+    return default_cache_dir() / "arena" / f"{digest}.sqlite3"

@@ -1,0 +1,164 @@
+"""The arena's votes: a SQLite file a whole class can share (several kernels voting at once lose
+nothing), and the ranking they give: Bradley-Terry scores fitted by choix, with bootstrap
+intervals, wins, votes and the win-rate matrix.
+
+Runs on the caller's thread (each vote is one short transaction).
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nbllm.errors import InvalidParameterError, MissingDependencyError
+
+CHOICES = ("A", "B", "tie", "both_bad")
+ELO = 400 / math.log(10)  # Bradley-Terry log-strengths on the Elo scale, centred on 1000
+SCHEMA = """CREATE TABLE IF NOT EXISTS votes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, prompt TEXT NOT NULL,
+    a TEXT NOT NULL, b TEXT NOT NULL, winner TEXT NOT NULL, voter TEXT NOT NULL DEFAULT '')"""
+
+
+@dataclass(frozen=True)
+class Vote:
+    prompt: str
+    a: str  # the contender shown as A
+    b: str
+    winner: str  # "A", "B", "tie" or "both_bad"
+    voter: str = ""
+
+
+def choice(value: str) -> str:
+    """A vote as one of CHOICES ("a", "B", "Tie", "both bad" are accepted), or an error."""
+    normal = str(value).strip().replace(" ", "_")
+    for known in CHOICES:
+        if normal.lower() == known.lower():
+            return known
+    raise InvalidParameterError(f"vote({value!r}): vote 'A', 'B', 'tie' or 'both_bad'.", "vote")
+
+
+class VoteStore:
+    """Votes in a SQLite file (WAL, waiting up to 30 s for another voter's write)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + 30
+        while True:  # another voter may be creating the file at this very moment
+            db = self._connect()
+            try:
+                db.execute("PRAGMA journal_mode=WAL")  # kept in the file: set once
+                with db:
+                    db.execute(SCHEMA)
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+            finally:
+                db.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=30)  # waits up to 30 s for another writer
+
+    def add(self, vote: Vote) -> None:
+        db = self._connect()
+        try:
+            with db:
+                db.execute(
+                    "INSERT INTO votes (time, prompt, a, b, winner, voter) VALUES (?, ?, ?, ?, ?, ?)",
+                    (time.time(), vote.prompt, vote.a, vote.b, choice(vote.winner), vote.voter),
+                )
+        finally:
+            db.close()
+
+    def votes(self) -> list[Vote]:
+        db = self._connect()
+        try:
+            rows = db.execute("SELECT prompt, a, b, winner, voter FROM votes ORDER BY id").fetchall()
+        finally:
+            db.close()
+        return [Vote(*row) for row in rows]
+
+
+def ranking(votes: Sequence[Vote], contenders: Sequence[str], resamples: int = 200, seed: int = 0) -> Any:
+    """One row per contender, best first: ``score`` (Bradley-Terry on the Elo scale), ``low`` and
+    ``high`` (a 95% bootstrap interval over the votes), ``wins`` and ``votes``. A tie counts as
+    a win for each side; "both bad" says nothing about the order and only counts as a vote."""
+    import numpy as np
+    import pandas as pd
+
+    names = list(contenders)
+    scores = _fit(votes, names)
+    rng = np.random.default_rng(seed)
+    draws = []
+    if votes:
+        for _ in range(resamples):
+            picked = rng.integers(0, len(votes), len(votes))
+            draws.append(_fit([votes[i] for i in picked], names))
+    low, high = np.percentile(draws, [2.5, 97.5], axis=0) if draws else (scores, scores)
+    wins = {n: 0 for n in names}
+    seen = {n: 0 for n in names}
+    for v in votes:
+        for side in (v.a, v.b):
+            if side in seen:
+                seen[side] += 1
+        winner = {"A": v.a, "B": v.b}.get(v.winner)
+        if winner in wins:
+            wins[winner] += 1
+    frame = pd.DataFrame(
+        {"contender": names, "score": scores, "low": low, "high": high,
+         "wins": [wins[n] for n in names], "votes": [seen[n] for n in names]}
+    )  # fmt: skip
+    return frame.sort_values("score", ascending=False, ignore_index=True)
+
+
+def win_rates(votes: Sequence[Vote], contenders: Sequence[str]) -> Any:
+    """Row beats column: the share of their votes (ties as half) the row's contender won; NaN
+    where the two never met."""
+    import pandas as pd
+
+    names = list(contenders)
+    won = pd.DataFrame(0.0, index=names, columns=names)
+    met = pd.DataFrame(0.0, index=names, columns=names)
+    for v in votes:
+        if v.a not in won.index or v.b not in won.index or v.winner == "both_bad":
+            continue
+        met.loc[v.a, v.b] += 1
+        met.loc[v.b, v.a] += 1
+        share = {"A": (1.0, 0.0), "B": (0.0, 1.0), "tie": (0.5, 0.5)}[v.winner]
+        won.loc[v.a, v.b] += share[0]
+        won.loc[v.b, v.a] += share[1]
+    return won / met.where(met > 0)
+
+
+def _fit(votes: Sequence[Vote], names: list[str]) -> Any:
+    import numpy as np
+
+    try:
+        import choix
+    except ImportError:
+        raise MissingDependencyError(
+            "the arena's ranking needs choix: pip install 'nbllm[compare]'"
+        ) from None
+    index = {n: i for i, n in enumerate(names)}
+    data = []
+    for v in votes:
+        if v.a not in index or v.b not in index:
+            continue
+        a, b = index[v.a], index[v.b]
+        if v.winner == "A":
+            data.append((a, b))
+        elif v.winner == "B":
+            data.append((b, a))
+        elif v.winner == "tie":
+            data.extend([(a, b), (b, a)])
+    if not data:
+        return np.full(len(names), 1000.0)
+    strengths = choix.ilsr_pairwise(len(names), data, alpha=0.01)  # alpha: a little prior, so it converges
+    return 1000.0 + ELO * (strengths - strengths.mean())

@@ -1,0 +1,112 @@
+"""The arena: votes kept by SQLite with two processes voting at once, the Bradley-Terry ranking
+on votes with a known order, and a round on the embedded model driven from code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import nbllm
+from nbllm.notebook.arena_votes import Vote, VoteStore, ranking, win_rates
+
+VOTER = """
+import sys
+from nbllm.notebook.arena_votes import Vote, VoteStore
+store = VoteStore(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()  # both voters start together
+for i in range(150):
+    store.add(Vote(f"prompt {i}", "x", "y", "A" if i % 2 else "B", voter=sys.argv[2]))
+"""
+
+
+def test_two_kernels_voting_at_once_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "votes.sqlite3"
+    voters = [
+        subprocess.Popen(
+            [sys.executable, "-c", VOTER, str(path), name],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("left", "right")
+    ]
+    try:
+        for voter in voters:
+            assert voter.stdout.readline().strip() == "ready"
+        for voter in voters:
+            voter.stdin.write("go\n")
+            voter.stdin.flush()
+        for voter in voters:
+            assert voter.wait(timeout=120) == 0
+    finally:
+        for voter in voters:
+            voter.kill()
+    votes = VoteStore(path).votes()
+    assert len(votes) == 300
+    assert sorted((v.voter, v.prompt) for v in votes) == sorted(
+        (name, f"prompt {i}") for name in ("left", "right") for i in range(150)
+    )
+
+
+def _votes(pairs: list[tuple[str, str, str]], times: int) -> list[Vote]:
+    return [Vote(f"p{i}", a, b, winner) for i in range(times) for a, b, winner in pairs]
+
+
+def test_the_ranking_follows_who_beats_whom() -> None:
+    votes = _votes([("x", "y", "A"), ("y", "z", "A"), ("z", "x", "B"), ("y", "x", "B")], 10)
+    votes += _votes([("x", "z", "both_bad")], 3)
+    table = ranking(votes, ["z", "y", "x"], resamples=100)
+    assert list(table.columns) == ["contender", "score", "low", "high", "wins", "votes"]
+    assert table["contender"].tolist() == ["x", "y", "z"]  # x beat both every time, y beat z
+    assert (table["low"] <= table["score"]).all() and (table["score"] <= table["high"]).all()
+    counts = table.set_index("contender")
+    assert counts.loc["x", "wins"] == 30 and counts.loc["x", "votes"] == 33
+    assert counts.loc["z", "wins"] == 0 and counts.loc["z", "votes"] == 23
+    assert counts.loc["x", "low"] > counts.loc["z", "high"]  # a clear gap, beyond the intervals
+    rates = win_rates(votes, ["x", "y", "z"])
+    assert (
+        rates.loc["x", "z"] == 1.0
+        and rates.loc["x", "y"] == 1.0
+        and rates.loc["y", "z"] == 1.0
+        and rates.loc["z", "x"] == 0.0
+    )
+
+
+def test_ties_split_and_no_votes_rank_level() -> None:
+    level = ranking([], ["a", "b"], resamples=10)
+    assert level["score"].tolist() == [1000.0, 1000.0] and level["votes"].tolist() == [0, 0]
+    tied = ranking(_votes([("a", "b", "tie")], 8), ["a", "b"], resamples=50)
+    assert abs(tied["score"].iloc[0] - tied["score"].iloc[1]) < 1e-6
+
+
+@pytest.mark.slow
+def test_an_arena_round_on_the_embedded_model(tmp_path: Path) -> None:
+    path = tmp_path / "class.sqlite3"
+    arena = nbllm.Arena(
+        {"careful": {"temperature": 0.0}, "wild": {"temperature": 1.6, "top_p": 1.0}},
+        ["Name a colour.", "Name a fruit."],
+        path=path, seed=3, max_tokens=12,
+    )  # fmt: skip
+    shown = arena.current
+    assert {shown.a, shown.b} == {"careful", "wild"} and shown.answer_a and shown.answer_b
+    assert "careful" not in arena.status.value and "wild" not in arena.status.value  # blind until the vote
+    assert "careful" not in arena.answer_views[0].value + arena.answer_views[1].value
+    revealed = arena.vote("A")
+    assert revealed is shown and "careful" in arena.status.value and "wild" in arena.status.value
+    arena.vote("tie")
+    arena.vote("both bad")
+    votes = VoteStore(path).votes()
+    assert [v.winner for v in votes] == ["A", "tie", "both_bad"] and votes[0].a == shown.a
+    table = arena.ranking(resamples=20)
+    assert set(table["contender"]) == {"careful", "wild"} and table["votes"].sum() == 6
+    figure = arena.plot_ranking()
+    assert len(figure.axes) >= 2
+    with pytest.raises(nbllm.InvalidParameterError, match="vote 'A', 'B', 'tie' or 'both_bad'"):
+        arena.vote("C")
+    with pytest.raises(nbllm.InvalidParameterError, match="at least two contenders") as info:
+        nbllm.Arena([{"temperature": 0.0}], ["x"], path=path)
+    assert info.value.field == "contenders"

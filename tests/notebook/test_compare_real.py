@@ -1,0 +1,86 @@
+"""compare() with samples and scorers on the embedded model: cells summarise their samples,
+scores land in their columns, the exports read back, and bad input is refused by name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import nbllm
+from nbllm import scorers
+
+pytestmark = pytest.mark.slow
+
+TABLE = pd.DataFrame({
+    "prompt": ["What is the capital of France? Answer in one sentence.",
+               "What is the capital of Japan? Answer in one sentence."],
+    "capital": ["Paris", "Tokyo"],
+})  # fmt: skip
+
+
+def test_samples_per_cell_scores_and_exports(embedded, tmp_path: Path) -> None:
+    def fragile(text: str) -> float:
+        if "Tokyo" in text:
+            raise ValueError("no Tokyo here")
+        return len(text)
+
+    result = nbllm.compare(
+        TABLE, params=[{"temperature": 0.0}, {"temperature": 1.3}], llm=embedded, samples=4, max_tokens=16,
+        seed=3, scorers={"right": scorers.reference("capital"), "fragile": fragile},
+    )  # fmt: skip
+    wide, figure = result  # unpacks as before
+    assert len(result.long) == 2 * 2 * 4 and set(result.long["generation_index"]) == {0, 1, 2, 3}
+    assert (
+        list(wide.columns) == ["input_index", "input", "temperature=0.0", "temperature=1.3"]
+        and len(wide) == 2
+    )
+    greedy = result.cells[result.cells["variant"] == "temperature=0.0"]
+    assert (greedy["agreement"] == 1.0).all() and (
+        greedy["samples"] == 4
+    ).all()  # greedy: one answer four times
+    assert set(result.long["right"].dropna()) <= {0.0, 1.0}
+    assert greedy["right"].tolist() == [1.0, 1.0]
+    tokyo = result.long[result.long["generation"].str.contains("Tokyo", na=False)]
+    assert tokyo["fragile"].isna().all() and tokyo["fragile error"].str.contains("no Tokyo here").all()
+    html = result._repr_html_()
+    assert "4/4 agree" in html and "right 1.00" in html and "data:image/png;base64," in html
+    table = result.score_table()
+    assert (
+        "right vs temperature=0.0" in table.columns
+        and "confidence interval" in table.iloc[1]["right vs temperature=0.0"]
+    )
+    assert figure is result.figure and len(figure.axes) == 3  # length, agreement, scores
+
+    back = pd.read_csv(result.to_csv(tmp_path / "long.csv"))
+    assert len(back) == 16 and "right" in back.columns
+    assert len(pd.read_parquet(result.to_parquet(tmp_path / "cells.parquet", which="cells"))) == 4
+    lines = [json.loads(line) for line in result.to_jsonl(tmp_path / "log.jsonl").read_text().splitlines()]
+    assert lines and all(line["llm"] == "SmolLM2-135M-Instruct" and "params" in line for line in lines)
+    report = result.to_html(tmp_path / "report.html").read_text()
+    assert "http://" not in report and "https://" not in report and "<script" not in report
+    assert "SmolLM2-135M-Instruct" in report and result.created in report
+
+
+def test_a_judge_grades_with_a_logged_llm(embedded) -> None:
+    grader = nbllm.LlamaCppLLM(cache=False)
+    result = nbllm.compare(
+        ["Name a fruit."], params=[{"temperature": 0.0}], llm=embedded, max_tokens=12,
+        scorers={"judged": scorers.judge(grader, "The answer names a fruit.")},
+    )  # fmt: skip
+    judged = result.long["judged"].iloc[0]
+    errors = result.long.get("judged error")
+    assert judged in (0.0, 1.0) or "not YES or NO" in str(errors.iloc[0])
+    prompts = [e for e in grader.engine.log.entries]
+    assert len(prompts) == 1 and prompts[0].params.get("temperature") == 0  # the verdict is a logged call
+
+
+def test_bad_input_names_the_argument(embedded) -> None:
+    with pytest.raises(nbllm.InvalidParameterError, match=r"scorers\['x'\]"):
+        nbllm.compare(["x"], params=[{}], llm=embedded, scorers={"x": "no such scorer"})
+    with pytest.raises(nbllm.InvalidParameterError, match="samples=0"):
+        nbllm.compare(["x"], params=[{}], llm=embedded, samples=0)
+    with pytest.raises(nbllm.InvalidParameterError, match="column='question'"):
+        nbllm.compare(TABLE, params=[{}], llm=embedded, column="question")
