@@ -90,7 +90,11 @@ class EngineLog:
             if now:
                 handler.handle(record)
             else:
-                callbacks.notify(handler.handle, record, what="log file write")
+                callbacks.notify(self._append, handler, record, what="log file write")
+
+    def _append(self, handler: logging.Handler, record: logging.LogRecord) -> None:
+        if handler is self._file_handler:  # a file switched off meanwhile is not reopened
+            handler.handle(record)
 
     def dag(self) -> LogDAG:
         """The entries as a graph of components (see LogDAG)."""
@@ -116,5 +120,5 @@ class EngineLog:
     def disable_file(self) -> None:
         if self._file_handler is not None:
             callbacks.flushed().result()  # the lines queued so far are written first
-            self._file_handler.close()
-            self._file_handler = None
+            handler, self._file_handler = self._file_handler, None  # later ones are dropped,
+            handler.close()  # never written to a reopened file

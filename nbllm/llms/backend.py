@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 from abc import abstractmethod
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Optional
@@ -20,6 +21,8 @@ from nbllm.engine import loop
 from nbllm.engine.requests import RawGeneration, RawRequest, estimate_tokens
 from nbllm.errors import UsageError
 from nbllm.llms.settings import COMMON_PARAMS
+
+_LOAD_LOCK = threading.RLock()
 
 
 class Backend:
@@ -98,7 +101,9 @@ class Backend:
         )
 
     def _load_and_generate(self, request: RawRequest) -> list[RawGeneration]:
-        self.load()  # in the worker thread: a slow load never stalls the I/O loop
+        with _LOAD_LOCK:  # in the worker thread: a slow load never stalls the I/O loop, and
+            self.load()  # the backend's threads never run one LLM's load() at once
+
         return self._generate_raw(request)
 
     def _astream_raw(self, request: RawRequest) -> AsyncIterator[str | RawGeneration]:

@@ -84,6 +84,9 @@ class LLM(Backend, LLMSettings):
             raise config_error(type(self).__name__, exc) from None
         if name in ("requests_per_minute", "tokens_per_minute"):
             self._limiter = None
+        if name == "concurrency" and self._blocking is not None:
+            self._blocking.shutdown(wait=False)  # the next blocking call makes a pool of the new size
+            self._blocking = None
         if (
             name in ("max_retries", "timeout", "max_retry_after", "concurrency", "cache", "cache_path")
             and self._engine is not None

@@ -78,3 +78,35 @@ def test_a_checkpoint_keeps_every_branch(scripted: ScriptedLLM, tmp_path: Path) 
     assert restored.history == [{"role": "user", "content": "another start"}]
     fresh = ScriptedLLM(cache=False).load_checkpoint(path)
     assert len(fresh.conversation.branches) == 2
+
+
+def test_a_blocking_backend_is_loaded_once_however_many_threads_ask() -> None:
+    import time
+
+    class SlowLoad(nbllm.LLM):
+        loads: list[float] = []
+        loaded: bool = False
+
+        @property
+        def model_name(self) -> str:
+            return "slow-load"
+
+        def load(self) -> None:
+            if not self.loaded:
+                self.loads.append(time.monotonic())
+                time.sleep(0.2)  # the load's own work; a second thread must not start one meanwhile
+                self.loaded = True
+
+        def _generate_raw(self, request):
+            return [RawGeneration("ok", 1, 1, "stop")]
+
+    from nbllm.engine import loop
+
+    llm = SlowLoad(cache=False, concurrency=8)
+    # submitted on nbllm's own loop (as generators do): the readiness check leaves the load to
+    # the raw calls, eight of them at once on the backend's threads
+    outputs = loop.run_sync(llm.agenerate_many([f"q{i}" for i in range(8)]))
+    assert all(o.generations[0].ok for o in outputs)
+    assert len(llm.loads) == 1, llm.loads
+    llm.concurrency = 2  # the backend's pool follows
+    assert llm._blocking is None
