@@ -13,6 +13,7 @@ import concurrent.futures
 import hashlib
 import html
 import random
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,39 +26,59 @@ from nbllm.errors import InvalidParameterError
 from nbllm.notebook.arena_votes import Vote, VoteStore, choice, ranking, win_rates
 from nbllm.notebook.style import offline_style
 
-KEYS = {"a": "A", "b": "B", "t": "tie", "x": "both_bad"}
-_KEYS_ESM = """
+LABELS = {"A": "A is better (a)", "B": "B is better (b)", "tie": "Tie (t)", "both_bad": "Both bad (x)"}
+_VOTE_ESM = """
 function render({ model, el }) {
-  const box = document.createElement("div");
-  box.tabIndex = 0;
-  box.className = "nbllm-arena-keys";
+  const bar = document.createElement("div");
+  Object.assign(bar.style, { display: "flex", gap: "6px", flexWrap: "wrap" });
+  const buttons = Object.entries(model.get("labels")).map(([choice, text]) => {
+    const button = document.createElement("button");
+    button.className = "jupyter-button widget-button nbllm-vote";
+    button.textContent = text;
+    button.addEventListener("click", () => send(choice));
+    bar.appendChild(button);
+    return button;
+  });
+  const keys = document.createElement("div");
+  keys.tabIndex = 0;
+  keys.className = "nbllm-arena-keys";
+  keys.textContent = "Click here, then press a, b, t or x to vote";
   // JupyterLab must not take a / b / t / x typed here as notebook commands.
-  box.setAttribute("data-lm-suppress-shortcuts", "true");
-  Object.assign(box.style, { padding: "4px 8px", border: "1px dashed #9ca3af", borderRadius: "4px",
-                             color: "#4b5563", cursor: "pointer", outline: "none", fontSize: "12px" });
-  const show = () => { box.textContent = model.get("hint"); };
-  box.addEventListener("focus", () => { box.style.borderColor = "#2563eb"; });
-  box.addEventListener("blur", () => { box.style.borderColor = "#9ca3af"; });
-  box.addEventListener("keydown", (event) => {
-    const key = event.key.toLowerCase();
-    if (!["a", "b", "t", "x"].includes(key)) return;
+  keys.setAttribute("data-lm-suppress-shortcuts", "true");
+  Object.assign(keys.style, { padding: "4px 8px", border: "1px dashed #9ca3af", borderRadius: "4px",
+                              color: "#4b5563", cursor: "pointer", outline: "none", fontSize: "12px",
+                              marginTop: "4px" });
+  const shortcuts = { a: "A", b: "B", t: "tie", x: "both_bad" };
+  let sent = -1;  // one vote per round: a double click or a held key cannot vote on the next pair
+  function send(choice) {
+    const round = model.get("round");
+    if (sent === round) return;
+    sent = round;
+    buttons.forEach((b) => { b.disabled = true; });
+    model.send({ vote: choice, round });
+  }
+  keys.addEventListener("keydown", (event) => {
+    const choice = shortcuts[event.key.toLowerCase()];
+    if (!choice) return;
     event.stopPropagation();
     event.preventDefault();
-    model.send({ key });
+    if (!event.repeat) send(choice);
   });
-  model.on("change:hint", show);
-  el.appendChild(box);
-  show();
+  model.on("change:round", () => { buttons.forEach((b) => { b.disabled = false; }); });
+  el.appendChild(bar);
+  el.appendChild(keys);
 }
 export default { render };
 """
 
 
-class KeyCatcher(anywidget.AnyWidget):
-    """A focusable strip that sends the keys a, b, t and x to Python."""
+class VoteBar(anywidget.AnyWidget):
+    """The four vote buttons and a focusable strip for the keys a, b, t and x. Each vote carries
+    the round it was cast in, and the browser sends one vote per round."""
 
-    _esm = _KEYS_ESM
-    hint = traitlets.Unicode("").tag(sync=True)
+    _esm = _VOTE_ESM
+    labels = traitlets.Dict(LABELS).tag(sync=True)
+    round = traitlets.Int(0).tag(sync=True)
 
 
 @dataclass
@@ -109,6 +130,7 @@ class Arena(w.VBox):
         self._order: list[str] = []
         self._ahead = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbllm-arena")
         self.revealed: Pair | None = None
+        self._voting = threading.Lock()
         self._build()
         self.current: Pair = self._draw()
         self._next = self._ahead.submit(self._draw)
@@ -118,13 +140,24 @@ class Arena(w.VBox):
     def vote(self, winner: str) -> Pair:
         """Vote on the pair on screen; returns it (now revealed) and shows the next one."""
         winner = choice(winner)
+        with self._voting:
+            return self._vote(winner)
+
+    def _vote(self, winner: str) -> Pair:
         pair = self.current
         self.store.add(Vote(pair.prompt, pair.a, pair.b, winner, self.voter))
         self.revealed, self._last = pair, winner
         self.current = self._next.result()
         self._next = self._ahead.submit(self._draw)
         self._show()
+        self.vote_bar.round += 1  # the browser's buttons wake up for the new pair
         return pair
+
+    def _from_browser(self, content: dict[str, Any]) -> None:
+        """A vote from the buttons or keys; one cast in an earlier round is ignored (its pair has
+        already gone), so a vote always lands on the pair that was on screen."""
+        if content.get("round") == self.vote_bar.round and content.get("vote") in LABELS:
+            self.vote(content["vote"])
 
     def votes(self) -> list[Vote]:
         return self.store.votes()
@@ -173,27 +206,15 @@ class Arena(w.VBox):
     def _build(self) -> None:
         self.prompt_view = w.HTML()
         self.answer_views = (w.HTML(layout=w.Layout(width="50%")), w.HTML(layout=w.Layout(width="50%")))
-        labels = {
-            "A": "A is better (a)",
-            "B": "B is better (b)",
-            "tie": "Tie (t)",
-            "both_bad": "Both bad (x)",
-        }
-        self.buttons = {k: w.Button(description=d, layout=w.Layout(width="auto")) for k, d in labels.items()}
-        for key, button in self.buttons.items():
-            button.on_click(lambda _, k=key: self.vote(k))
-        self.key_catcher = KeyCatcher(hint="Click here, then press a, b, t or x to vote")
-        self.key_catcher.on_msg(
-            lambda _, content, __: self.vote(KEYS[content["key"]]) if content.get("key") in KEYS else None
-        )
+        self.vote_bar = VoteBar()
+        self.vote_bar.on_msg(lambda _, content, __: self._from_browser(content))
         self.status = w.HTML()
         self.status.add_class("nbllm-status")
         super().__init__(
             [
                 self.prompt_view,
                 w.HBox(list(self.answer_views)),
-                w.HBox(list(self.buttons.values())),
-                self.key_catcher,
+                self.vote_bar,
                 self.status,
             ]
         )
@@ -222,6 +243,8 @@ class Arena(w.VBox):
 
 def _named(contenders: Any) -> dict[str, Any]:
     if isinstance(contenders, dict):
+        for value in contenders.values():
+            _check(value)
         return {str(k): v for k, v in contenders.items()}
     if not isinstance(contenders, (list, tuple)):
         raise InvalidParameterError("contenders must be a list or a dict of name -> contender.", "contenders")
@@ -256,3 +279,22 @@ def _default_path(names: list[str]) -> Path:
 
     digest = hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()[:16]
     return default_cache_dir() / "arena" / f"{digest}.sqlite3"
+
+
+def _check(item: Any) -> None:
+    """A contender nbllm can run, or an error naming what it is."""
+    if isinstance(item, dict):
+        from nbllm.core.params import GenerationParams
+
+        GenerationParams(**item)  # a bad setting fails now, not in front of the voters
+    elif isinstance(item, str):
+        if "{prompt}" not in item:
+            raise InvalidParameterError(
+                f"the prompt variant {item!r} has no {{prompt}} placeholder.", "contenders"
+            )
+    elif getattr(item, "name" if hasattr(item, "job") else "model_name", None) is None:
+        raise InvalidParameterError(
+            f"{type(item).__name__} is not a contender: use an LLM, a dict of settings, a generator "
+            "or a prompt with {prompt}.",
+            "contenders",
+        )

@@ -88,8 +88,10 @@ class VoteStore:
 
 def ranking(votes: Sequence[Vote], contenders: Sequence[str], resamples: int = 200, seed: int = 0) -> Any:
     """One row per contender, best first: ``score`` (Bradley-Terry on the Elo scale), ``low`` and
-    ``high`` (a 95% bootstrap interval over the votes), ``wins`` and ``votes``. A tie counts as
-    a win for each side; "both bad" says nothing about the order and only counts as a vote."""
+    ``high`` (a 95% bootstrap interval over the votes), ``wins`` (outright) and ``votes``. In
+    the fit a tie counts as a win for each side; "both bad" says nothing about the order and
+    only counts as a vote. A contender nobody has voted on has no score (NaN). With few votes
+    the intervals are wide, and with votes that all agree they can be narrow: read ``votes``."""
     import numpy as np
     import pandas as pd
 
@@ -111,11 +113,13 @@ def ranking(votes: Sequence[Vote], contenders: Sequence[str], resamples: int = 2
         winner = {"A": v.a, "B": v.b}.get(v.winner)
         if winner in wins:
             wins[winner] += 1
+    unseen = [seen[n] == 0 for n in names]
+    scores, low, high = (np.where(unseen, np.nan, np.asarray(v, dtype=float)) for v in (scores, low, high))
     frame = pd.DataFrame(
         {"contender": names, "score": scores, "low": low, "high": high,
          "wins": [wins[n] for n in names], "votes": [seen[n] for n in names]}
     )  # fmt: skip
-    return frame.sort_values("score", ascending=False, ignore_index=True)
+    return frame.sort_values("score", ascending=False, ignore_index=True, na_position="last")
 
 
 def win_rates(votes: Sequence[Vote], contenders: Sequence[str]) -> Any:
@@ -160,5 +164,6 @@ def _fit(votes: Sequence[Vote], names: list[str]) -> Any:
             data.extend([(a, b), (b, a)])
     if not data:
         return np.full(len(names), 1000.0)
-    strengths = choix.ilsr_pairwise(len(names), data, alpha=0.01)  # alpha: a little prior, so it converges
+    # alpha: a prior of about one pseudo-vote each way, so three votes cannot make a 1500-point gap
+    strengths = choix.ilsr_pairwise(len(names), data, alpha=1.0)
     return 1000.0 + ELO * (strengths - strengths.mean())

@@ -82,6 +82,10 @@ def significant_cells(
     marks: dict[tuple[int, str], list[str]] = {}
     if len(labels) < 2 or not scores:
         return marks
+    try:
+        import scipy  # noqa: F401
+    except ImportError:  # the stars need scipy; the table does not
+        return marks
     grouped = {key: cell for key, cell in frame.groupby([by, "input_index"], sort=False)}
     for (variant, index), cell in grouped.items():
         base = grouped.get((labels[0], index))

@@ -45,7 +45,8 @@ class Comparison:
         return f"Compared on {', '.join(self.models)}" + (f" · shared options: {shared}" if shared else "")
 
     def score_table(self) -> Any:
-        """One row per variant: each score's mean over every sample, and against the baseline
+        """One row per variant: each score's mean over the inputs (a cell's samples averaged first,
+        as significance does), and against the baseline
         (the first variant) the difference with its significance in words."""
         import pandas as pd
 
@@ -55,7 +56,8 @@ class Comparison:
         for label in self.labels:
             row: dict[str, Any] = {"variant": label}
             for name in self.scores:
-                row[name] = self.frame.loc[self.frame["variant"] == label, name].mean()
+                rows_of = self.frame[self.frame["variant"] == label]
+                row[name] = rows_of.groupby("input_index")[name].mean().mean()  # per input, as significance
                 if label != self.labels[0]:
                     try:
                         row[f"{name} vs {self.labels[0]}"] = significance(

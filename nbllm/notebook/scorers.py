@@ -47,7 +47,7 @@ class Scorer:
                     results.append(self.check(text, row))  # type: ignore[misc]
                 except Exception as exc:
                     results.append(exc)
-        return [r if isinstance(r, Exception) else _number(r) for r in results]
+        return [_scored(r) for r in results]
 
 
 def contains(text: str, case: bool = False) -> Scorer:
@@ -187,12 +187,22 @@ def _adapt(fn: Callable[..., Any], where: str) -> Callable[[str, Row], Any]:
     return (lambda t, row: fn(t, row)) if arity == 2 else (lambda t, _: fn(t))
 
 
-def _number(value: Any) -> float:
-    if isinstance(value, bool):
+def _scored(value: Any) -> float | Exception:
+    """A scorer's result as a number, or the error that marks its answer (never raised)."""
+    import numbers
+
+    if isinstance(value, Exception):
+        return value
+    try:
+        import numpy as np
+
+        if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.shape == ()):
+            value = value.item()
+    except ImportError:
+        pass
+    if isinstance(value, (bool, numbers.Real)):
         return float(value)
-    if isinstance(value, (int, float)) and not isinstance(value, complex):
-        return float(value)
-    raise TypeError(f"a scorer returned {value!r}; it must return a bool or a number")
+    return TypeError(f"a scorer returned {value!r:.60}; it must return a bool or a number")
 
 
 def _same(text: str, expected: str, case: bool) -> bool:

@@ -104,7 +104,7 @@ def significance(
             f"score={score!r} is not a numeric column (a scorer's column is).", "score"
         )
     table = frame.assign(_value=values.astype(float))
-    groups = {}
+    groups, seen = {}, {}
     for name, label in (("a", a), ("b", b)):
         rows = table[table[by] == label]
         if rows.empty:
@@ -112,13 +112,19 @@ def significance(
             raise InvalidParameterError(
                 f"{name}={label!r} names no {by} of this table; it has {known}.", name
             )
+        seen[name] = set(rows["input_index"])
         groups[name] = rows.groupby("input_index")["_value"].mean().dropna()
     if min(len(groups["a"]), len(groups["b"])) < 2:
         raise InvalidParameterError(
             f"{a!r} and {b!r} need at least 2 scored inputs each to compare.", "frame"
         )
+    # The same inputs were asked of both: paired, over the inputs both have a score for.
+    paired = seen["a"] == seen["b"]
     shared = groups["a"].index.intersection(groups["b"].index)
-    paired = len(shared) == len(groups["a"]) == len(groups["b"])
+    if paired and len(shared) < 2:
+        raise InvalidParameterError(
+            f"{a!r} and {b!r} have fewer than 2 inputs scored on both sides.", "frame"
+        )
     if paired:
         x, y = groups["a"].loc[shared].to_numpy(), groups["b"].loc[shared].to_numpy()
         data: tuple[Any, ...] = (y - x,)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import nbllm
@@ -78,7 +79,7 @@ def test_the_ranking_follows_who_beats_whom() -> None:
 
 def test_ties_split_and_no_votes_rank_level() -> None:
     level = ranking([], ["a", "b"], resamples=10)
-    assert level["score"].tolist() == [1000.0, 1000.0] and level["votes"].tolist() == [0, 0]
+    assert level["score"].isna().all() and level["votes"].tolist() == [0, 0]  # nobody voted: no score
     tied = ranking(_votes([("a", "b", "tie")], 8), ["a", "b"], resamples=50)
     assert abs(tied["score"].iloc[0] - tied["score"].iloc[1]) < 1e-6
 
@@ -96,6 +97,8 @@ def test_an_arena_round_on_the_embedded_model(tmp_path: Path) -> None:
     assert "careful" not in arena.status.value and "wild" not in arena.status.value  # blind until the vote
     assert "careful" not in arena.answer_views[0].value + arena.answer_views[1].value
     revealed = arena.vote("A")
+    arena._from_browser({"vote": "B", "round": 0})  # a second click on the pair already voted on
+    assert len(VoteStore(path).votes()) == 1
     assert revealed is shown and "careful" in arena.status.value and "wild" in arena.status.value
     arena.vote("tie")
     arena.vote("both bad")
@@ -107,6 +110,14 @@ def test_an_arena_round_on_the_embedded_model(tmp_path: Path) -> None:
     assert len(figure.axes) >= 2
     with pytest.raises(nbllm.InvalidParameterError, match="vote 'A', 'B', 'tie' or 'both_bad'"):
         arena.vote("C")
+    with pytest.raises(nbllm.InvalidParameterError, match="temperature"):
+        nbllm.Arena({"hot": {"temperature": 9}, "cold": {}}, ["x"], path=path)
     with pytest.raises(nbllm.InvalidParameterError, match="at least two contenders") as info:
         nbllm.Arena([{"temperature": 0.0}], ["x"], path=path)
     assert info.value.field == "contenders"
+
+
+def test_few_votes_give_a_modest_gap_and_an_unvoted_contender_no_score() -> None:
+    table = ranking(_votes([("x", "y", "A")], 3), ["x", "y", "z"], resamples=50).set_index("contender")
+    assert 0 < table.loc["x", "score"] - table.loc["y", "score"] < 500  # three votes: no landslide
+    assert np.isnan(table.loc["z", "score"]) and table.loc["z", "votes"] == 0

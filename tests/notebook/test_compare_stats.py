@@ -142,3 +142,25 @@ def test_unknown_or_broken_scorers_are_refused_by_name() -> None:
         resolve({"f": lambda a, b, c: 1})
     with pytest.raises(nbllm.InvalidParameterError, match="not a valid pattern"):
         scorers.regex("(")
+
+
+def test_a_scorer_returning_numpy_or_nonsense_never_breaks_the_table() -> None:
+    checks = resolve(
+        {"np": lambda t: np.bool_(len(t) > 2), "none": lambda t: None, "int": lambda t: np.int64(3)}
+    )
+    frame = pd.DataFrame(
+        {"variant": "v", "input_index": [0], "input": ["q"], "generation": ["abcd"], "error": [None]}
+    )
+    scored = add_scores(frame, checks, [{}])
+    assert scored["np"].tolist() == [1.0] and scored["int"].tolist() == [3.0]
+    assert (
+        np.isnan(scored["none"].iloc[0]) and "must return a bool or a number" in scored["none error"].iloc[0]
+    )
+
+
+def test_one_unscored_input_keeps_the_test_paired() -> None:
+    table = _table(0.5, 0.5, inputs=12, samples=1, seed=4)
+    table.loc[table["variant"] == "b", "score"] = table.loc[table["variant"] == "a", "score"].to_numpy() + 0.1
+    table.loc[(table["variant"] == "b") & (table["input_index"] == 3), "score"] = np.nan
+    result = nbllm.significance(table, "a", "b", "score")
+    assert result.paired and result.inputs == 11 and result.significant
