@@ -242,13 +242,20 @@ def arena_votes_by_click_and_key(page: Any, panel: Any) -> None:
         found = re.search(r"(\d+) votes so far", text)
         return (int(found.group(1)) if found else -1), text
 
-    def wait_for(count: int, side: str) -> str:
+    def vote(act: Any, count: int, side: str) -> str:
+        """Vote and wait until the kernel has it. A click that reaches the kernel before the
+        browser learnt the current round is ignored by design (it never lands on another pair),
+        so it is tried again, a few seconds apart; at most one vote per round is ever recorded."""
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            seen, text = status()
-            if seen == count and text.startswith(f"You voted {side}"):
-                return text
-            page.wait_for_timeout(250)
+            act()
+            settle = time.monotonic() + 8
+            while time.monotonic() < settle:
+                seen, text = status()
+                if seen == count and text.startswith(f"You voted {side}"):
+                    return text
+                assert seen < count, f"more votes than cast: {text}"
+                page.wait_for_timeout(250)
         raise AssertionError(f"the arena did not record the vote: {status()}")
 
     before, _ = status()
@@ -256,13 +263,15 @@ def arena_votes_by_click_and_key(page: Any, panel: Any) -> None:
     answers = arena.locator(".nbllm-answer").all_inner_texts()
     assert len(answers) == 2 and not any(n in a for a in answers for n in ("careful", "wild"))  # blind
     cells = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets.length")
-    arena.locator("button", has_text="A is better").click()
-    revealed = wait_for(before + 1, "A")
+    revealed = vote(lambda: arena.locator("button", has_text="A is better").click(), before + 1, "A")
     assert "careful (T=0.3)" in revealed and "wild (T=1.2)" in revealed, revealed
     shot(page, "arena-after-click.png")
-    arena.locator(".nbllm-arena-keys").click()
-    page.keyboard.press("b")
-    wait_for(before + 2, "B")
+
+    def press_b() -> None:
+        arena.locator(".nbllm-arena-keys").click()
+        page.keyboard.press("b")
+
+    vote(press_b, before + 2, "B")
     after = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets.length")
     assert after == cells, "the key reached the notebook and added a cell"
     shot(page, "arena-after-key.png")
