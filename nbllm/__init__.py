@@ -20,6 +20,7 @@ _EXPORTS: dict[str, str] = {
     "BatchNotFinishedError": "nbllm.errors",
     "Budget": "nbllm.engine.budget",
     "BudgetExceededError": "nbllm.errors",
+    "BundleError": "nbllm.errors",
     "CacheError": "nbllm.errors",
     "InvalidInputError": "nbllm.errors",
     "InvalidParameterError": "nbllm.errors",
@@ -27,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "ModelNotFoundError": "nbllm.errors",
     "NBLLMError": "nbllm.errors",
     "NBLLMWarning": "nbllm.errors",
+    "NotRecordedError": "nbllm.errors",
     "ParseError": "nbllm.errors",
     "StreamInterruptedError": "nbllm.errors",
     "TransientBackendError": "nbllm.errors",
@@ -58,6 +60,9 @@ _EXPORTS: dict[str, str] = {
     "LlamaCppLLM": "nbllm.llms.llamacpp",
     "OpenAILLM": "nbllm.llms.openai_compatible",
     "default_llm": "nbllm.llms.default",
+    "BundleSession": "nbllm.llms.bundles",
+    "record": "nbllm.llms.bundles",
+    "replay": "nbllm.llms.bundles",
     "embedded_model_path": "nbllm.llms.embedded",
     # generators
     "AsyncGenerator": "nbllm.generators",
@@ -85,6 +90,7 @@ _EXPORTS: dict[str, str] = {
     "ParamsPanel": "nbllm.notebook.params_panel",
     "Playground": "nbllm.notebook.playground",
     "TemperatureExplorer": "nbllm.notebook.teaching",
+    "TokenTree": "nbllm.notebook.token_tree",
     "compare": "nbllm.notebook.compare",
     "scorers": "nbllm.scorers",
     "significance": "nbllm.notebook.significance",
@@ -140,6 +146,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         BackendError,
         BatchNotFinishedError,
         BudgetExceededError,
+        BundleError,
         CacheError,
         InvalidInputError,
         InvalidParameterError,
@@ -147,6 +154,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ModelNotFoundError,
         NBLLMError,
         NBLLMWarning,
+        NotRecordedError,
         ParseError,
         StreamInterruptedError,
         TransientBackendError,
@@ -170,6 +178,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         list_generators,
     )
     from nbllm.llms.base import LLM, AsyncLLM
+    from nbllm.llms.bundles import BundleSession, record, replay
     from nbllm.llms.default import default_llm
     from nbllm.llms.embedded import embedded_model_path
     from nbllm.llms.llamacpp import LlamaCppLLM
@@ -190,5 +199,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from nbllm.notebook.plots import plot_distribution, plot_latency, plot_tokens, plot_tokens_per_second
     from nbllm.notebook.significance import Significance, significance
     from nbllm.notebook.teaching import TemperatureExplorer
+    from nbllm.notebook.token_tree import TokenTree
     from nbllm.scale.pool import LLMPool
     from nbllm.scale.ray_llm import RayLLM

@@ -104,6 +104,14 @@ class CacheError(NBLLMError):
     """The persistent output cache cannot be opened or written; the message names its path."""
 
 
+class BundleError(NBLLMError):
+    """A replay bundle cannot be read or is damaged; the message names the file and the entry."""
+
+
+class NotRecordedError(BackendError):
+    """Replaying a bundle that holds no answer to this request; the message says what to do."""
+
+
 class NBLLMWarning(UserWarning):
     """Something around a generation failed (a cache write, a listener); the answer itself is kept."""
 

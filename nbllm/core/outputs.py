@@ -20,6 +20,7 @@ class GenerationStats:
     cpu_time is the process CPU seconds spent while the request ran (overlapping requests
     share it); peak_memory_mb is the process's peak resident memory when it finished.
     tokens_estimated is True when the server sent no usage and nbllm counted the tokens.
+    recorded is True when the answer was replayed from a bundle (`nbllm.replay`), not generated.
     """
 
     input_tokens: int = 0
@@ -31,6 +32,7 @@ class GenerationStats:
     peak_memory_mb: float = 0.0
     attempts: int = 1
     tokens_estimated: bool = False
+    recorded: bool = False
 
     @property
     def tokens_per_second(self) -> float:

@@ -22,7 +22,7 @@ from typing import Any
 from nbllm.core.outputs import Generation, GenerationStats
 from nbllm.core.params import GenerationParams
 from nbllm.core.schema import OutputSchema, schema_dict
-from nbllm.engine import callbacks, calls, loop
+from nbllm.engine import callbacks, calls, loop, replay
 from nbllm.engine.batch import Missing, generate_batch
 from nbllm.engine.cache import OutputCache
 from nbllm.engine.cache_writer import CacheWriter
@@ -214,6 +214,15 @@ class InferenceEngine:
         self, config: EngineConfig, jobs: list[EngineJob], fresh: bool, sink: Sink | None
     ) -> None:
         cache = self.cache
+        session = replay.active()
+        if session is not None and session.mode == "replay":
+            if not session.serving:
+                fresh = True  # compared with the recording: a live answer, never the cache's
+            else:
+                left = session.serve(self.recorder, config, jobs)
+                if left is None:
+                    return
+                (config, jobs), cache = left, None  # the fallback's answers are not cached
         keyed = cache is not None or config.raw_batch is not None  # a batch matches answers by key
         keys = [
             [sample_key(config, job.request, t.sample_index) if keyed else "" for t in job.thunks]

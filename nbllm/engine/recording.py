@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable
 
 from nbllm.core.outputs import Generation, GenerationStats
-from nbllm.engine import callbacks
+from nbllm.engine import callbacks, replay
 from nbllm.engine.cache_writer import CacheWriter
 from nbllm.engine.components import Component
 from nbllm.engine.log import EngineLog, LogEntry
@@ -120,6 +120,9 @@ class Recorder:
             )
         except Exception as exc:  # a full disk under the log file must not cost the answer
             callbacks.report(f"the engine log could not be written: {exc}")
+        session = replay.active()
+        if session is not None and generation.error is None:
+            session.observe(config, request, generation)
         self.last_generation = generation
         for listener in self.listeners:
             callbacks.notify(listener, generation, what="listener")

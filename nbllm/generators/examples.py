@@ -24,6 +24,7 @@ class ExampleRecord:
     output: Any = None
     reliability: float = 0.0
     error: NBLLMError | None = None
+    recorded: bool = False  # every answer it came from was replayed from a bundle
 
     @property
     def ok(self) -> bool:
@@ -76,7 +77,11 @@ class ExampleGenerator(BaseGenerator):
         for thunk in thunks:
             generation = await thunk
             records.append(
-                ExampleRecord(generation.parsed if generation.ok else None, error=generation.error)
+                ExampleRecord(
+                    generation.parsed if generation.ok else None,
+                    error=generation.error,
+                    recorded=generation.stats.recorded,
+                )
             )
         valid = [r for r in records if r.error is None and r.input is not None]
         if valid:
@@ -91,4 +96,5 @@ class ExampleGenerator(BaseGenerator):
             votes = await voter.agenerate([r.input for r in valid], **params)
             for record, vote in zip(valid, votes):
                 record.output, record.reliability = vote.winner, vote.reliability
+                record.recorded = record.recorded and all(c.stats.recorded for c in vote.candidates)
         return records

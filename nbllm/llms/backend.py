@@ -21,6 +21,7 @@ from nbllm.engine import loop
 from nbllm.engine.requests import RawGeneration, RawRequest, estimate_tokens
 from nbllm.errors import UsageError
 from nbllm.llms.settings import COMMON_PARAMS
+from nbllm.llms.token_counts import TokenCount, estimate
 
 _LOAD_LOCK = threading.RLock()
 
@@ -58,6 +59,11 @@ class Backend:
         backend knows it (the budget holds that much): here the context less the prompt."""
         size = self._context_size()
         return max(size - estimate_tokens(request), 1) if size else None
+
+    def _count_prompt(self, text: str) -> TokenCount:
+        """`text`'s tokens before it is sent (for estimates): an estimate, unless the backend
+        has its model's tokenizer."""
+        return estimate(text)
 
     def _secrets(self) -> tuple[str, ...]:
         """Strings that must never appear in an error, log or output (API keys)."""

@@ -22,7 +22,7 @@ from nbllm.core.formats import resolve_prompt_format
 from nbllm.core.messages import Input, to_batch
 from nbllm.core.outputs import GenerateOutput, GenerateOutputs, Generation
 from nbllm.core.schema import OutputSchema
-from nbllm.engine import callbacks, loop
+from nbllm.engine import callbacks, loop, replay
 from nbllm.engine.cache import OutputCache
 from nbllm.engine.components import Chat, Component
 from nbllm.engine.progress import track
@@ -145,7 +145,8 @@ class LLM(Backend, LLMSettings):
             )
 
     def _engine_config(self) -> EngineConfig:
-        self._check_ready()
+        if not replay.serving():  # a replayed answer needs no key, server or model file
+            self._check_ready()
         return EngineConfig(
             model_name=self.model_name,
             identity=self._cache_identity(),

@@ -28,6 +28,7 @@ from pydantic import Field, PrivateAttr
 
 from nbllm.core.formats import PROMPT_FORMATS
 from nbllm.core.messages import Input, to_messages
+from nbllm.core.tokens import TokenStep
 from nbllm.engine import loop
 from nbllm.engine.requests import RawGeneration, RawRequest
 from nbllm.errors import BackendError, MissingDependencyError, ModelNotFoundError, TransientBackendError
@@ -35,6 +36,8 @@ from nbllm.llms.base import AsyncLLM
 from nbllm.llms.embedded import EMBEDDED_NAME, EMBEDDED_SAMPLING, EMBEDDED_SYSTEM_PROMPT, embedded_model_path
 from nbllm.llms.llamacpp_http import json_or_text, lost, shared_session, wait_dead
 from nbllm.llms.llamacpp_server import EngineProcess, EngineSettings, shared_engine
+from nbllm.llms.token_counts import TokenCount
+from nbllm.llms.token_steps import llamacpp_steps
 
 _RENAMED = {"repetition_penalty": "repeat_penalty"}
 # Measured on this project's 2-core machine (benchmarks/embedded.py): 8 sequences decoded
@@ -295,6 +298,9 @@ class LlamaCppLLM(AsyncLLM):
         )
         return len(answer["tokens"])
 
+    def _count_prompt(self, text: str) -> TokenCount:
+        return TokenCount(self.count_tokens(text), f"{self.model_name}'s tokenizer", True)
+
     def sampler_settings(self) -> dict[str, Any]:
         """The sampler chain a request of this LLM meets in the engine: llama.cpp's order
         (``samplers``) and its top_k, top_p, min_p and temperature, the engine's defaults with
@@ -331,6 +337,13 @@ class LlamaCppLLM(AsyncLLM):
         )
         (step,) = answer["completion_probabilities"][:1]
         return [(p["token"], float(p["logprob"])) for p in step["top_logprobs"][: top_n or None]]
+
+    def _token_steps(
+        self, input: Input, answer_prefix: str = "", top_k: int = 10, **params: Any
+    ) -> list[TokenStep]:
+        """The tokens the model writes after `answer_prefix`, each with the `top_k` tokens it
+        could have written there and their real probabilities (see nbllm.TokenTree)."""
+        return llamacpp_steps(self, input, answer_prefix, top_k, params)
 
     def _render(self, messages: Any) -> str:
         if self.prompt_formatting_fn is not None:

@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Literal, Optional
 from pydantic import Field, PrivateAttr, SecretStr, field_validator
 
 from nbllm.core.outputs import GenerateOutputs
+from nbllm.core.tokens import TokenStep
 from nbllm.engine import loop
 from nbllm.engine.requests import RawGeneration, RawRequest, estimate_tokens
 from nbllm.errors import AuthenticationError, BatchNotFinishedError, NBLLMError, TransientBackendError
@@ -43,6 +44,8 @@ from nbllm.llms.openai_errors import refused_request_text
 from nbllm.llms.openai_models import known_output_ceiling
 from nbllm.llms.openai_notes import estimated, with_seed_note
 from nbllm.llms.settings import COMMON_PARAMS
+from nbllm.llms.token_counts import TokenCount, tiktoken_offline
+from nbllm.llms.token_steps import openai_steps
 
 logger = logging.getLogger("nbllm")
 
@@ -166,20 +169,25 @@ class OpenAILLM(AsyncLLM):
         return self._client
 
     def count_tokens(self, text: str) -> int:
-        """Tokens in `text` by tiktoken when installed (the optional extra ``nbllm[tiktoken]``;
-        tiktoken fetches its encodings from the internet on first use), else by the embedded
-        model's tokenizer. Generation statistics use the server's numbers where it sends them."""
-        try:
-            import tiktoken
-        except ImportError:
-            from nbllm.llms.llamacpp import count_embedded_tokens
+        """Tokens in `text` by tiktoken when its encoding for this model is on this machine
+        (nbllm never downloads one), else by the embedded model's tokenizer. Generation
+        statistics use the server's numbers where it sends them."""
+        return self._count_prompt(text).tokens
 
-            return count_embedded_tokens(text)
-        try:
-            encoding = tiktoken.encoding_for_model(self.model)
-        except KeyError:
-            encoding = tiktoken.get_encoding("o200k_base")
-        return len(encoding.encode(text))
+    def _count_prompt(self, text: str) -> TokenCount:
+        encoding = tiktoken_offline(self.model)
+        if encoding is not None:
+            return TokenCount(len(encoding.encode(text)), f"tiktoken {encoding.name}", True)
+        from nbllm.llms.llamacpp import count_embedded_tokens
+
+        return TokenCount(count_embedded_tokens(text), "estimated with the embedded model's tokenizer", False)
+
+    def _token_steps(
+        self, input: Any, answer_prefix: str = "", top_k: int = 10, **params: Any
+    ) -> list[TokenStep]:
+        """The tokens the server writes after `answer_prefix`, each with its `top_logprobs`
+        alternatives (see nbllm.TokenTree)."""
+        return openai_steps(self, input, answer_prefix, top_k, params)
 
     def _engine_config(self) -> Any:
         config = super()._engine_config()

@@ -59,6 +59,7 @@ def summarise(frame: Any, by: str, scores: list[str]) -> Any:
             record["majority"], record["agreement"], record["others"] = None, float("nan"), []
         fresh = ok[~ok["cache_hit"].fillna(False).astype(bool)] if "cache_hit" in ok else ok
         record["cached"] = len(ok) - len(fresh)
+        record["recorded"] = int(ok["recorded"].fillna(False).astype(bool).sum()) if "recorded" in ok else 0
         for column, rows in (("output_tokens", ok), ("latency", fresh)):  # a cache hit took no time
             if column in rows:
                 values = pd.to_numeric(rows[column], errors="coerce")
@@ -112,6 +113,12 @@ def note(cell: Any, scores: list[str], marked: list[str]) -> str:
             "all from the cache"
             if cell["cached"] == cell["samples"] - cell["errors"]
             else f"{cell['cached']} from the cache"
+        )
+    if cell.get("recorded"):
+        parts.append(
+            "recorded"
+            if cell["recorded"] == cell["samples"] - cell["errors"]
+            else f"{cell['recorded']} recorded"
         )
     if cell["errors"]:
         parts.append(f"{cell['errors']} failed")

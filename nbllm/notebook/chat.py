@@ -14,6 +14,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from nbllm.notebook.html import RECORDED_BADGE
 from nbllm.notebook.style import offline_style
 from nbllm.notebook.textbox import TextBox
 
@@ -172,6 +173,7 @@ class ChatWidget(w.VBox):
             self.status.value = (
                 f"{stats.output_tokens} tokens · {stats.tokens_per_second:.0f} tok/s"
                 f"{' · from the cache' if stats.cache_hit else ''}"
+                f"{' · ' + RECORDED_BADGE if stats.recorded else ''}"
                 if stats
                 else ""
             )

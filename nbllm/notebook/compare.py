@@ -30,6 +30,7 @@ class Comparison:
     marks: dict[tuple[int, str], list[str]] = field(default_factory=dict)
     llms: list[Any] = field(default_factory=list, repr=False)
     created: str = ""
+    estimates: list[Any] = field(default_factory=list)  # what the grid was expected to cost, before it ran
 
     @property
     def long(self) -> Any:
@@ -151,10 +152,13 @@ def compare(
     checked = resolve(scorers)
     prompts, rows = _inputs(inputs, column)
     frames, used = [], []
+    target = None
     if params:
         from nbllm.llms.default import default_llm
 
         target = llm if llm is not None else default_llm()
+    estimates = _estimate(prompts, num_generations, options, target, params, llms, generators)
+    if params:
         frames.append(to_dataframe(Sampler(target, variants=params).run(prompts, num_generations, **options)))
         labels = [label_of(p) for p in params]
         models, used = [target.model_name], [target]
@@ -183,7 +187,37 @@ def compare(
     marks = summary.significant_cells(frame, "variant", labels, names) if many else {}
     figure = plot_comparison(frame, by="variant", scores=names)
     created = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-    return Comparison(frame, wide, figure, models, dict(options), cells, names, labels, marks, used, created)
+    return Comparison(
+        frame, wide, figure, models, dict(options), cells, names, labels, marks, used, created, estimates
+    )
+
+
+def _estimate(
+    prompts: list[Any],
+    samples: int,
+    options: dict[str, Any],
+    target: Any,
+    params: Any,
+    llms: Any,
+    generators: Any,
+) -> list[Any]:
+    """Each LLM's share of the grid, before anything is sent: shown, and refused if it would
+    cross a budget."""
+    from nbllm.notebook import estimate as est
+
+    if params:
+        estimates = [est.estimate_run(target, prompts, samples, {**options, **p}) for p in params]
+    elif llms:
+        estimates = [est.estimate_run(m, prompts, samples, options) for m in llms]
+    else:
+        estimates = [
+            est.estimate_run(g.llm, prompts, 1, options, est.requests_per_input(g))
+            for g in generators
+            if getattr(g, "llm", None) is not None
+        ]
+    est.check_budget(estimates)
+    est.show(estimates)
+    return estimates
 
 
 def _inputs(inputs: Any, column: str) -> tuple[list[Any], list[dict[str, Any]]]:

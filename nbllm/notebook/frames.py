@@ -29,6 +29,7 @@ COLUMNS = (
     "latency",
     "tokens_per_second",
     "cache_hit",
+    "recorded",
     "finish_reason",
     "notes",
     "error",
@@ -36,7 +37,7 @@ COLUMNS = (
 
 
 # Columns kept even when empty, so code can rely on them (frame["error"].notna() ...).
-ALWAYS_SHOWN = frozenset({"input", "generation", "error"})
+ALWAYS_SHOWN = frozenset({"input", "generation", "recorded", "error"})
 
 
 def to_dataframe(results: Any, generator: str | None = None, variant: str | None = None) -> Any:
@@ -98,6 +99,7 @@ def _rows(
             "parsed": results.output,
             "error": _err(results.error),
             "generation_index": 0,
+            "recorded": results.recorded,
         }
     elif isinstance(results, VariantResult):
         counter[0] = 0
@@ -141,6 +143,7 @@ def _add_output(
     columns["latency"].extend(s.latency for s in stats)
     columns["tokens_per_second"].extend(s.tokens_per_second for s in stats)
     columns["cache_hit"].extend(s.cache_hit for s in stats)
+    columns["recorded"].extend(s.recorded for s in stats)
     columns["finish_reason"].extend(s.finish_reason for s in stats)
     columns["notes"].extend("; ".join(g.notes) or None for g in gens)
     columns["error"].extend(_err(g.error) for g in gens)
@@ -164,6 +167,7 @@ def _run_row(r: Any, variant: str | None) -> dict[str, Any]:
         "latency": s.latency,
         "tokens_per_second": s.tokens_per_second,
         "cache_hit": s.cache_hit,
+        "recorded": s.recorded,
         "finish_reason": s.finish_reason,
         "error": _err(r.error),
     }
@@ -187,6 +191,7 @@ def _vote_row(v: Any, variant: str | None) -> dict[str, Any]:
         "latency": max((c.stats.latency for c in v.candidates), default=0.0),
         "tokens_per_second": _rate(v.candidates),
         "cache_hit": all(c.stats.cache_hit for c in v.candidates),
+        "recorded": bool(v.candidates) and all(c.stats.recorded for c in v.candidates),
         "error": None if v.ok else "no run succeeded",
     }
 

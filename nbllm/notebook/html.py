@@ -34,7 +34,13 @@ SHOWN = (
     "latency",
     "tokens_per_second",
     "cache_hit",
+    "recorded",
     "error",
+)
+# What marks an answer replayed from a bundle (nbllm.replay) in tables and widgets.
+RECORDED_BADGE = (
+    '<span class="nbllm-recorded" title="replayed from a bundle, not generated now" style="background:#fef3c7;'
+    'color:#92400e;border-radius:3px;padding:0 4px;font-size:11px;white-space:nowrap">recorded</span>'
 )
 
 
@@ -67,6 +73,8 @@ def results_html(results: Any, max_rows: int = 200) -> str:
                 )
             elif c == "cache_hit":
                 cells.append(f"<td>{'✓' if value is True else ''}</td>")
+            elif c == "recorded":
+                cells.append(f"<td>{RECORDED_BADGE if value is True else ''}</td>")
             else:
                 shown = (
                     ""
@@ -90,6 +98,10 @@ def results_html(results: Any, max_rows: int = 200) -> str:
             parts.append(f"{int(frame[column].sum())} {label}")
     if "cache_hit" in frame:
         parts.append(f"{int(frame['cache_hit'].astype(bool).sum())} from the cache")
+    if "recorded" in frame and frame["recorded"].astype(bool).any():
+        parts.append(
+            f"{int(frame['recorded'].astype(bool).sum())} {RECORDED_BADGE} (replayed, not generated)"
+        )
     if frame["error"].notna().any():
         parts.append(f"<b>{int(frame['error'].notna().sum())} errors</b>")
     summary = f"<p>{' · '.join(parts)}</p>"
@@ -142,7 +154,7 @@ def wide_html(
             value = row[column]
             text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
             extra = (notes or {}).get((row.get("input_index"), column))
-            below = f'<div class="nbllm-note">{html.escape(extra)}</div>' if extra else ""
+            below = f'<div class="nbllm-note">{_badged(extra)}</div>' if extra else ""
             rest = (others or {}).get((row.get("input_index"), column))
             if rest:
                 items = "".join(f"<li>{html.escape(str(a))} <i>({n}×)</i></li>" for a, n in rest)
@@ -162,6 +174,19 @@ def wide_html(
     return (
         f'{WIDE_STYLE}<table class="nbllm-wide">{title}<thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>{more}"
+    )
+
+
+def _badged(note: str) -> str:
+    """A cell's note with its "recorded" part shown as the badge."""
+    parts = [html.escape(p) for p in note.split(" · ")]
+    return " · ".join(
+        RECORDED_BADGE
+        if p == "recorded"
+        else p.replace(" recorded", " " + RECORDED_BADGE)
+        if p.endswith(" recorded")
+        else p
+        for p in parts
     )
 
 

@@ -7,6 +7,7 @@ results are shown from nbllm-callbacks.
 from __future__ import annotations
 
 import concurrent.futures
+import html
 import time
 from typing import Any
 
@@ -15,6 +16,7 @@ from IPython.display import HTML
 
 from nbllm.core.params import GenerationParams
 from nbllm.engine import callbacks
+from nbllm.errors import NBLLMError
 from nbllm.generators.jobs import Job
 from nbllm.notebook.cost import start_run
 from nbllm.notebook.generator_picker import GeneratorPicker
@@ -55,6 +57,8 @@ class Playground(w.VBox):
         self.apply_button.on_click(lambda _: self.apply())
         self.picker.dropdown.observe(lambda _: self._show_runs(), names="value")
         self.status = w.HTML(layout=w.Layout(min_height="3em"))
+        self.estimate = w.HTML(layout=w.Layout(min_height="3em"))  # the next Run's cost and time
+        self._estimator = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbllm-estimate")
         self.stale = w.HTML(layout=w.Layout(min_height="1.5em"))
         self.table = w.Output()
         self.plot = w.Output()
@@ -72,6 +76,7 @@ class Playground(w.VBox):
                         ),
                     ]
                 ),
+                self.estimate,
                 self.stale,
                 self.table,
                 self.plot,
@@ -81,6 +86,10 @@ class Playground(w.VBox):
         offline_style(self)
         self.run_button.on_click(lambda _: self.run())
         self._show_runs()
+        for widget in (self.prompt, self.instruction, self.runs, self.picker.dropdown):
+            widget.observe(lambda _: self.refresh_estimate(), names="value")
+        self.generation_params.observe(lambda *_: self.refresh_estimate())
+        self.refresh_estimate()
 
     def apply(self) -> None:
         """Copy the playground's parameters to ``llm.params``."""
@@ -95,11 +104,60 @@ class Playground(w.VBox):
     def inputs(self) -> list[str]:
         return [p.strip() for p in self.prompt.value.split("\n---\n") if p.strip()]
 
+    def estimated(self) -> Any:
+        """What the next Run would send, cost and take (a RunEstimate)."""
+        from nbllm.notebook.estimate import estimate_run, requests_per_input
+
+        name = self.picker.value
+        params = self.generation_params.set_values()
+        if name == "ExampleGenerator":
+            return estimate_run(self.llm, [self.instruction.value or "Answer."], 1, params, self.runs.value)
+        job = Job(instruction=self.instruction.value or "Answer.", template="{input}")
+        per_input = (
+            1
+            if name == "Generator"
+            else requests_per_input(self.picker.build(job, self.llm, self.runs.value))
+        )
+        return estimate_run(self.llm, self._messages(), 1, params, per_input)
+
+    def _messages(self) -> list[Any]:
+        instruction = self.instruction.value or "Answer."
+        return [
+            [{"role": "system", "content": instruction}, {"role": "user", "content": p}]
+            for p in self.inputs()
+        ]
+
+    def refresh_estimate(self) -> None:
+        """Recount the next Run's estimate in the background (the embedded model's tokenizer
+        answers over HTTP; the kernel does not wait for it)."""
+
+        def count() -> None:
+            try:
+                self.estimate.value = f"<i>next run: {html.escape(self.estimated().describe())}</i>"
+            except Exception as exc:  # an estimate never stops the playground
+                self.estimate.value = f"<i>next run: no estimate ({html.escape(type(exc).__name__)}: {html.escape(str(exc))})</i>"
+
+        self._estimator.submit(count)
+
     def run(self) -> concurrent.futures.Future[Any]:
-        """What the Run button does; returns a Future of the results."""
+        """What the Run button does; returns a Future of the results. A run whose estimated
+        cost would cross the LLM's budget is refused before anything is sent."""
+        from nbllm.notebook.estimate import check_budget
+
         job = Job(instruction=self.instruction.value or "Answer.", template="{input}")
         started = time.monotonic()
         name = self.picker.value
+        try:
+            estimate = self.estimated()
+            check_budget([estimate])
+        except NBLLMError as exc:
+            self.status.value = (
+                f"<span style='color:#b91c1c'>{type(exc).__name__}: {html.escape(str(exc))}</span>"
+            )
+            refused: concurrent.futures.Future[Any] = concurrent.futures.Future()
+            refused.set_exception(exc)
+            return refused
+        self.estimate.value = f"<i>this run: {html.escape(estimate.describe())}</i>"
 
         def progress(done: int, total: int) -> None:
             elapsed = time.monotonic() - started

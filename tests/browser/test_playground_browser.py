@@ -1,5 +1,6 @@
-"""The playground in a real browser: moving a slider sends nothing, Run shows per-item progress
-and then the table; a screenshot is kept in test-artifacts/ as evidence."""
+"""The playground in a real browser: the next Run's estimate shows before it, moving a slider
+sends nothing, Run shows per-item progress and then the table; a screenshot is kept in
+test-artifacts/ as evidence."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ def test_playground_in_a_real_browser(page: Any) -> None:
         playground = panel.locator(".nbllm-playground")
         playground.wait_for()
         assert panel.get_by_text("Error displaying widget").count() == 0
+        # before any Run: what the next one would send, count and take
+        estimate = playground.get_by_text("next run:")
+        estimate.wait_for()
+        assert "requests to send" in estimate.inner_text() or "request to send" in estimate.inner_text()
         # choosing another generator changes the description, never the layout below it
         below = playground.get_by_role("button", name="Run")
         picker = playground.locator("select").first
@@ -52,6 +57,7 @@ def test_playground_in_a_real_browser(page: Any) -> None:
         status.wait_for()
         assert f"temperature={float(after)}" in status.inner_text()
         assert table.locator("tbody tr").count() >= 1
+        assert playground.get_by_text("this run:").is_visible()
         shot(page, "playground.png")
     except Exception:
         shot(page, "playground-failure.png")

@@ -313,6 +313,25 @@ def test_cost_meter_run_restarts_with_each_playground_run() -> None:
     assert sum(meter.run_tokens) == sum(first)  # the same prompts again: the same tokens
 
 
+def test_the_playground_shows_what_its_next_run_costs_and_refuses_one_over_the_budget(embedded) -> None:
+    playground = Playground(embedded, prompt="Name a colour.\n---\nName a fruit.")
+    wait_for(lambda: "next run:" in playground.estimate.value, timeout=120)
+    line = playground.estimate.value
+    assert "2 requests to send" in line and "SmolLM2-135M-Instruct&#x27;s tokenizer" in line
+    playground.params.max_tokens.value = 7
+    wait_for(lambda: "at most 14 output" in playground.estimate.value, timeout=60)  # follows the sliders
+    CostMeter(embedded, price_per_input_token=1e-3, price_per_output_token=1e-3, max_cost=0.01)
+    future = playground.run()
+    with pytest.raises(BudgetExceededError, match="nothing was sent"):
+        future.result(timeout=10)
+    assert "BudgetExceededError" in playground.status.value
+    assert embedded.budget.requests == 0 and playground.results is None
+    embedded.budget.max_cost = 10.0
+    playground.run().result(timeout=120)
+    wait_for(lambda: "done:" in playground.status.value, timeout=60)
+    assert "this run:" in playground.estimate.value and embedded.budget.requests == 2
+
+
 def test_temperature_explorer_prompt_is_editable(embedded) -> None:
     explorer = nbllm.TemperatureExplorer(
         embedded, "What is the capital of France?", "The capital of France is", top_n=8

@@ -1,0 +1,262 @@
+"""Recording and replaying answers: the one session a process may have open, and the two
+places the engine meets it (a finished answer is recorded; a request is served from the bundle).
+
+Nothing of this runs when no session is open: the engine reads one module global. The hooks
+run on the I/O loop; a recording writes its file on nbllm's callback thread, and `stop` (the
+caller's thread) waits for that write.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from nbllm.core.messages import last_user_text
+from nbllm.core.outputs import Generation, GenerationStats
+from nbllm.engine import bundle, callbacks
+from nbllm.engine.bundle import BundleEntry, RecordedStats
+from nbllm.engine.requests import EngineConfig, EngineJob, RawGeneration, RawRequest, sample_key
+from nbllm.errors import NotRecordedError, UsageError
+
+Mode = Literal["record", "replay"]
+
+
+@dataclass
+class Drift:
+    """One answer run live while replaying with ``compare=True``, beside its recording."""
+
+    model: str
+    input: str
+    sample_index: int
+    recorded: str
+    live: str
+
+    @property
+    def drifted(self) -> bool:
+        return self.recorded != self.live
+
+
+class Session:
+    """An open recording or replay of one bundle file."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        mode: Mode,
+        entries: dict[str, BundleEntry] | None = None,
+        compare: bool = False,
+        fallback: EngineConfig | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.mode: Mode = mode
+        self.compare = compare
+        self.fallback = fallback
+        self.entries: dict[str, BundleEntry] = dict(entries or {})
+        self.drift: list[Drift] = []
+        self.served = 0
+        self.not_recorded = 0
+        self.recorded = 0
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._dirty = False
+
+    @property
+    def serving(self) -> bool:
+        """Whether requests are answered from the bundle (replaying, not comparing)."""
+        return self.mode == "replay" and not self.compare
+
+    # -- recording (the I/O loop, before the answer's thunk resolves) ------------------------
+    def observe(self, config: EngineConfig, request: Any, generation: Generation) -> None:
+        if generation.error is not None or generation.text is None or generation.stats.recorded:
+            return
+        if self.mode == "record":
+            self._record(config, request, generation)
+        elif self.compare:
+            self._compare(config, request, generation)
+
+    def _record(self, config: EngineConfig, request: RawRequest, generation: Generation) -> None:
+        entry = _entry(config, request, generation)
+        blob = json.dumps(entry.model_dump(by_alias=True), default=str)
+        if any(s and len(s) > 4 and s in blob for s in config.secrets):
+            callbacks.report(
+                f"an answer of {config.model_name} was not recorded: it holds the API key "
+                "(a bundle never does)"
+            )
+            return
+        with self._lock:
+            self.entries[entry.key] = entry
+            self.recorded += 1
+            first = not self._dirty
+            self._dirty = True
+        if first:
+            callbacks.notify(self.save, what="writing the replay bundle")
+
+    def _compare(self, config: EngineConfig, request: RawRequest, generation: Generation) -> None:
+        entry = self.entries.get(sample_key(config, request, generation.sample_index))
+        if entry is None:
+            return
+        live = generation.text or ""
+        self.drift.append(
+            Drift(
+                config.model_name, last_user_text(request.messages), generation.sample_index, entry.text, live
+            )
+        )
+        note = (
+            "same as the recording" if live == entry.text else f"drifted from the recording: {entry.text!r}"
+        )
+        generation.notes = (*generation.notes, note)
+
+    def save(self) -> None:
+        """Write the bundle now, if anything was recorded since the last write."""
+        with self._write_lock:
+            with self._lock:
+                if not self._dirty:
+                    return
+                self._dirty = False
+                entries = list(self.entries.values())
+            bundle.save(self.path, entries)
+
+    # -- replaying (the I/O loop) -------------------------------------------------------------
+    def serve(
+        self, recorder: Any, config: EngineConfig, jobs: list[EngineJob]
+    ) -> tuple[EngineConfig, list[EngineJob]] | None:
+        """Finish from the bundle every sample it holds. The rest fail with NotRecordedError,
+        or, with a fallback, are returned for it: its config and the jobs left."""
+        left = []
+        for job in jobs:
+            rest = []
+            for thunk in job.thunks:
+                if thunk._future.cancelled():
+                    continue
+                entry = self.entries.get(sample_key(config, job.request, thunk.sample_index))
+                if entry is not None:
+                    self.served += 1
+                    stats = GenerationStats(**entry.stats.model_dump(), recorded=True)
+                    recorder.finish(config, job.component, thunk, entry.text, stats, job.request)
+                    continue
+                self.not_recorded += 1
+                if self.fallback is None:
+                    error = self._missing(config, job.request, thunk.sample_index)
+                    recorder.fail(config, job.component, thunk, error, job.request)
+                else:
+                    rest.append(thunk)
+            if rest:
+                left.append(EngineJob(job.component, job.request, rest))
+        if not left or self.fallback is None:
+            return None
+        fallback = _noted(self.fallback, f"not in {self.path.name}: answered by {self.fallback.model_name}")
+        allowed = fallback.supported_params
+        return fallback, [
+            EngineJob(
+                j.component,
+                RawRequest(
+                    j.request.messages, None, {k: v for k, v in j.request.params.items() if k in allowed}
+                ),
+                j.thunks,
+            )
+            for j in left
+        ]
+
+    def _missing(self, config: EngineConfig, request: RawRequest, sample_index: int) -> NotRecordedError:
+        said = last_user_text(request.messages)
+        near = [
+            e
+            for e in self.entries.values()
+            if e.model == config.model_name
+            and e.messages == [dict(m) for m in request.messages]
+            and e.prompt == request.prompt
+        ]
+        hint = ""
+        if near:
+            samples = sorted({e.sample_index for e in near})
+            other = {k: v for k, v in near[0].params.items() if request.params.get(k) != v}
+            other.update({k: None for k in request.params if k not in near[0].params})
+            hint = (
+                f" It holds this prompt with other settings ({_settings(other)})"
+                if other
+                else f" It holds samples {samples} of this prompt, not sample {sample_index}"
+            )
+            hint += "."
+        return NotRecordedError(
+            f"{self.path.name} holds no recorded answer of {config.model_name} to {said[:80]!r} "
+            f"(sample {sample_index}).{hint} Record the lesson again with this cell, or replay with "
+            "fallback='embedded' to let the embedded model answer what was not recorded."
+        )
+
+
+def _settings(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in sorted(params.items()))
+
+
+def _entry(config: EngineConfig, request: RawRequest, generation: Generation) -> BundleEntry:
+    s = generation.stats
+    seed = request.params.get("seed")
+    key = sample_key(config, request, generation.sample_index)
+    return BundleEntry(
+        key=key,
+        model=config.model_name,
+        identity=config.identity,
+        messages=[dict(m) for m in request.messages],
+        prompt=request.prompt,
+        params=dict(request.params),
+        schema=request.response_schema,
+        sample_index=generation.sample_index,
+        seed=None if seed is None else (seed + generation.sample_index) % 2**32,
+        text=generation.text or "",
+        stats=RecordedStats(
+            input_tokens=s.input_tokens,
+            output_tokens=s.output_tokens,
+            latency=s.latency,
+            finish_reason=s.finish_reason,
+            tokens_estimated=s.tokens_estimated,
+        ),
+    ).sealed()
+
+
+def _noted(config: EngineConfig, note: str) -> EngineConfig:
+    raw = config.raw_call
+
+    async def call(request: RawRequest) -> list[RawGeneration]:
+        return [dataclasses.replace(r, notes=(*r.notes, note)) for r in await raw(request)]
+
+    return dataclasses.replace(config, raw_call=call, raw_stream=None, raw_batch=None)
+
+
+_active: Session | None = None
+_opening = threading.Lock()
+
+
+def active() -> Session | None:
+    """The open session, or None (the default: then recording and replay cost nothing)."""
+    return _active
+
+
+def serving() -> bool:
+    return _active is not None and _active.serving
+
+
+def open_session(session: Session) -> Session:
+    global _active
+    with _opening:
+        if _active is not None and _active is not session:
+            raise UsageError(
+                f"{_active.mode}ing {str(_active.path)!r} is still open; stop it first (.stop(), or leave "
+                "its with block)."
+            )
+        _active = session
+    return session
+
+
+def close_session(session: Session) -> None:
+    """Stop `session`; a recording's last answers are written before this returns."""
+    global _active
+    with _opening:
+        if _active is session:
+            _active = None
+    if session.mode == "record":
+        callbacks.flushed().result()
+        session.save()

@@ -1,0 +1,189 @@
+"""What a run will cost before it runs: the requests it will send (what the cache or a replayed
+bundle holds is not sent), their tokens (counted with the model's own tokenizer where nbllm
+has it, else an estimate marked as such), their cost at the CostMeter's prices and their time
+at the recent speed; and the refusal of a run that would cross the budget.
+
+Counted on the caller's thread, or the Playground's "nbllm-estimate" thread (the embedded
+model's tokenizer answers over HTTP).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from nbllm.core.messages import to_messages
+from nbllm.engine import replay
+from nbllm.engine.requests import build_request, sample_key
+from nbllm.errors import BudgetExceededError, NBLLMError
+from nbllm.llms.token_counts import TokenCount, estimate
+from nbllm.notebook.cost import money
+
+RECENT = 20  # generations the recent speed is measured over
+PER_MESSAGE = 4  # tokens a chat format adds around each message (OpenAI's rule of thumb)
+
+
+@dataclass
+class RunEstimate:
+    """The requests, tokens, cost and time of one LLM's part of a run, before it runs."""
+
+    model: str
+    requests: int
+    held: int  # answers the cache or a replayed bundle holds: not sent, they cost nothing
+    input_tokens: int
+    max_output_tokens: int
+    counted_by: str
+    exact: bool
+    cost: Optional[float]  # at most, at the budget's prices; None: no prices set
+    seconds: Optional[float]  # expected, at the recent speed; None: nothing measured yet
+    speed: Optional[float]
+    budget: Any = None
+
+    def describe(self) -> str:
+        mark = "" if self.exact else "≈"
+        parts = [
+            f"{self.model}: {self.requests} request{'s' if self.requests != 1 else ''} to send"
+            + (f" ({self.held} held by the cache or the bundle)" if self.held else ""),
+            f"{mark}{self.input_tokens:,} input tokens ({self.counted_by}) + at most {self.max_output_tokens:,} output",
+        ]
+        if self.cost is not None:
+            parts.append(f"at most ${money(self.cost)} at the CostMeter's prices")
+        if self.seconds is not None and self.speed:
+            parts.append(f"about {_duration(self.seconds)} at the recent {self.speed:.0f} tokens/s")
+        elif self.requests:
+            parts.append("time unknown until a first answer is measured")
+        return " · ".join(parts)
+
+    def _repr_html_(self) -> str:
+        return f"<div class='nbllm-estimate' style='font-size:12px;color:#374151'>{html.escape(self.describe())}</div>"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def estimate_run(
+    llm: Any,
+    prompts: list[Any],
+    samples: int = 1,
+    params: Optional[dict[str, Any]] = None,
+    requests_per_sample: int = 1,
+) -> RunEstimate:
+    """The estimate for `samples` samples of each prompt on `llm` with `params` (call overrides).
+    `requests_per_sample` counts a generator's runs or votes (their cache is not looked at)."""
+    params = dict(params or {})
+    merged = {**llm.default_params(), **llm.params.set_values(), **params}
+    held = _held(llm, prompts, samples, params) if requests_per_sample == 1 else 0
+    total = len(prompts) * samples * requests_per_sample
+    requests = max(0, total - held)
+    counts = [_count(llm, p) for p in prompts] if requests else []
+    share = requests / total if total else 0.0
+    input_tokens = math.ceil(sum(c.tokens for c in counts) * samples * requests_per_sample * share)
+    max_tokens = merged.get("max_tokens") or 256
+    max_output = requests * max_tokens
+    exact = all(c.exact for c in counts)
+    budget = getattr(llm, "budget", None)
+    priced = budget is not None and (budget.price_per_input_token or budget.price_per_output_token)
+    cost = budget.cost_of(input_tokens, max_output) if priced else (0.0 if budget is not None else None)
+    speed, typical = _recent(llm)
+    seconds = None
+    if speed and requests:
+        per_request = min(typical or max_tokens, max_tokens) / speed
+        seconds = math.ceil(requests / max(1, getattr(llm, "concurrency", 1) or 1)) * per_request
+    counted = counts[0].method if counts else "nothing to send"
+    if len({c.method for c in counts}) > 1:
+        counted = "; ".join(sorted({c.method for c in counts}))
+    return RunEstimate(
+        llm.model_name, requests, held, input_tokens, max_output, counted, exact, cost, seconds, speed, budget
+    )
+
+
+def check_budget(estimates: list[RunEstimate]) -> None:
+    """Refuse (BudgetExceededError) a run whose estimated cost, with what was spent and what
+    requests in flight hold, would cross a budget's max_cost; LLMs sharing a budget add up."""
+    by_budget: dict[int, tuple[Any, float, list[str]]] = {}
+    for e in estimates:
+        if e.budget is None or e.budget.max_cost is None or not e.cost:
+            continue
+        budget, cost, models = by_budget.get(id(e.budget), (e.budget, 0.0, []))
+        by_budget[id(e.budget)] = (budget, cost + e.cost, [*models, e.model])
+    for budget, cost, models in by_budget.values():
+        left = budget.max_cost - budget.cost - budget.reserved
+        if cost > left:
+            raise BudgetExceededError(
+                f"this run could cost up to ${money(cost)} ({', '.join(dict.fromkeys(models))}), more than the "
+                f"${money(max(left, 0.0))} left of the budget of ${money(budget.max_cost)}; nothing was sent. "
+                "Lower max_tokens, run fewer samples or prompts, or raise max_cost."
+            )
+
+
+def show(estimates: list[RunEstimate]) -> None:
+    """Display the estimates in a notebook (nothing outside IPython)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import HTML, display
+    except ImportError:
+        return
+    if get_ipython() is not None and estimates:
+        display(HTML("".join(e._repr_html_() for e in estimates)))
+
+
+def requests_per_input(generator: Any) -> int:
+    """The requests a generator sends per input: its runs, votes or settings."""
+    runs = getattr(generator, "num_runs", None) or getattr(generator, "num_votes", None) or 1
+    return int(runs) * max(1, len(getattr(generator, "job_settings", None) or ()))
+
+
+def _count(llm: Any, prompt: Any) -> TokenCount:
+    try:
+        messages = to_messages(prompt, llm._effective_system_prompt)
+    except (NBLLMError, AttributeError):
+        return estimate(str(prompt))
+    render = getattr(llm, "_render", None)
+    count = getattr(llm, "_count_prompt", estimate)
+    try:
+        if render is not None:  # the embedded model: the chat template's own tokens, exactly
+            return count(render(messages))
+        counted = count("\n".join(m["content"] for m in messages))
+    except NBLLMError:
+        return estimate(" ".join(m["content"] for m in messages))
+    return TokenCount(counted.tokens + PER_MESSAGE * len(messages), counted.method, counted.exact)
+
+
+def _held(llm: Any, prompts: list[Any], samples: int, params: dict[str, Any]) -> int:
+    """How many of the run's answers the cache or a replayed bundle already holds."""
+    session = replay.active()
+    serving = session is not None and session.serving
+    cache = getattr(getattr(llm, "engine", None), "cache", None)
+    if not serving and cache is None:
+        return 0
+    try:
+        config = llm._engine_config()
+        merged, schema = llm.engine.prepare(config, [llm.params.set_values(), params])
+        keys = [
+            sample_key(config, build_request(config, c, merged, schema), i)
+            for c in llm._components(prompts, None)
+            for i in range(samples)
+        ]
+        if serving:
+            return sum(k in session.entries for k in keys)
+        return len(cache.get_many(keys, False))
+    except NBLLMError:
+        return 0
+
+
+def _recent(llm: Any) -> tuple[Optional[float], Optional[float]]:
+    """Output tokens per second and per answer over the recent generated (not cached) answers."""
+    log = getattr(getattr(llm, "engine", None), "log", None)
+    if log is None:
+        return None, None
+    made = [
+        e for e in list(log.entries)[-4 * RECENT :] if not e.cache_hit and e.latency > 0 and e.output_tokens
+    ]
+    made = made[-RECENT:]
+    if not made:
+        return None, None
+    speed = sum(e.output_tokens for e in made) / sum(e.latency for e in made)
+    return speed, sum(e.output_tokens for e in made) / len(made)

@@ -1,0 +1,125 @@
+"""TokenView: the token tree's browser side (an anywidget): the tokens coloured by probability,
+the selected token's alternatives with pick buttons, and the branches to walk.
+
+Its traits are set by TokenTree (the kernel's thread or the "nbllm-tokentree" thread); its
+messages (a pick, a branch to show) arrive on the kernel's thread.
+"""
+
+from __future__ import annotations
+
+import anywidget
+import traitlets
+
+_ESM = """
+function render({ model, el }) {
+  const root = document.createElement("div");
+  root.className = "nbllm-tokentree";
+  const text = document.createElement("div");
+  text.className = "nbllm-tt-text";
+  const alts = document.createElement("div");
+  alts.className = "nbllm-tt-alternatives";
+  const tree = document.createElement("div");
+  tree.className = "nbllm-tt-branches";
+  const status = document.createElement("div");
+  status.className = "nbllm-tt-status";
+  root.append(status, text, alts, tree);
+  el.appendChild(root);
+  const colour = (p) => `hsl(${Math.round(120 * p)}, 75%, ${Math.round(88 - 10 * p)}%)`;
+  const pct = (p) => (100 * p).toFixed(p < 0.1 ? 1 : 0) + "%";
+  const shown = (t) => t.replace(/\\n/g, "\\u21b5\\n") || "[end]";
+  function draw() {
+    const selected = model.get("selected");
+    const busy = model.get("busy");
+    status.textContent = model.get("status");
+    text.replaceChildren(...model.get("tokens").map((token, i) => {
+      const span = document.createElement("span");
+      span.className = "nbllm-token" + (i === selected ? " nbllm-selected" : "");
+      span.textContent = shown(token.t);
+      span.dataset.index = i;
+      span.title = `${pct(token.p)}: click to see what else the model could have written here`;
+      span.style.background = colour(token.p);
+      span.addEventListener("click", () => { model.set("selected", i); model.save_changes(); });
+      return span;
+    }));
+    alts.replaceChildren();
+    const rows = model.get("alternatives");
+    if (selected >= 0 && rows.length) {
+      const head = document.createElement("div");
+      head.className = "nbllm-tt-head";
+      head.textContent = `Token ${selected + 1}: what the model could have written there` +
+        (model.get("exact") ? "" : " (sampler probabilities approximate: only these tokens are known)");
+      const table = document.createElement("table");
+      table.className = "nbllm-tt-table";
+      table.innerHTML = "<thead><tr><th>token</th><th>model</th><th>with these settings</th><th></th></tr></thead>";
+      const body = document.createElement("tbody");
+      rows.forEach((row) => {
+        const tr = document.createElement("tr");
+        tr.className = (row.allowed ? "nbllm-allowed" : "nbllm-cut") + (row.current ? " nbllm-current" : "");
+        const token = document.createElement("td");
+        token.className = "nbllm-alt-token";
+        token.textContent = JSON.stringify(row.t);
+        const p = document.createElement("td");
+        const bar = document.createElement("span");
+        bar.className = "nbllm-tt-bar";
+        bar.style.width = Math.max(1, Math.round(120 * row.p)) + "px";
+        p.append(bar, " " + pct(row.p));
+        const q = document.createElement("td");
+        q.textContent = row.allowed ? pct(row.q) : "cut";
+        const act = document.createElement("td");
+        const button = document.createElement("button");
+        button.className = "jupyter-button widget-button nbllm-pick";
+        button.textContent = row.current ? "written" : (row.explored ? "go to branch" : "pick");
+        button.disabled = row.current || busy;
+        button.addEventListener("click", () => model.send({ pick: row.t, at: selected }));
+        act.appendChild(button);
+        tr.append(token, p, q, act);
+        body.appendChild(tr);
+      });
+      table.appendChild(body);
+      alts.append(head, table);
+    }
+    tree.replaceChildren(...model.get("branches").map((branch) => {
+      const button = document.createElement("button");
+      button.className = "nbllm-branch" + (branch.current ? " nbllm-current" : "");
+      button.textContent = branch.label;
+      button.style.marginLeft = (16 * branch.depth) + "px";
+      button.disabled = busy;
+      button.addEventListener("click", () => model.send({ go: branch.id }));
+      return button;
+    }));
+  }
+  model.on("change", draw);
+  draw();
+}
+export default { render };
+"""
+
+_CSS = """
+.nbllm-tokentree { font-size: 13px; }
+.nbllm-tt-text { white-space: pre-wrap; line-height: 1.9em; margin: 6px 0; }
+.nbllm-token { cursor: pointer; border-radius: 3px; padding: 1px 0; margin-right: 1px; }
+.nbllm-token.nbllm-selected { outline: 2px solid #1d4ed8; }
+.nbllm-tt-head { color: #374151; margin: 4px 0; }
+.nbllm-tt-table td, .nbllm-tt-table th { padding: 2px 8px; text-align: left; }
+.nbllm-tt-table .nbllm-cut { color: #9ca3af; }
+.nbllm-tt-table .nbllm-current { font-weight: 600; }
+.nbllm-tt-bar { display: inline-block; height: 9px; background: #60a5fa; vertical-align: middle; }
+.nbllm-tt-branches { display: flex; flex-direction: column; align-items: flex-start; gap: 2px; margin-top: 6px; }
+.nbllm-branch { border: 1px solid #d1d5db; background: #f9fafb; border-radius: 3px; cursor: pointer; }
+.nbllm-branch.nbllm-current { border-color: #1d4ed8; font-weight: 600; }
+.nbllm-tt-status { color: #4b5563; font-style: italic; min-height: 1.2em; }
+"""
+
+
+class TokenView(anywidget.AnyWidget):
+    """The browser side: the tokens, the selected token's alternatives, the branches."""
+
+    _esm = _ESM
+    _css = _CSS
+    tokens = traitlets.List([]).tag(sync=True)
+    selected = traitlets.Int(-1).tag(sync=True)
+    alternatives = traitlets.List([]).tag(sync=True)
+    exact = traitlets.Bool(True).tag(sync=True)
+    branches = traitlets.List([]).tag(sync=True)
+    status = traitlets.Unicode("").tag(sync=True)
+    busy = traitlets.Bool(False).tag(sync=True)
