@@ -11,7 +11,8 @@ from typing import Any
 from nbllm.core.messages import Input, to_messages
 from nbllm.core.tokens import TokenStep
 from nbllm.engine import loop
-from nbllm.errors import BackendError, NBLLMError
+from nbllm.errors import BackendError, NBLLMError, UsageError
+from nbllm.llms.openai_connection import OPENAI_URL
 from nbllm.llms.openai_errors import convert
 
 SAMPLING = ("temperature", "top_p", "top_k", "min_p", "seed")
@@ -47,6 +48,12 @@ def openai_steps(
     server, vLLM and Ollama do; OpenAI's own API answers anew instead)."""
     if loop.in_io_thread():
         raise RuntimeError("token steps block; call it outside nbllm's I/O loop.")
+    if answer_prefix and llm._where().rstrip("/") == OPENAI_URL.rstrip("/"):
+        raise UsageError(
+            "OpenAI's API does not continue an unfinished answer, so the token tree cannot fork "
+            "there; its alternatives still show. Fork with the embedded model or a llama.cpp, vLLM "
+            "or Ollama server."
+        )
     merged = {**llm.default_params(), **llm.params.set_values(), **params}
     messages: list[dict[str, str]] = [dict(m) for m in to_messages(input, llm._effective_system_prompt)]
     if answer_prefix:

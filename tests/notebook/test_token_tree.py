@@ -91,3 +91,11 @@ def test_which_alternatives_a_sampler_allows() -> None:
     assert all(p > 0 for p in probs) and not exact  # 5% of the mass lies beyond the shown tokens
     assert allowed(step.alternatives, temperature=0.0)[0] == [1.0, 0.0, 0.0]
     assert allowed(step.alternatives, temperature=1.0, min_p=0.5)[0][2] == 0.0  # 0.15 < 0.5 * 0.5
+
+
+def test_openai_s_own_api_cannot_fork_and_says_so_before_sending() -> None:
+    from nbllm.llms.token_steps import openai_steps
+
+    llm = nbllm.OpenAILLM(model="gpt-4o-mini", api_key="sk-never-sent-anywhere-0")
+    with pytest.raises(nbllm.UsageError, match="does not continue an unfinished answer"):
+        openai_steps(llm, PROMPT, "The capital", 5, {})
