@@ -64,6 +64,7 @@ _EXPORTS: dict[str, str] = {
     "record": "nbllm.llms.bundles",
     "replay": "nbllm.llms.bundles",
     "embedded_model_path": "nbllm.llms.embedded",
+    "gemma_llm": "nbllm.llms.second_model",
     # generators
     "AsyncGenerator": "nbllm.generators",
     "Example": "nbllm.generators",
@@ -184,6 +185,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from nbllm.llms.llamacpp import LlamaCppLLM
     from nbllm.llms.openai_compatible import OpenAILLM
     from nbllm.llms.process import ProcessLLM
+    from nbllm.llms.second_model import gemma_llm
     from nbllm.notebook.arena import Arena
     from nbllm.notebook.chat import ChatWidget
     from nbllm.notebook.compare import Comparison, compare

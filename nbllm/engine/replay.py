@@ -9,7 +9,6 @@ caller's thread) waits for that write.
 from __future__ import annotations
 
 import dataclasses
-import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +70,8 @@ class Session:
 
     # -- recording (the I/O loop, before the answer's thunk resolves) ------------------------
     def observe(self, config: EngineConfig, request: Any, generation: Generation) -> None:
-        if generation.error is not None or generation.text is None or generation.stats.recorded:
+        """A finished answer (its text; a ParseError's too: parsing repeats on replay)."""
+        if generation.text is None or generation.stats.recorded:
             return
         if self.mode == "record":
             self._record(config, request, generation)
@@ -80,11 +80,11 @@ class Session:
 
     def _record(self, config: EngineConfig, request: RawRequest, generation: Generation) -> None:
         entry = _entry(config, request, generation)
-        blob = json.dumps(entry.model_dump(by_alias=True), default=str)
-        if any(s and len(s) > 4 and s in blob for s in config.secrets):
+        blob = bundle.canonical(entry.model_dump(by_alias=True))
+        if any(s and len(s) > 4 and s in blob for s in config.secrets) or _credentials(config.identity):
             callbacks.report(
-                f"an answer of {config.model_name} was not recorded: it holds the API key "
-                "(a bundle never does)"
+                f"an answer of {config.model_name} was not recorded: it, or the endpoint's address, "
+                "holds a key or a password (a bundle never does)"
             )
             return
         with self._lock:
@@ -118,7 +118,12 @@ class Session:
                     return
                 self._dirty = False
                 entries = list(self.entries.values())
-            bundle.save(self.path, entries)
+            try:
+                bundle.save(self.path, entries)
+            except BaseException:
+                with self._lock:
+                    self._dirty = True  # the next save (or stop) tries again
+                raise
 
     # -- replaying (the I/O loop) -------------------------------------------------------------
     def serve(
@@ -149,43 +154,70 @@ class Session:
         if not left or self.fallback is None:
             return None
         fallback = _noted(self.fallback, f"not in {self.path.name}: answered by {self.fallback.model_name}")
-        allowed = fallback.supported_params
-        return fallback, [
-            EngineJob(
-                j.component,
-                RawRequest(
-                    j.request.messages, None, {k: v for k, v in j.request.params.items() if k in allowed}
-                ),
-                j.thunks,
-            )
-            for j in left
-        ]
+        return fallback, [EngineJob(j.component, _for(fallback, j.request), j.thunks) for j in left]
 
     def _missing(self, config: EngineConfig, request: RawRequest, sample_index: int) -> NotRecordedError:
         said = last_user_text(request.messages)
-        near = [
-            e
-            for e in self.entries.values()
-            if e.model == config.model_name
-            and e.messages == [dict(m) for m in request.messages]
-            and e.prompt == request.prompt
-        ]
+        asked = [dict(m) for m in request.messages]
+        same = [e for e in self.entries.values() if e.messages == asked and e.prompt == request.prompt]
         hint = ""
-        if near:
-            samples = sorted({e.sample_index for e in near})
-            other = {k: v for k, v in near[0].params.items() if request.params.get(k) != v}
-            other.update({k: None for k in request.params if k not in near[0].params})
+        mine = [e for e in same if e.identity == config.identity]
+        if mine:
+            samples = sorted({e.sample_index for e in mine})
+            other = {k: v for k, v in mine[0].params.items() if request.params.get(k) != v}
+            other.update({k: None for k in request.params if k not in mine[0].params})
             hint = (
-                f" It holds this prompt with other settings ({_settings(other)})"
+                f" It holds this prompt with other settings ({_settings(other)})."
                 if other
-                else f" It holds samples {samples} of this prompt, not sample {sample_index}"
+                else f" It holds samples {samples} of this prompt, not sample {sample_index}."
+                if sample_index not in samples
+                else " It holds this prompt with another output schema."
             )
-            hint += "."
+        elif same:
+            hint = (
+                f" It holds this prompt from another model or endpoint ({_identity(same[0].identity)}; "
+                f"this one is {_identity(config.identity)})."
+            )
         return NotRecordedError(
             f"{self.path.name} holds no recorded answer of {config.model_name} to {said[:80]!r} "
             f"(sample {sample_index}).{hint} Record the lesson again with this cell, or replay with "
             "fallback='embedded' to let the embedded model answer what was not recorded."
         )
+
+
+def _identity(identity: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(identity.items()) if v is not None)
+
+
+def _credentials(identity: dict[str, Any]) -> bool:
+    """Whether the endpoint's address carries a user, a password or a query (where keys hide)."""
+    from urllib.parse import urlsplit
+
+    url = identity.get("base_url")
+    if not isinstance(url, str):
+        return False
+    parts = urlsplit(url)
+    return bool(parts.username or parts.password or parts.query)
+
+
+def _for(fallback: EngineConfig, request: RawRequest) -> RawRequest:
+    """The request as the fallback would have built it: its own defaults under the settings it
+    supports, its own prompt format, the same schema."""
+    params = {
+        **fallback.default_params,
+        **{k: v for k, v in request.params.items() if k in fallback.supported_params},
+    }
+    if fallback.context_size and params.get("max_tokens", 0) >= fallback.context_size:
+        params["max_tokens"] = fallback.context_size // 2
+    render = fallback.prompt_formatting_fn
+    return RawRequest(
+        request.messages,
+        render(request.messages) if render is not None else None,
+        params,
+        request.n,
+        request.response_schema,
+        request.schema_name,
+    )
 
 
 def _settings(params: dict[str, Any]) -> str:
@@ -194,7 +226,6 @@ def _settings(params: dict[str, Any]) -> str:
 
 def _entry(config: EngineConfig, request: RawRequest, generation: Generation) -> BundleEntry:
     s = generation.stats
-    seed = request.params.get("seed")
     key = sample_key(config, request, generation.sample_index)
     return BundleEntry(
         key=key,
@@ -205,7 +236,7 @@ def _entry(config: EngineConfig, request: RawRequest, generation: Generation) ->
         params=dict(request.params),
         schema=request.response_schema,
         sample_index=generation.sample_index,
-        seed=None if seed is None else (seed + generation.sample_index) % 2**32,
+        seed=request.params.get("seed"),  # the seed the cell asked for; sample_index tells samples apart
         text=generation.text or "",
         stats=RecordedStats(
             input_tokens=s.input_tokens,
@@ -240,13 +271,19 @@ def serving() -> bool:
 
 
 def open_session(session: Session) -> Session:
+    """Make `session` the open one. A session on the same file in the same mode (its cell run
+    again) is stopped first; another one must be stopped by hand."""
     global _active
     with _opening:
-        if _active is not None and _active is not session:
+        old = _active
+        if old is not None and old is not session and (old.path, old.mode) != (session.path, session.mode):
             raise UsageError(
-                f"{_active.mode}ing {str(_active.path)!r} is still open; stop it first (.stop(), or leave "
+                f"{old.mode}ing {str(old.path)!r} is still open; stop it first (.stop(), or leave "
                 "its with block)."
             )
+    if old is not None and old is not session:
+        close_session(old)
+    with _opening:
         _active = session
     return session
 

@@ -13,7 +13,7 @@ from typing import Any, Optional, Union
 
 from nbllm.engine import bundle
 from nbllm.engine import replay as sessions
-from nbllm.errors import UsageError
+from nbllm.errors import BundleError, UsageError
 
 
 class BundleSession:
@@ -45,8 +45,8 @@ class BundleSession:
     def stop(self) -> None:
         """Stop recording (the bundle is written before this returns) or replaying."""
         if not self.stopped:
+            sessions.close_session(self._session)  # raises if the last write fails: stop again
             self.stopped = True
-            sessions.close_session(self._session)
 
     @property
     def drift(self) -> list[sessions.Drift]:
@@ -106,7 +106,18 @@ def record(path: Union[str, Path], *, fresh: bool = False) -> BundleSession:
     starts it empty. Answers are written as they arrive; API keys are never written.
     """
     path = Path(path)
-    entries = bundle.load(path) if path.exists() and not fresh else {}
+    entries = {}
+    if path.exists():
+        if fresh:
+            if not bundle.looks_like_bundle(path):
+                raise BundleError(
+                    f"{str(path)!r} is not a replay bundle; choose another path to record into."
+                )
+        else:
+            try:
+                entries = bundle.load(path)
+            except BundleError as exc:
+                raise BundleError(f"{exc} To record it anew, use record(..., fresh=True).") from None
     return BundleSession(sessions.open_session(sessions.Session(path, "record", entries)))
 
 

@@ -44,7 +44,7 @@ from nbllm.llms.openai_errors import refused_request_text
 from nbllm.llms.openai_models import known_output_ceiling
 from nbllm.llms.openai_notes import estimated, with_seed_note
 from nbllm.llms.settings import COMMON_PARAMS
-from nbllm.llms.token_counts import TokenCount, tiktoken_offline
+from nbllm.llms.token_counts import TokenCount, estimate, tiktoken_offline
 from nbllm.llms.token_steps import openai_steps
 
 logger = logging.getLogger("nbllm")
@@ -172,15 +172,19 @@ class OpenAILLM(AsyncLLM):
         """Tokens in `text` by tiktoken when its encoding for this model is on this machine
         (nbllm never downloads one), else by the embedded model's tokenizer. Generation
         statistics use the server's numbers where it sends them."""
-        return self._count_prompt(text).tokens
-
-    def _count_prompt(self, text: str) -> TokenCount:
-        encoding = tiktoken_offline(self.model)
-        if encoding is not None:
-            return TokenCount(len(encoding.encode(text)), f"tiktoken {encoding.name}", True)
+        counted = self._count_prompt(text)
+        if counted.exact:
+            return counted.tokens
         from nbllm.llms.llamacpp import count_embedded_tokens
 
-        return TokenCount(count_embedded_tokens(text), "estimated with the embedded model's tokenizer", False)
+        return count_embedded_tokens(text)
+
+    def _count_prompt(self, text: str) -> TokenCount:
+        """tiktoken's count where it can count offline, else an estimate (which starts nothing)."""
+        encoding = tiktoken_offline(self.model)
+        if encoding is None:
+            return estimate(text)
+        return TokenCount(len(encoding.encode(text)), f"tiktoken {encoding.name}", True)
 
     def _token_steps(
         self, input: Any, answer_prefix: str = "", top_k: int = 10, **params: Any

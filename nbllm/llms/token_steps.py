@@ -6,12 +6,14 @@ Blocks the calling thread (never nbllm's I/O loop); the token tree calls it from
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from nbllm.core.messages import Input, to_messages
 from nbllm.core.tokens import TokenStep
 from nbllm.engine import loop
-from nbllm.errors import BackendError, NBLLMError, UsageError
+from nbllm.engine.requests import RetryPolicy
+from nbllm.errors import BackendError, NBLLMError, TransientBackendError, UsageError
 from nbllm.llms.openai_connection import OPENAI_URL
 from nbllm.llms.openai_errors import convert
 
@@ -32,7 +34,7 @@ def llamacpp_steps(
         cache_prompt=False,
         post_sampling_probs=False,  # the model's own probabilities, before any sampler
     )
-    answer = llm._post_sync(llm.engine_process, "/completion", body)
+    answer = _retried(llm, lambda: llm._post_sync(llm.engine_process, "/completion", body))
     return [
         TokenStep(
             p["token"], float(p["logprob"]), [(a["token"], float(a["logprob"])) for a in p["top_logprobs"]]
@@ -71,12 +73,15 @@ def openai_steps(
             **body,
         )
 
-    try:
-        response = loop.run_sync(ask())
-    except NBLLMError:
-        raise
-    except Exception as exc:  # the client's exceptions, as nbllm's (and never with the key)
-        raise convert(exc, llm._secrets(), llm._where()) from None
+    def call() -> Any:
+        try:
+            return loop.run_sync(ask())
+        except NBLLMError:
+            raise
+        except Exception as exc:  # the client's exceptions, as nbllm's (and never with the key)
+            raise convert(exc, llm._secrets(), llm._where()) from None
+
+    response = _retried(llm, call)
     choice = response.choices[0]
     content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
     if not content:
@@ -87,3 +92,18 @@ def openai_steps(
         TokenStep(c.token, float(c.logprob), [(a.token, float(a.logprob)) for a in c.top_logprobs or ()])
         for c in content
     ]
+
+
+def _retried(llm: Any, call: Any) -> Any:
+    """`call()`, retried on passing faults (a server still loading its model, a dropped
+    connection) as the engine retries a generation: the LLM's max_retries, with backoff."""
+    policy = RetryPolicy(max_retries=llm.max_retries, max_retry_after=llm.max_retry_after)
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return call()
+        except TransientBackendError as exc:
+            if attempt > policy.max_retries:
+                raise
+            time.sleep(policy.delay(attempt, exc.retry_after))

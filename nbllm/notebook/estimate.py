@@ -22,6 +22,7 @@ from nbllm.llms.token_counts import TokenCount, estimate
 from nbllm.notebook.cost import money
 
 RECENT = 20  # generations the recent speed is measured over
+CALL_OPTIONS = frozenset({"structured_output", "progress", "progress_callback_func", "sample_offset"})
 PER_MESSAGE = 4  # tokens a chat format adds around each message (OpenAI's rule of thumb)
 
 
@@ -73,18 +74,25 @@ def estimate_run(
 ) -> RunEstimate:
     """The estimate for `samples` samples of each prompt on `llm` with `params` (call overrides).
     `requests_per_sample` counts a generator's runs or votes (their cache is not looked at)."""
-    params = dict(params or {})
+    options = dict(params or {})
+    fresh = bool(options.pop("fresh", False))
+    params = {k: v for k, v in options.items() if k not in CALL_OPTIONS}
     merged = {**llm.default_params(), **llm.params.set_values(), **params}
-    held = _held(llm, prompts, samples, params) if requests_per_sample == 1 else 0
+    session = replay.active()
+    serving = session is not None and session.serving
+    fresh = fresh or (session is not None and session.mode == "replay" and session.compare)
+    held = _held(llm, prompts, samples, params, fresh, serving) if requests_per_sample == 1 else 0
     total = len(prompts) * samples * requests_per_sample
     requests = max(0, total - held)
+    if serving and session.fallback is None:
+        requests = 0  # what the bundle lacks fails its row (NotRecordedError): nothing is sent
     counts = [_count(llm, p) for p in prompts] if requests else []
     share = requests / total if total else 0.0
     input_tokens = math.ceil(sum(c.tokens for c in counts) * samples * requests_per_sample * share)
-    max_tokens = merged.get("max_tokens") or 256
+    max_tokens = merged.get("max_tokens") or _ceiling(llm)
     max_output = requests * max_tokens
     exact = all(c.exact for c in counts)
-    budget = getattr(llm, "budget", None)
+    budget = None if serving else getattr(llm, "budget", None)  # a fallback is the embedded model: free
     priced = budget is not None and (budget.price_per_input_token or budget.price_per_output_token)
     cost = budget.cost_of(input_tokens, max_output) if priced else (0.0 if budget is not None else None)
     speed, typical = _recent(llm)
@@ -152,11 +160,13 @@ def _count(llm: Any, prompt: Any) -> TokenCount:
     return TokenCount(counted.tokens + PER_MESSAGE * len(messages), counted.method, counted.exact)
 
 
-def _held(llm: Any, prompts: list[Any], samples: int, params: dict[str, Any]) -> int:
-    """How many of the run's answers the cache or a replayed bundle already holds."""
+def _held(
+    llm: Any, prompts: list[Any], samples: int, params: dict[str, Any], fresh: bool, serving: bool
+) -> int:
+    """How many of the run's answers a replayed bundle or the cache already holds (the cache
+    counts only when the run may use it)."""
     session = replay.active()
-    serving = session is not None and session.serving
-    cache = getattr(getattr(llm, "engine", None), "cache", None)
+    cache = None if fresh else getattr(getattr(llm, "engine", None), "cache", None)
     if not serving and cache is None:
         return 0
     try:
@@ -172,6 +182,21 @@ def _held(llm: Any, prompts: list[Any], samples: int, params: dict[str, Any]) ->
         return len(cache.get_many(keys, False))
     except NBLLMError:
         return 0
+
+
+def _ceiling(llm: Any) -> int:
+    """The most one request can write without max_tokens, as the engine's budget holds it: the
+    model's known maximum output or its context, else the budget's assumed_output_tokens."""
+    from nbllm.engine.budget import Budget
+    from nbllm.llms.openai_models import known_output_ceiling
+
+    model = getattr(llm, "model", None)
+    limits = [known_output_ceiling(model) if isinstance(model, str) else None]
+    context = getattr(llm, "_context_size", None)
+    limits.append(context() if callable(context) else None)
+    known = [limit for limit in limits if limit]
+    budget = getattr(llm, "budget", None) or Budget()
+    return int(min(known) if known else budget.assumed_output_tokens)
 
 
 def _recent(llm: Any) -> tuple[Optional[float], Optional[float]]:

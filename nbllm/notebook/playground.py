@@ -59,6 +59,8 @@ class Playground(w.VBox):
         self.status = w.HTML(layout=w.Layout(min_height="3em"))
         self.estimate = w.HTML(layout=w.Layout(min_height="3em"))  # the next Run's cost and time
         self._estimator = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbllm-estimate")
+        self._asked = 0  # estimates asked for; only the newest is shown
+        self.llm.engine  # noqa: B018 - made here, on the kernel's thread, not first by the estimate thread
         self.stale = w.HTML(layout=w.Layout(min_height="1.5em"))
         self.table = w.Output()
         self.plot = w.Output()
@@ -110,8 +112,9 @@ class Playground(w.VBox):
 
         name = self.picker.value
         params = self.generation_params.set_values()
-        if name == "ExampleGenerator":
-            return estimate_run(self.llm, [self.instruction.value or "Answer."], 1, params, self.runs.value)
+        if name == "ExampleGenerator":  # one writer's `runs` examples, then `runs` votes on each
+            runs = self.runs.value
+            return estimate_run(self.llm, [self.instruction.value or "Answer."], 1, params, runs * (1 + runs))
         job = Job(instruction=self.instruction.value or "Answer.", template="{input}")
         per_input = (
             1
@@ -129,13 +132,20 @@ class Playground(w.VBox):
 
     def refresh_estimate(self) -> None:
         """Recount the next Run's estimate in the background (the embedded model's tokenizer
-        answers over HTTP; the kernel does not wait for it)."""
+        answers over HTTP; the kernel does not wait for it). Only the newest count is shown,
+        and none while a Run is going."""
+        self._asked += 1
+        asked = self._asked
 
         def count() -> None:
+            if asked != self._asked:
+                return  # a newer change is queued: count that one
             try:
-                self.estimate.value = f"<i>next run: {html.escape(self.estimated().describe())}</i>"
+                line = f"<i>next run: {html.escape(self.estimated().describe())}</i>"
             except Exception as exc:  # an estimate never stops the playground
-                self.estimate.value = f"<i>next run: no estimate ({html.escape(type(exc).__name__)}: {html.escape(str(exc))})</i>"
+                line = f"<i>next run: no estimate ({html.escape(type(exc).__name__)}: {html.escape(str(exc))})</i>"
+            if asked == self._asked and not self.run_button.disabled:
+                self.estimate.value = line
 
         self._estimator.submit(count)
 

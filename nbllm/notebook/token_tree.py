@@ -18,7 +18,7 @@ from typing import Any, Optional
 import ipywidgets as w
 
 from nbllm.core.tokens import TokenStep, allowed
-from nbllm.errors import InvalidParameterError, NBLLMError, UsageError
+from nbllm.errors import InvalidParameterError, UsageError
 from nbllm.notebook.style import offline_style
 from nbllm.notebook.token_tree_view import TokenView
 
@@ -112,6 +112,10 @@ class TokenTree(w.VBox):
     # -- what the student does (also callable from code) ----------------------------------
     @property
     def branch(self) -> Branch:
+        if not self.branches:
+            raise UsageError(
+                f"the first answer is not written yet ({self.view.status}); wait for tree.ready."
+            )
         return self.branches[self.current]
 
     @property
@@ -127,11 +131,15 @@ class TokenTree(w.VBox):
         self.view.selected = index
         return list(self.view.alternatives)
 
-    def pick(self, token: str, at: Optional[int] = None) -> concurrent.futures.Future[Branch]:
-        """Write `token` at position `at` (default: the selected token) and let the model go on
-        from there; a Future of the branch. A branch made before is returned without a request."""
+    def pick(
+        self, token: str, at: Optional[int] = None, branch: Optional[int] = None
+    ) -> concurrent.futures.Future[Branch]:
+        """Write `token` at position `at` (default: the selected token) of `branch` (default: the
+        one shown now) and let the model go on from there; a Future of the branch. A branch made
+        before is returned without a request."""
         index = self.view.selected if at is None else at
-        return self._run("writing on from there…", lambda: self._fork(index, token))
+        source = self.current if branch is None else branch
+        return self._run("writing on from there…", lambda: self._fork(source, index, token))
 
     def go(self, branch_id: int) -> Branch:
         """Show another branch (no request: every branch is kept)."""
@@ -152,7 +160,7 @@ class TokenTree(w.VBox):
             self.view.busy, self.view.status = True, doing
             try:
                 return work()
-            except NBLLMError as exc:
+            except Exception as exc:  # said in the widget, and kept in the Future
                 self.view.status = f"{type(exc).__name__}: {exc}"
                 raise
             finally:
@@ -180,8 +188,10 @@ class TokenTree(w.VBox):
         self.requests += 1
         return self.llm._token_steps(self.prompt, prefix, self.top_k, max_tokens=max_tokens, **self._params())
 
-    def _fork(self, index: int, token: str) -> Branch:
-        parent = self.branch
+    def _fork(self, source: int, index: int, token: str) -> Branch:
+        if not 0 <= source < len(self.branches):
+            raise InvalidParameterError(f"there is no branch {source}.", "branch")
+        parent = self.branches[source]
         if not 0 <= index < len(parent.steps):
             raise InvalidParameterError("select a token of the answer first.", "at")
         step = parent.steps[index]
@@ -224,7 +234,8 @@ class TokenTree(w.VBox):
         if "go" in content and isinstance(content["go"], int):
             self._run("", lambda: self.go(content["go"]))
         elif "pick" in content and isinstance(content.get("at"), int):
-            self.pick(str(content["pick"]), content["at"])
+            shown = content.get("branch")  # the branch the student saw, even if another is on its way
+            self.pick(str(content["pick"]), content["at"], shown if isinstance(shown, int) else None)
 
     def _redraw(self, keep: int) -> None:
         branch = self.branch

@@ -70,7 +70,8 @@ function render({ model, el }) {
         button.className = "jupyter-button widget-button nbllm-pick";
         button.textContent = row.current ? "written" : (row.explored ? "go to branch" : "pick");
         button.disabled = row.current || busy;
-        button.addEventListener("click", () => model.send({ pick: row.t, at: selected }));
+        const shownBranch = (model.get("branches").find((b) => b.current) || {}).id;
+        button.addEventListener("click", () => model.send({ pick: row.t, at: selected, branch: shownBranch }));
         act.appendChild(button);
         tr.append(token, p, q, act);
         body.appendChild(tr);

@@ -49,7 +49,7 @@ def test_a_recording_holds_each_answer_and_a_replay_serves_it_without_calling(tm
         ("two", 0),
         ("two", 1),
     }
-    assert {e["seed"] for e in saved if e["sample_index"] == 1} == {6}  # the sample's own seed
+    assert {e["seed"] for e in saved} == {5}  # the seed the cell asked for
     calls = len(llm.requests)
     with nbllm.replay(path) as replayed:
         again = llm.generate(["one", "two"], num_generations=2, seed=5)
@@ -175,3 +175,113 @@ def test_one_session_at_a_time_and_none_costs_nothing(tmp_path: Path) -> None:
             nbllm.record(tmp_path / "b.nbllm")
     assert sessions.active() is None
     assert not llm.generate("plain")[0].generations[0].stats.recorded
+
+
+class ProxiedLLM(ScriptedLLM):
+    """A scripted backend behind an address that carries a password."""
+
+    def _cache_identity(self) -> dict:
+        return {**super()._cache_identity(), "base_url": "https://student:hunter2@proxy.example/v1"}
+
+
+def test_an_address_with_a_password_is_never_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "lesson.nbllm"
+    with pytest.warns(nbllm.NBLLMWarning, match="holds a key or a password"):
+        with nbllm.record(path):
+            ProxiedLLM(cache=False).generate("safe")
+    assert not path.exists() or "hunter2" not in path.read_text()
+    assert sessions.active() is None
+
+
+def test_the_fallback_gets_the_whole_request_its_own_defaults_and_schema(tmp_path: Path) -> None:
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        word: str
+
+    path = tmp_path / "lesson.nbllm"
+    with nbllm.record(path):
+        ScriptedLLM(cache=False).generate("one")
+    fallback = ScriptedLLM(cache=False)
+    fallback.enqueue('{"word": "two"}')
+    with nbllm.replay(path, fallback=fallback):
+        (out,) = KeyedLLM(cache=False).generate(["two"], structured_output=Answer, top_k=3)
+    (request,) = fallback.requests
+    assert request.response_schema is not None and request.schema_name == "Answer"
+    assert request.params == {
+        "max_tokens": 16,
+        "temperature": 0.5,
+        "top_k": 3,
+    }  # its defaults, then the cell's
+    assert out.generations[0].parsed == Answer(word="two")
+
+
+def test_a_parse_failure_is_recorded_and_replays_as_the_same_failure(tmp_path: Path) -> None:
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        word: str
+
+    path = tmp_path / "lesson.nbllm"
+    llm = ScriptedLLM(cache=False)
+    llm.enqueue("not json at all")
+    with nbllm.record(path):
+        (live,) = llm.generate(["one"], structured_output=Answer)
+    assert isinstance(live.generations[0].error, nbllm.ParseError)
+    with nbllm.replay(path):
+        (again,) = llm.generate(["one"], structured_output=Answer)
+    g = again.generations[0]
+    assert g.stats.recorded and g.text == "not json at all" and isinstance(g.error, nbllm.ParseError)
+
+
+def test_another_model_s_recording_is_named_in_the_error(tmp_path: Path) -> None:
+    path = tmp_path / "lesson.nbllm"
+    with nbllm.record(path):
+        ScriptedLLM(cache=False).generate("one")
+    with nbllm.replay(path):
+        (out,) = KeyedLLM(cache=False).generate("one")
+    assert "from another model or endpoint (backend=ScriptedLLM" in str(out.generations[0].error)
+
+
+def test_a_failed_write_is_said_and_tried_again_at_stop(tmp_path: Path) -> None:
+    path = tmp_path / "lesson.nbllm"
+    recording = nbllm.record(path)
+    path.mkdir()  # the bundle's place is taken: every write fails
+    with pytest.warns(nbllm.NBLLMWarning, match="writing the replay bundle"):
+        ScriptedLLM(cache=False).generate("one")
+        from nbllm.engine import callbacks
+
+        callbacks.flushed().result()
+    with pytest.raises(OSError):
+        recording.stop()
+    assert not recording.stopped
+    path.rmdir()
+    recording.stop()  # the answer was kept: written now
+    assert recording.stopped and [e["messages"][-1]["content"] for e in entries(path)] == ["one"]
+
+
+def test_running_a_replay_cell_again_replaces_the_open_replay(tmp_path: Path) -> None:
+    path = tmp_path / "lesson.nbllm"
+    with nbllm.record(path):
+        ScriptedLLM(cache=False).generate("one")
+    first = nbllm.replay(path)
+    second = nbllm.replay(path)  # the same cell run again
+    assert sessions.active() is second._session
+    with pytest.raises(nbllm.UsageError, match="still open"):
+        nbllm.record(tmp_path / "other.nbllm")
+    second.stop()
+    first.stop()
+    assert sessions.active() is None
+
+
+def test_recording_over_a_damaged_bundle_or_another_file_says_what_to_do(tmp_path: Path) -> None:
+    damaged = tmp_path / "lesson.nbllm"
+    damaged.write_text('{"format": "nbllm-bundle", "version": 1, "entries": [7]}')
+    with pytest.raises(nbllm.BundleError, match=r"fresh=True"):
+        nbllm.record(damaged)
+    nbllm.record(damaged, fresh=True).stop()
+    notebook = tmp_path / "lesson.ipynb"
+    notebook.write_text('{"cells": []}')
+    with pytest.raises(nbllm.BundleError, match="not a replay bundle"):
+        nbllm.record(notebook, fresh=True)
+    assert notebook.read_text() == '{"cells": []}'

@@ -44,7 +44,7 @@ def run(sources: list[str], cwd: Path, env: dict[str, str] | None = None) -> lis
 def generate_cell(url: str, key: str | None) -> str:
     return (
         "import json, nbllm\n"
-        f"llm = nbllm.OpenAILLM(model={ALIAS!r}, base_url={url!r}, api_key={key!r}, cache=False)\n"
+        f"llm = nbllm.OpenAILLM(model={ALIAS!r}, base_url={url!r}, api_key={key!r}, cache=False, max_retries=8)\n"
         f"outputs = llm.generate({PROMPTS!r}, num_generations=2, temperature=0.8, max_tokens=12, seed=4)\n"
         "frame = nbllm.to_dataframe(outputs)\n"
         "print(json.dumps({'texts': [o.texts for o in outputs], 'recorded': frame['recorded'].tolist(),\n"
@@ -105,6 +105,25 @@ def test_record_check_and_replay_a_lesson_in_real_kernels(tmp_path: Path) -> Non
     fallback = json.loads(replayed[3])
     assert fallback["ok"] and fallback["text"]
     assert any("answered by SmolLM2-135M-Instruct" in n for n in fallback["notes"])
+
+
+def test_a_streamed_turn_the_bundle_lacks_is_answered_by_the_embedded_fallback(
+    tmp_path: Path, embedded_session
+) -> None:
+    """A chat turn streams; under replay with a fallback the missing turn arrives in one piece."""
+    import nbllm
+
+    path = tmp_path / "lesson.nbllm"
+    with nbllm.record(path):
+        embedded_session.generate("Say yes.", max_tokens=4)
+    with nbllm.replay(path, fallback="embedded"):
+        held = "".join(embedded_session.stream("Say yes.", max_tokens=4))
+        replayed = embedded_session.last_generation
+        missing = "".join(embedded_session.stream("Name a fruit.", max_tokens=8))
+        generation = embedded_session.last_generation
+    assert held == replayed.text and replayed.stats.recorded
+    assert missing and not generation.stats.recorded
+    assert any("answered by SmolLM2-135M-Instruct" in n for n in generation.notes)
 
 
 def test_the_shipped_lesson_replays_with_the_network_off(tmp_path: Path) -> None:

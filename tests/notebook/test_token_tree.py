@@ -65,7 +65,8 @@ def test_the_embedded_model_s_tree(embedded_session: nbllm.LlamaCppLLM) -> None:
 def test_an_openai_compatible_server_s_tree(tmp_path: Path) -> None:
     with ExitStack() as stack:
         url = llama_server(stack, tmp_path) + "/v1"
-        llm = nbllm.OpenAILLM(model=ALIAS, base_url=url, api_key=KEY, cache=False)
+        # the server answers before its model is loaded (503): the tree retries as the engine does
+        llm = nbllm.OpenAILLM(model=ALIAS, base_url=url, api_key=KEY, cache=False, max_retries=8)
         tree = nbllm.TokenTree(llm, PROMPT, max_tokens=16, seed=2, temperature=0.8)
         try:
             check_tree(tree)
@@ -91,6 +92,11 @@ def test_which_alternatives_a_sampler_allows() -> None:
     assert all(p > 0 for p in probs) and not exact  # 5% of the mass lies beyond the shown tokens
     assert allowed(step.alternatives, temperature=0.0)[0] == [1.0, 0.0, 0.0]
     assert allowed(step.alternatives, temperature=1.0, min_p=0.5)[0][2] == 0.0  # 0.15 < 0.5 * 0.5
+    # top_k renormalises before top_p, as llama.cpp does: 0.5 / 0.8 alone reaches 0.6
+    probs, exact = allowed(step.alternatives, temperature=1.0, top_p=0.6, top_k=2)
+    assert probs == [1.0, 0.0, 0.0] and exact
+    assert allowed(step.alternatives, temperature=1.0, top_p=0.6)[0][1] > 0  # without top_k: 0.5 < 0.6
+    assert not allowed(step.alternatives, temperature=1.0, top_p=0.6, top_k=40)[1]  # 40 kept, 3 shown
 
 
 def test_openai_s_own_api_cannot_fork_and_says_so_before_sending() -> None:
