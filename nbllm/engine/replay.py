@@ -18,7 +18,7 @@ from nbllm.core.messages import last_user_text
 from nbllm.core.outputs import Generation, GenerationStats
 from nbllm.engine import bundle, callbacks
 from nbllm.engine.bundle import BundleEntry, RecordedStats
-from nbllm.engine.requests import EngineConfig, EngineJob, RawGeneration, RawRequest, sample_key
+from nbllm.engine.requests import EngineConfig, EngineJob, RawGeneration, RawRequest, cache_entry, sample_key
 from nbllm.errors import NotRecordedError, UsageError
 
 Mode = Literal["record", "replay"]
@@ -225,7 +225,6 @@ def _settings(params: dict[str, Any]) -> str:
 
 
 def _entry(config: EngineConfig, request: RawRequest, generation: Generation) -> BundleEntry:
-    s = generation.stats
     key = sample_key(config, request, generation.sample_index)
     return BundleEntry(
         key=key,
@@ -238,13 +237,7 @@ def _entry(config: EngineConfig, request: RawRequest, generation: Generation) ->
         sample_index=generation.sample_index,
         seed=request.params.get("seed"),  # the seed the cell asked for; sample_index tells samples apart
         text=generation.text or "",
-        stats=RecordedStats(
-            input_tokens=s.input_tokens,
-            output_tokens=s.output_tokens,
-            latency=s.latency,
-            finish_reason=s.finish_reason,
-            tokens_estimated=s.tokens_estimated,
-        ),
+        stats=RecordedStats(**cache_entry(generation.text or "", generation.stats)["stats"]),
     ).sealed()
 
 

@@ -108,18 +108,14 @@ def note(cell: Any, scores: list[str], marked: list[str]) -> str:
         parts.append(f"{cell['output_tokens mean']:.0f}±{cell['output_tokens sd']:.0f} tokens")
     if "latency mean" in cell and cell["latency mean"] == cell["latency mean"]:
         parts.append(f"{cell['latency mean']:.2f} s")
-    if cell.get("cached"):
-        parts.append(
-            "all from the cache"
-            if cell["cached"] == cell["samples"] - cell["errors"]
-            else f"{cell['cached']} from the cache"
-        )
-    if cell.get("recorded"):
-        parts.append(
-            "recorded"
-            if cell["recorded"] == cell["samples"] - cell["errors"]
-            else f"{cell['recorded']} recorded"
-        )
+    for count, every, some in (
+        ("cached", "all from the cache", "from the cache"),
+        ("recorded", "recorded", "recorded"),
+    ):
+        if cell.get(count):
+            parts.append(
+                every if cell[count] == cell["samples"] - cell["errors"] else f"{cell[count]} {some}"
+            )
     if cell["errors"]:
         parts.append(f"{cell['errors']} failed")
     for name in scores:

@@ -20,6 +20,19 @@ from nbllm.notebook.style import offline_style
 SAMPLES = 20
 
 
+def sampling_sliders(temperature: float = 1.0, top_p: float = 1.0) -> tuple[w.FloatSlider, w.FloatSlider]:
+    """The temperature and top_p sliders of the teaching widgets (a value only on release)."""
+    slider = {
+        "continuous_update": False,
+        "style": {"description_width": "90px"},
+        "layout": w.Layout(width="380px"),
+    }
+    return (
+        w.FloatSlider(value=temperature, min=0.0, max=2.0, step=0.05, description="temperature", **slider),
+        w.FloatSlider(value=top_p, min=0.05, max=1.0, step=0.05, description="top_p", **slider),
+    )
+
+
 class TemperatureExplorer(w.VBox):
     """Sliders for temperature and top_p over the model's next-token distribution for a prompt.
 
@@ -35,15 +48,7 @@ class TemperatureExplorer(w.VBox):
         self.top_n = top_n
         self.settings = llm.sampler_settings()  # top_k and min_p as the engine applies them
         self.tokens_logprobs = llm.next_token_logprobs(prompt, answer_prefix, top_n=None)
-        slider = {
-            "continuous_update": False,
-            "style": {"description_width": "90px"},
-            "layout": w.Layout(width="380px"),
-        }
-        self.temperature = w.FloatSlider(
-            value=1.0, min=0.0, max=2.0, step=0.05, description="temperature", **slider
-        )
-        self.top_p = w.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description="top_p", **slider)
+        self.temperature, self.top_p = sampling_sliders()
         text = {"style": {"description_width": "90px"}, "layout": w.Layout(width="760px")}
         self.prompt = w.Text(value=prompt, description="prompt", continuous_update=False, **text)
         self.answer_prefix = w.Text(

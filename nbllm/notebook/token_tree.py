@@ -20,6 +20,7 @@ import ipywidgets as w
 from nbllm.core.tokens import TokenStep, allowed
 from nbllm.errors import InvalidParameterError, UsageError
 from nbllm.notebook.style import offline_style
+from nbllm.notebook.teaching import sampling_sliders
 from nbllm.notebook.token_tree_view import TokenView
 
 MAX_TOP_K = 20
@@ -74,22 +75,9 @@ class TokenTree(w.VBox):
             raise InvalidParameterError("max_tokens must be at least 1.", "max_tokens")
         self.llm, self.prompt, self.top_k, self.max_tokens, self.seed = llm, prompt, top_k, max_tokens, seed
         settings = {**llm.default_params(), **llm.params.set_values()}
-        slider = {"continuous_update": False, "style": {"description_width": "90px"}}
-        self.temperature = w.FloatSlider(
-            value=settings.get("temperature", 1.0) if temperature is None else temperature,
-            min=0.0,
-            max=2.0,
-            step=0.05,
-            description="temperature",
-            **slider,
-        )
-        self.top_p = w.FloatSlider(
-            value=settings.get("top_p", 1.0) if top_p is None else top_p,
-            min=0.05,
-            max=1.0,
-            step=0.05,
-            description="top_p",
-            **slider,
+        self.temperature, self.top_p = sampling_sliders(
+            settings.get("temperature", 1.0) if temperature is None else temperature,
+            settings.get("top_p", 1.0) if top_p is None else top_p,
         )
         self.view = TokenView()
         self.branches: list[Branch] = []

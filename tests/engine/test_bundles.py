@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from pydantic import BaseModel
 
 import nbllm
 from nbllm.engine import replay as sessions
@@ -21,6 +22,12 @@ def _no_session_left() -> None:
     if session is not None:
         sessions.close_session(session)
     assert sessions.active() is None
+
+
+class Answer(BaseModel):
+    """A structured answer, for the tests of schemas."""
+
+    word: str
 
 
 class KeyedLLM(ScriptedLLM):
@@ -194,11 +201,6 @@ def test_an_address_with_a_password_is_never_recorded(tmp_path: Path) -> None:
 
 
 def test_the_fallback_gets_the_whole_request_its_own_defaults_and_schema(tmp_path: Path) -> None:
-    from pydantic import BaseModel
-
-    class Answer(BaseModel):
-        word: str
-
     path = tmp_path / "lesson.nbllm"
     with nbllm.record(path):
         ScriptedLLM(cache=False).generate("one")
@@ -217,11 +219,6 @@ def test_the_fallback_gets_the_whole_request_its_own_defaults_and_schema(tmp_pat
 
 
 def test_a_parse_failure_is_recorded_and_replays_as_the_same_failure(tmp_path: Path) -> None:
-    from pydantic import BaseModel
-
-    class Answer(BaseModel):
-        word: str
-
     path = tmp_path / "lesson.nbllm"
     llm = ScriptedLLM(cache=False)
     llm.enqueue("not json at all")
