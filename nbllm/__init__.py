@@ -130,6 +130,12 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *__all__])
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """nbllm's JupyterLab extension in a checkout, for `jupyter labextension develop .` (an
+    editable install leaves out the data files that `pip install .` puts in place)."""
+    return [{"src": "../labextension/prebuilt", "dest": "nbllm-lab"}]
+
+
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from nbllm import scorers
     from nbllm.core.formats import PROMPT_FORMATS

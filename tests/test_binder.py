@@ -69,12 +69,20 @@ def test_a_fresh_environment_from_the_binder_files_runs_every_notebook(tmp_path:
     run(str(python), "-m", "pip", "install", "-q", "-r", str(requirements))
     # repo2docker copies the repository and runs postBuild from its root
     copy = tmp_path / "repo"
-    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", "*.egg-info", "__pycache__", "build"))
+    shutil.copytree(
+        ROOT,
+        copy,
+        ignore=shutil.ignore_patterns(".git", "*.egg-info", "__pycache__", "build", "node_modules"),
+    )
     run(str(python), "-m", "pip", "install", "-q", "nbclient", "ipykernel")  # what Binder's base image has
     run("bash", "binder/postBuild", cwd=copy)
     # postBuild kept the widget state setting and made the notebooks open clean in this environment
     overrides = env_dir / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
     assert '"saveState": true' in overrides.read_text()
+    # nbllm's JupyterLab extension came with the install (a reopened notebook opens unmodified)
+    extension = env_dir / "share" / "jupyter" / "labextensions" / "nbllm-lab"
+    entry = json.loads((extension / "package.json").read_text())["jupyterlab"]["_build"]["load"]
+    assert (extension / entry).is_file(), f"{entry} missing from the installed extension"
     for notebook in sorted((copy / "notebooks").glob("*.ipynb")):
         metadata = json.loads(notebook.read_text())["metadata"]
         assert metadata["kernelspec"]["display_name"] == "Python 3 (ipykernel)", notebook.name

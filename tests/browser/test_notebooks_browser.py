@@ -1,8 +1,8 @@
 """The notebooks as a teacher meets them in JupyterLab (set up as on Binder), in headless
 Chromium: they open unmodified and trusted; the chat sends on Enter, takes Shift+Enter as a new
-line, marks an unsaved edit and forks on save; a saved notebook reopens with its widgets; the
-temperature explorer redraws for a slider and for an edited prompt. Screenshots are kept in
-test-artifacts/."""
+line, marks an unsaved edit and forks on save; a saved notebook reopens with its widgets and
+unmodified; the temperature explorer redraws for a slider and for an edited prompt. Screenshots
+are kept in test-artifacts/."""
 
 from __future__ import annotations
 
@@ -115,6 +115,13 @@ def test_chat_in_a_real_browser(page: Any) -> None:
         )
         assert icons == 0, f"{icons} broken-link icons over the saved chat"
         assert "run this cell" in note, note
+        # widgets restored from the saved state leave the notebook unmodified (nbllm-lab);
+        # running a cell still marks it, so the new state is saved
+        assert page.evaluate("() => window.jupyterapp.isPluginActivated('nbllm-lab:open-unmodified')")
+        assert state(page)["dirty"] is False, "the reopened notebook is marked modified"
+        shot(page, "chat-reopened-unmodified.png")
+        run_cell(page, 1)
+        page.wait_for_function("() => window.jupyterapp.shell.currentWidget.context.model.dirty")
     except Exception:
         shot(page, "chat-failure.png")
         raise

@@ -1,0 +1,85 @@
+/**
+ * nbllm-lab: a notebook that was only opened is not marked modified.
+ *
+ * With saveState on (as on Binder), ipywidgets' JupyterLab manager marks the notebook modified
+ * for every widget model it registers, and it registers one for each widget it restores from
+ * the notebook's saved state or from a running kernel. Until the user does something (edits,
+ * runs code, or uses a widget), this plugin takes back a modified mark when the notebook's
+ * content is still what was loaded; after that, every mark stands, as before.
+ */
+import { INotebookTracker } from '@jupyterlab/notebook';
+
+// What the front end sends when the user acts: code to run, or a widget's change or event.
+// (Restoring widgets from a kernel sends only `request_state`.)
+function isUserAction(msg) {
+  const type = msg.header.msg_type;
+  if (type === 'execute_request') {
+    return true;
+  }
+  const method = type === 'comm_msg' && msg.content.data && msg.content.data.method;
+  return method === 'update' || method === 'custom';
+}
+
+function guard(panel) {
+  const context = panel.context;
+  const session = context.sessionContext;
+  let loaded = null;
+  let kernel = null;
+  let active = true;
+
+  const onMessage = (_, args) => {
+    if (args.direction === 'send' && isUserAction(args.msg)) {
+      stop();
+    }
+  };
+  const watch = () => {
+    if (kernel) {
+      kernel.anyMessage.disconnect(onMessage);
+    }
+    kernel = session.session ? session.session.kernel : null;
+    if (kernel && active) {
+      kernel.anyMessage.connect(onMessage);
+    }
+  };
+  const onState = (model, change) => {
+    if (!active || change.name !== 'dirty' || !change.newValue) {
+      return;
+    }
+    if (JSON.stringify(model.toJSON()) === loaded) {
+      model.dirty = false;
+    } else {
+      stop(); // a real change: from now on the mark is the user's
+    }
+  };
+  function stop() {
+    active = false;
+    context.model.stateChanged.disconnect(onState);
+    session.kernelChanged.disconnect(watch);
+    if (kernel) {
+      kernel.anyMessage.disconnect(onMessage);
+    }
+  }
+
+  context.ready.then(() => {
+    if (panel.isDisposed || !active) {
+      return;
+    }
+    loaded = JSON.stringify(context.model.toJSON());
+    context.model.stateChanged.connect(onState);
+    session.kernelChanged.connect(watch);
+    watch();
+    panel.disposed.connect(stop);
+  });
+}
+
+const plugin = {
+  id: 'nbllm-lab:open-unmodified',
+  description: 'A notebook that was only opened is not marked modified by the widgets it restores.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  activate: (app, tracker) => {
+    tracker.widgetAdded.connect((_, panel) => guard(panel));
+  }
+};
+
+export default plugin;
