@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import tempfile
 
+import aiohttp
 import openai
 
 import nbllm
@@ -39,6 +41,24 @@ async def _raw(base_url: str, transport: str) -> int:
     return sum(1 for a in answers if a)
 
 
+async def _bare(base_url: str) -> int:
+    """No library code at all: one aiohttp session posts the JSON and reads it back. The
+    floor for anything in Python on this machine, beside the latency server."""
+    limit = asyncio.Semaphore(CONCURRENCY)
+    headers = {"Authorization": "Bearer bench", "Content-Type": "application/json"}
+
+    async def one(session: aiohttp.ClientSession, messages) -> str:
+        async with limit:
+            body = json.dumps({"model": "bench", "messages": messages, "max_tokens": 16})
+            async with session.post(f"{base_url}/chat/completions", data=body, headers=headers) as answer:
+                return json.loads(await answer.read())["choices"][0]["message"]["content"]
+
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        answers = await asyncio.gather(*(one(session, m) for m in MESSAGES))
+    return sum(1 for a in answers if a)
+
+
 def _llm(base_url: str, **config) -> nbllm.OpenAILLM:
     config = {"concurrency": CONCURRENCY, "cache": False, **config}
     llm = nbllm.OpenAILLM(model="bench", base_url=base_url, **config)
@@ -54,7 +74,18 @@ def overhead_figures() -> list[Figure]:
     """Figures 1 and 2: wall and client CPU per request, and the sync path in a running loop."""
     ideal = math.ceil(N / CONCURRENCY) * LATENCY
     runs: dict[str, list[Timing]] = {
-        k: [] for k in ("httpx", "aiohttp", "post", "nbllm", "nbllm-default", "gen2", "sync-in-loop", "async")
+        k: []
+        for k in (
+            "bare",
+            "httpx",
+            "aiohttp",
+            "post",
+            "nbllm",
+            "nbllm-default",
+            "gen2",
+            "sync-in-loop",
+            "async",
+        )
     }
     answered: dict[str, int] = {}
     folder = tempfile.TemporaryDirectory()
@@ -71,6 +102,7 @@ def overhead_figures() -> list[Figure]:
             answered["async"] = _answered(await llm.agenerate_many(MESSAGES, max_tokens=16))
 
         for _ in range(REPEATS):
+            runs["bare"].append(measure(lambda: answered.__setitem__("bare", asyncio.run(_bare(url)))))
             for transport in ("httpx", "aiohttp", "post"):
                 runs[transport].append(
                     measure(lambda t=transport: answered.__setitem__(t, asyncio.run(_raw(url, t))))
@@ -159,7 +191,8 @@ def overhead_figures() -> list[Figure]:
             b["nbllm-default"].wall <= 1.15 * ideal,
             f"cache off: {b['nbllm'].wall / ideal:.2f}x; the raw client alone {raw.wall / ideal:.2f}x, "
             f"its leanest use {b['post'].wall / ideal:.2f}x (client CPU {raw.cpu:.1f} s and "
-            f"{b['post'].cpu:.1f} s for what ideally takes {ideal:.1f} s)",
+            f"{b['post'].cpu:.1f} s for what ideally takes {ideal:.1f} s); bare aiohttp, no library "
+            f"code, {b['bare'].wall / ideal:.2f}x",
         ),
         Figure(
             "2 wall, sync generate in a running loop vs async path",
