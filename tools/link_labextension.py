@@ -18,10 +18,15 @@ def main() -> None:
     for entry in nbllm._jupyter_labextension_paths():
         source = (package / entry["src"]).resolve()
         target = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / entry["dest"]
+        if not (source / "package.json").is_file():
+            raise SystemExit(f"{source} holds no built extension: run tools/build_labextension.sh")
         if target.is_symlink() or not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             target.unlink(missing_ok=True)
             target.symlink_to(source, target_is_directory=True)
+        elif (target / "package.json").read_bytes() != (source / "package.json").read_bytes():
+            # a real install (pip install .) is never removed here; say that it is not this build
+            print(f"warning: {target} is another build; pip install . to replace it", file=sys.stderr)
         print(f"{entry['dest']}: {target} -> {target.resolve()}")
 
 

@@ -20,10 +20,18 @@ function isUserAction(msg) {
   return method === 'update' || method === 'custom';
 }
 
+const guarded = new WeakSet();
+
 function guard(panel) {
   const context = panel.context;
+  // Only a notebook being opened: a second view of an open one has nothing to restore.
+  if (guarded.has(context) || context.isReady) {
+    return;
+  }
+  guarded.add(context);
   const session = context.sessionContext;
   let loaded = null;
+  let changed = false; // the content changed since it last matched what was loaded
   let kernel = null;
   let active = true;
 
@@ -32,20 +40,24 @@ function guard(panel) {
       stop();
     }
   };
-  const watch = () => {
+  const watch = (_, args) => {
     if (kernel) {
       kernel.anyMessage.disconnect(onMessage);
     }
-    kernel = session.session ? session.session.kernel : null;
+    kernel = args ? args.newValue : session.session ? session.session.kernel : null;
     if (kernel && active) {
       kernel.anyMessage.connect(onMessage);
     }
+  };
+  const onContent = () => {
+    changed = true;
   };
   const onState = (model, change) => {
     if (!active || change.name !== 'dirty' || !change.newValue) {
       return;
     }
-    if (JSON.stringify(model.toJSON()) === loaded) {
+    if (!changed || JSON.stringify(model.toJSON()) === loaded) {
+      changed = false;
       model.dirty = false;
     } else {
       stop(); // a real change: from now on the mark is the user's
@@ -54,6 +66,9 @@ function guard(panel) {
   function stop() {
     active = false;
     context.model.stateChanged.disconnect(onState);
+    context.model.contentChanged.disconnect(onContent);
+    context.saveState.disconnect(stop);
+    context.fileChanged.disconnect(stop);
     session.kernelChanged.disconnect(watch);
     if (kernel) {
       kernel.anyMessage.disconnect(onMessage);
@@ -66,6 +81,9 @@ function guard(panel) {
     }
     loaded = JSON.stringify(context.model.toJSON());
     context.model.stateChanged.connect(onState);
+    context.model.contentChanged.connect(onContent);
+    context.saveState.connect(stop); // saved or reverted: the file is no longer what was loaded
+    context.fileChanged.connect(stop);
     session.kernelChanged.connect(watch);
     watch();
     panel.disposed.connect(stop);

@@ -27,10 +27,20 @@ from nbllm.notebook.arena_votes import Vote, VoteStore, choice, ranking, win_rat
 from nbllm.notebook.style import offline_style
 
 LABELS = {"A": "A is better (a)", "B": "B is better (b)", "tie": "Tie (t)", "both_bad": "Both bad (x)"}
-_VOTE_ESM = """
+_VIEW_ESM = """
 function render({ model, el }) {
+  const prompt = document.createElement("div");
+  const row = document.createElement("div");
+  Object.assign(row.style, { display: "flex", gap: "8px" });
+  const answers = ["A", "B"].map((side) => {
+    const box = document.createElement("div");
+    box.className = "nbllm-answer";
+    Object.assign(box.style, { padding: "6px", whiteSpace: "pre-wrap", width: "50%" });
+    row.appendChild(box);
+    return box;
+  });
   const bar = document.createElement("div");
-  Object.assign(bar.style, { display: "flex", gap: "6px", flexWrap: "wrap" });
+  Object.assign(bar.style, { display: "flex", gap: "6px", flexWrap: "wrap", marginTop: "6px" });
   const buttons = Object.entries(model.get("labels")).map(([choice, text]) => {
     const button = document.createElement("button");
     button.className = "jupyter-button widget-button nbllm-vote";
@@ -64,20 +74,35 @@ function render({ model, el }) {
     event.preventDefault();
     if (!event.repeat) send(choice);
   });
-  model.on("change:round", () => { buttons.forEach((b) => { b.disabled = false; }); });
-  el.appendChild(bar);
-  el.appendChild(keys);
+  function show() {
+    prompt.replaceChildren();
+    const label = document.createElement("b");
+    label.textContent = "Prompt: ";
+    prompt.append(label, model.get("prompt"));
+    model.get("answers").forEach((text, i) => {
+      const side = document.createElement("b");
+      side.textContent = i ? "B" : "A";
+      answers[i].replaceChildren(side, document.createElement("br"), text);
+    });
+    buttons.forEach((b) => { b.disabled = sent === model.get("round"); });
+  }
+  model.on("change", show);  // the pair and its round arrive in one message
+  show();
+  el.append(prompt, row, bar, keys);
 }
 export default { render };
 """
 
 
-class VoteBar(anywidget.AnyWidget):
-    """The four vote buttons and a focusable strip for the keys a, b, t and x. Each vote carries
-    the round it was cast in, and the browser sends one vote per round."""
+class ArenaView(anywidget.AnyWidget):
+    """The pair on screen and its vote buttons (and the keys a, b, t and x). The prompt, the two
+    answers and their round arrive in the browser in one message, so every vote carries the
+    round of the pair the voter saw, and the browser sends one vote per round."""
 
-    _esm = _VOTE_ESM
+    _esm = _VIEW_ESM
     labels = traitlets.Dict(LABELS).tag(sync=True)
+    prompt = traitlets.Unicode("").tag(sync=True)
+    answers = traitlets.List(traitlets.Unicode(), ["", ""]).tag(sync=True)
     round = traitlets.Int(0).tag(sync=True)
 
 
@@ -131,6 +156,7 @@ class Arena(w.VBox):
         self._ahead = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbllm-arena")
         self.revealed: Pair | None = None
         self._voting = threading.Lock()
+        self._round = 0
         self._build()
         self.current: Pair = self._draw()
         self._next = self._ahead.submit(self._draw)
@@ -149,15 +175,20 @@ class Arena(w.VBox):
         self.revealed, self._last = pair, winner
         self.current = self._next.result()
         self._next = self._ahead.submit(self._draw)
+        self._round += 1
         self._show()
-        self.vote_bar.round += 1  # the browser's buttons wake up for the new pair
         return pair
 
     def _from_browser(self, content: dict[str, Any]) -> None:
-        """A vote from the buttons or keys; one cast in an earlier round is ignored (its pair has
-        already gone), so a vote always lands on the pair that was on screen."""
-        if content.get("round") == self.vote_bar.round and content.get("vote") in LABELS:
-            self.vote(content["vote"])
+        """A vote from the buttons or keys. It names the round of the pair the voter saw; one
+        for a pair already decided (from code, meanwhile) is not counted, and the status says so."""
+        if content.get("vote") not in LABELS:
+            return
+        with self._voting:
+            if content.get("round") == self._round:
+                self._vote(choice(content["vote"]))
+            else:
+                self._show(note="Your vote came after that pair was decided, so it was not counted.")
 
     def votes(self) -> list[Vote]:
         return self.store.votes()
@@ -204,41 +235,31 @@ class Arena(w.VBox):
 
     # -- view --------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.prompt_view = w.HTML()
-        self.answer_views = (w.HTML(layout=w.Layout(width="50%")), w.HTML(layout=w.Layout(width="50%")))
-        self.vote_bar = VoteBar()
-        self.vote_bar.on_msg(lambda _, content, __: self._from_browser(content))
+        self.view = ArenaView()
+        self.view.on_msg(lambda _, content, __: self._from_browser(content))
         self.status = w.HTML()
         self.status.add_class("nbllm-status")
-        super().__init__(
-            [
-                self.prompt_view,
-                w.HBox(list(self.answer_views)),
-                self.vote_bar,
-                self.status,
-            ]
-        )
+        super().__init__([self.view, self.status])
         self.add_class("nbllm-arena")
         offline_style(self)
 
-    def _show(self) -> None:
+    def _show(self, note: str = "") -> None:
         pair = self.current
-        self.prompt_view.value = f"<b>Prompt:</b> {html.escape(pair.prompt)}"
-        for view, side, text in zip(self.answer_views, "AB", (pair.answer_a, pair.answer_b)):
-            view.value = (
-                f"<div class='nbllm-answer' style='padding:6px;white-space:pre-wrap'><b>{side}</b><br>"
-                f"{html.escape(text)}</div>"
-            )
+        with self.view.hold_sync():
+            self.view.prompt = pair.prompt
+            self.view.answers = [pair.answer_a, pair.answer_b]
+            self.view.round = self._round
         votes = len(self.store.votes())
         if self.revealed is None:
-            self.status.value = f"<i>{votes} votes so far. Which answer is better?</i>"
+            status = f"<i>{votes} votes so far. Which answer is better?</i>"
         else:
             last = self.revealed
             said = {"A": "A", "B": "B", "tie": "a tie", "both_bad": "both bad"}[self._last]
-            self.status.value = (
+            status = (
                 f"<span class='nbllm-reveal'>You voted {said}: A was <b>{html.escape(last.a)}</b>, "
                 f"B was <b>{html.escape(last.b)}</b>.</span> {votes} votes so far."
             )
+        self.status.value = status + (f" <i class='nbllm-late'>{html.escape(note)}</i>" if note else "")
 
 
 def _named(contenders: Any) -> dict[str, Any]:

@@ -95,17 +95,28 @@ def test_an_arena_round_on_the_embedded_model(tmp_path: Path) -> None:
     shown = arena.current
     assert {shown.a, shown.b} == {"careful", "wild"} and shown.answer_a and shown.answer_b
     assert "careful" not in arena.status.value and "wild" not in arena.status.value  # blind until the vote
-    assert "careful" not in arena.answer_views[0].value + arena.answer_views[1].value
+    assert arena.view.answers == [shown.answer_a, shown.answer_b] and arena.view.round == 0
+    assert "careful" not in arena.view.prompt + "".join(arena.view.answers)
+    sent: list[set[str]] = []
+    send_state = arena.view.send_state
+    arena.view.send_state = lambda key=None: (sent.append(set(key or ())), send_state(key))
     revealed = arena.vote("A")
-    arena._from_browser({"vote": "B", "round": 0})  # a second click on the pair already voted on
+    # the next pair and its round reach the browser in one message
+    assert any({"answers", "round"} <= keys for keys in sent), sent
+    assert not any(("round" in keys) != ("answers" in keys) for keys in sent), sent
+    assert arena.view.round == 1 and arena.view.answers == [arena.current.answer_a, arena.current.answer_b]
+    arena._from_browser({"vote": "B", "round": 0})  # a click on the pair already voted on
     assert len(VoteStore(path).votes()) == 1
     assert revealed is shown and "careful" in arena.status.value and "wild" in arena.status.value
+    assert "not counted" in arena.status.value
+    arena._from_browser({"vote": "B", "round": 1})  # a click on the pair on screen counts
+    assert [v.winner for v in VoteStore(path).votes()] == ["A", "B"] and arena.view.round == 2
     arena.vote("tie")
     arena.vote("both bad")
     votes = VoteStore(path).votes()
-    assert [v.winner for v in votes] == ["A", "tie", "both_bad"] and votes[0].a == shown.a
+    assert [v.winner for v in votes] == ["A", "B", "tie", "both_bad"] and votes[0].a == shown.a
     table = arena.ranking(resamples=20)
-    assert set(table["contender"]) == {"careful", "wild"} and table["votes"].sum() == 6
+    assert set(table["contender"]) == {"careful", "wild"} and table["votes"].sum() == 8
     figure = arena.plot_ranking()
     assert len(figure.axes) >= 2
     with pytest.raises(nbllm.InvalidParameterError, match="vote 'A', 'B', 'tie' or 'both_bad'"):
