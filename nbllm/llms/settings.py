@@ -4,6 +4,7 @@ call. Checked on the caller's thread, before anything is scheduled."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -72,6 +73,18 @@ class LLMSettings(BaseModel):
         description="Longest prompt accepted, in characters (default: 8 per token of the model's "
         "context where it states one, else 4,000,000).",
     )
+
+    def model_copy(self, *, update: Optional[Mapping[str, Any]] = None, deep: bool = False) -> Any:
+        """A separate LLM with `update` applied and validated as the constructor validates them
+        (generation parameters by name too). It has its own parameters, engine, listeners and a
+        copy of the history, so a change to one never reaches the other; a budget stays shared,
+        as one ceiling over both."""
+        fields: dict[str, Any] = {name: getattr(self, name) for name in self.model_fields_set}
+        fields["params"] = self.params.model_dump(exclude_none=True)
+        history = getattr(self, "history", None)
+        if history:
+            fields["history"] = [dict(message) for message in history]
+        return type(self)(**{**fields, **dict(update or {})})
 
     @field_validator("budget")
     @classmethod

@@ -110,3 +110,29 @@ def test_a_blocking_backend_is_loaded_once_however_many_threads_ask() -> None:
     assert len(llm.loads) == 1, llm.loads
     llm.concurrency = 2  # the backend's pool follows
     assert llm._blocking is None
+
+
+def test_a_copy_is_a_separate_llm(tmp_path: Path) -> None:
+    """`model_copy` used to share the parameters, engine, listeners and conversation, and to
+    drop an updated generation parameter: a change to the copy reached the original."""
+    llm = ScriptedLLM(temperature=0.2, concurrency=4, cache_path=str(tmp_path / "c.sqlite3"))
+    llm.history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    heard: list[str] = []
+    llm.observe(lambda name, _: heard.append(name))
+    copy = llm.model_copy(update={"temperature": 1.0, "system_prompt": "Be brief."})
+    assert (copy.params.temperature, llm.params.temperature) == (1.0, 0.2)
+    assert copy.concurrency == 4 and copy.cache_path == llm.cache_path and copy.history == llm.history
+    copy.params.top_p = 0.5
+    copy.concurrency = 2
+    copy.history = []
+    copy.run("one more")
+    assert llm.params.top_p is None and llm.concurrency == 4 and len(llm.history) == 2
+    assert copy.engine is not llm.engine and heard == []  # the original's listeners heard nothing
+    assert llm.system_prompt is None
+    with pytest.raises(nbllm.InvalidParameterError) as info:
+        llm.model_copy(update={"temperature": 9})
+    assert info.value.field == "temperature"
+    key = nbllm.OpenAILLM(model="m", base_url="http://127.0.0.1:9/v1", api_key="sk-copy-test")
+    other = key.model_copy(update={"model": "n"})
+    assert other.model == "n" and other.api_key.get_secret_value() == "sk-copy-test"
+    assert "sk-copy-test" not in repr(other)
