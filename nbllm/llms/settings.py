@@ -78,7 +78,7 @@ class LLMSettings(BaseModel):
         """A separate LLM with `update` applied and validated as the constructor validates them
         (generation parameters by name too). It has its own parameters, engine, listeners and a
         copy of the history, so a change to one never reaches the other; a budget stays shared,
-        as one ceiling over both."""
+        as one ceiling over both. `deep` is pydantic's argument: every copy is this separate."""
         fields: dict[str, Any] = {name: getattr(self, name) for name in self.model_fields_set}
         fields["params"] = self.params.model_dump(exclude_none=True)
         history = getattr(self, "history", None)

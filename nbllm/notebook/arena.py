@@ -32,7 +32,7 @@ function render({ model, el }) {
   const prompt = document.createElement("div");
   const row = document.createElement("div");
   Object.assign(row.style, { display: "flex", gap: "8px" });
-  const answers = ["A", "B"].map((side) => {
+  const answers = [0, 1].map(() => {
     const box = document.createElement("div");
     box.className = "nbllm-answer";
     Object.assign(box.style, { padding: "6px", whiteSpace: "pre-wrap", width: "50%" });
@@ -81,7 +81,7 @@ function render({ model, el }) {
     prompt.append(label, model.get("prompt"));
     model.get("answers").forEach((text, i) => {
       const side = document.createElement("b");
-      side.textContent = i ? "B" : "A";
+      side.textContent = "AB"[i];
       answers[i].replaceChildren(side, document.createElement("br"), text);
     });
     buttons.forEach((b) => { b.disabled = sent === model.get("round"); });

@@ -37,6 +37,16 @@ REPLIED = """n => {
 }"""
 
 
+def save(page: Any) -> None:
+    """Save the current notebook and wait until it is no longer marked modified."""
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
+
+
+def wait_modified(page: Any) -> None:
+    page.wait_for_function("() => window.jupyterapp.shell.currentWidget.context.model.dirty")
+
+
 def shut_down_kernel(page: Any) -> None:
     """Stop the notebook's kernel (its widget models die with it); the next page load reopens."""
     page.evaluate("async () => { await window.jupyterapp.shell.currentWidget.sessionContext.shutdown(); }")
@@ -96,8 +106,7 @@ def test_chat_in_a_real_browser(page: Any) -> None:
         shot(page, "chat.png")
 
         # saved, closed (kernel shut down) and reopened: the widgets come back from the saved state
-        page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
-        page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
+        save(page)
         shut_down_kernel(page)
         panel = open_notebook(page, "03_chat.ipynb")
         panel.locator(".nbllm-chat").first.wait_for()
@@ -122,11 +131,10 @@ def test_chat_in_a_real_browser(page: Any) -> None:
         assert page.locator(".jp-mod-current.jp-mod-dirty").count() == 0  # no dot on its tab
         shot(page, "chat-reopened-unmodified.png")
         run_cell(page, 1)
-        page.wait_for_function("() => window.jupyterapp.shell.currentWidget.context.model.dirty")
+        wait_modified(page)
         # saved, then the page loaded again with the kernel still running: the live chat comes
         # back from the kernel, unmodified; a message sent in it marks the notebook again
-        page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
-        page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
+        save(page)
         panel = open_notebook(page, "03_chat.ipynb")
         chat = panel.locator(".nbllm-chat").first
         message = chat.locator("textarea[placeholder^='Type a message']")
@@ -134,7 +142,7 @@ def test_chat_in_a_real_browser(page: Any) -> None:
         assert state(page)["dirty"] is False, "reloaded with a live chat, the notebook is marked modified"
         message.fill("Thank you.")
         message.press("Enter")
-        page.wait_for_function("() => window.jupyterapp.shell.currentWidget.context.model.dirty")
+        wait_modified(page)
     except Exception:
         shot(page, "chat-failure.png")
         raise
