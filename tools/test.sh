@@ -21,6 +21,8 @@ fi
 # build also runs on VMs whose CPUs report features the OS does not enable.
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
 python -m pip install -e ".[test]"
+# nbllm and its [lab] extra install from wheels alone on every platform and Python it supports.
+python tools/check_wheels.py
 # An editable install leaves out data files: link the JupyterLab extension in their place.
 python tools/link_labextension.py
 # LiteLLM's proxy for the server-matrix tests, in its own venv (created once).

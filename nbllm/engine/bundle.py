@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -161,9 +162,39 @@ def save(path: str | Path, entries: list[BundleEntry]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:  # the same bytes on Windows
             f.write(text)
-        os.replace(tmp, path)
+            f.flush()
+            os.fsync(f.fileno())  # on disk before it replaces the old file
+        _keep_mode(path, Path(tmp))
+        replace_file(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _keep_mode(path: Path, tmp: Path) -> None:
+    """A new file gets the usual mode (not mkstemp's 0600); a rewritten one keeps its own, so a
+    bundle a class shares stays readable."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    os.chmod(tmp, mode)
+
+
+def replace_file(
+    source: str | Path, target: Path, waits: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4, 0.8)
+) -> None:
+    """``os.replace``, tried again for a moment while another program holds the target open
+    (Windows refuses then: an editor's preview, a virus scanner, a sync client)."""
+    for wait in (*waits, None):
+        try:
+            os.replace(source, target)
+            return
+        except PermissionError:
+            if wait is None:
+                raise
+            time.sleep(wait)

@@ -12,6 +12,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import queue
+import sys
 import threading
 import time
 import weakref
@@ -26,6 +27,14 @@ _thread: threading.Thread | None = None
 _closers: list[weakref.WeakMethod[Any]] = []
 
 
+def new_loop(platform: str = sys.platform) -> asyncio.AbstractEventLoop:
+    """A loop of nbllm's own. On Windows always a proactor loop: Jupyter sets the selector
+    policy for the whole process, and a selector loop there holds at most 512 sockets."""
+    if platform == "win32":
+        return asyncio.ProactorEventLoop()  # type: ignore[attr-defined,unused-ignore]
+    return asyncio.new_event_loop()
+
+
 def io_loop() -> asyncio.AbstractEventLoop:
     """The nbllm I/O loop, started on first call (and again after a fork)."""
     global _loop, _thread
@@ -33,7 +42,7 @@ def io_loop() -> asyncio.AbstractEventLoop:
         return _loop
     with _lock:
         if _loop is None or _thread is None or not _thread.is_alive():
-            loop = asyncio.new_event_loop()
+            loop = new_loop()
             # Blocking backends and DNS lookups run in this pool: named, so they are known as ours.
             loop.set_default_executor(
                 concurrent.futures.ThreadPoolExecutor(thread_name_prefix="nbllm-io-worker")

@@ -28,6 +28,6 @@ def default_llm(model: str | None = None, base_url: str | None = None, **config:
         return OpenAILLM(model=model, base_url=base_url, **config)
     if model is None:
         return LlamaCppLLM(**config)
-    if model.endswith(".gguf"):
+    if model.lower().endswith(".gguf"):  # Windows and macOS file names ignore case
         return LlamaCppLLM(model_path=model, **config)
     return OpenAILLM(model=model, **config)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import json
 import os
 import urllib.error
@@ -34,30 +33,22 @@ from nbllm.engine.requests import RawGeneration, RawRequest
 from nbllm.errors import BackendError, MissingDependencyError, ModelNotFoundError, TransientBackendError
 from nbllm.llms.base import AsyncLLM
 from nbllm.llms.embedded import EMBEDDED_NAME, EMBEDDED_SAMPLING, EMBEDDED_SYSTEM_PROMPT, embedded_model_path
+from nbllm.llms.llamacpp_child import DIRECT
 from nbllm.llms.llamacpp_http import json_or_text, lost, shared_session, wait_dead
-from nbllm.llms.llamacpp_server import EngineProcess, EngineSettings, shared_engine
+from nbllm.llms.llamacpp_server import EngineProcess, EngineSettings, find_server_binary, shared_engine
+from nbllm.llms.model_files import file_sha256
 from nbllm.llms.token_counts import TokenCount
 from nbllm.llms.token_steps import llamacpp_steps
 
 _RENAMED = {"repetition_penalty": "repeat_penalty"}
-# Measured on this project's 2-core machine (benchmarks/embedded.py): 8 sequences decoded
-# together and 2 threads gave the most tokens per second for batches; one stream loses little.
-DEFAULT_PARALLEL = 8
+# Measured on this project's 2-core machine (benchmarks/embedded.py): 16 sequences decoded
+# together (sharing the memory of 8 contexts) and 2 threads gave the most tokens per second.
+DEFAULT_PARALLEL = 16
 SYNC_TIMEOUT = 300.0
 
 
 def _default_threads() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
-
-
-@functools.lru_cache(maxsize=64)
-def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    """The sha256 of a model file, computed once per (path, size, mtime)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class LlamaCppLLM(AsyncLLM):
@@ -78,6 +69,21 @@ class LlamaCppLLM(AsyncLLM):
     n_threads_batch: Optional[int] = Field(None, ge=1, description="Prompt threads (default: n_threads).")
     chat_format: Optional[str] = Field(
         None, description="A llama.cpp chat template name (chatml, llama3, ...); default: the model's own."
+    )
+    n_gpu_layers: int = Field(
+        0,
+        ge=-1,
+        description="Layers offloaded to a GPU (Metal on a Mac); 0, the default, runs on the CPU on "
+        "every machine (a Mac in a VM or with an unsupported GPU included); -1 offloads them all.",
+    )
+    server_binary: Optional[str] = Field(
+        None,
+        description="A llama-server binary of your own (a native or Homebrew build) to run the "
+        "model with; default: the NBLLM_LLAMA_SERVER environment variable, else the engine that "
+        "comes with nbllm (the xllamacpp wheel).",
+    )
+    start_timeout: float = Field(
+        120.0, gt=0, description="Seconds the engine may take to load the model before the call fails."
     )
 
     supports_streaming: ClassVar[bool] = True
@@ -119,8 +125,7 @@ class LlamaCppLLM(AsyncLLM):
         """The model file by its content (a re-exported file under the same name is another model)."""
         path = self.resolved_path
         try:
-            stat = path.stat()
-            digest = _file_digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+            digest = file_sha256(path)
         except OSError:
             digest = None
         return {"backend": "llama.cpp", "file": path.name, "sha256": digest, "chat_format": self.chat_format}
@@ -144,6 +149,9 @@ class LlamaCppLLM(AsyncLLM):
             n_threads_batch=self.n_threads_batch or threads,
             chat_template=self.chat_format,
             embedding=embedding,
+            n_gpu_layers=self.n_gpu_layers,
+            server_binary=find_server_binary(self.server_binary),
+            start_timeout=self.start_timeout,
         )
 
     @property
@@ -155,7 +163,8 @@ class LlamaCppLLM(AsyncLLM):
         return self._process
 
     def _engine_for(self, settings: EngineSettings) -> EngineProcess:
-        _check_engine_installed()
+        if settings.server_binary is None:
+            _check_engine_installed()
         self._check_ready()
         return shared_engine(settings)
 
@@ -282,7 +291,7 @@ class LlamaCppLLM(AsyncLLM):
             headers={"Authorization": f"Bearer {process.key}", "Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=SYNC_TIMEOUT) as response:
+            with DIRECT.open(request, timeout=SYNC_TIMEOUT) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
             raise self._refused(exc.code, json_or_text(exc.read())) from None

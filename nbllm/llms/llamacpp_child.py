@@ -1,22 +1,45 @@
 """The child process that runs llama.cpp's server for the embedded model (never the kernel).
 
 Started by ``nbllm.llms.llamacpp_server`` as ``python -m nbllm.llms.llamacpp_child CONFIG``
-(CONFIG is JSON). It loads the model into llama.cpp's own C++ server (from the prebuilt,
-portable ``xllamacpp`` wheel), listening on 127.0.0.1 at a port the OS picks and answering only
-requests that carry the parent's key. Once the model has loaded and decoded a warm-up token it
-prints one line, ``NBLLM-READY <address>``, on stdout: the parent's readiness signal. It lives
-until its stdin closes (the parent stopped it, or died), so it never outlives its kernel.
+(CONFIG is JSON). It runs llama.cpp's own C++ server on 127.0.0.1, answering only requests that
+carry the parent's key, in one of two ways:
 
-Runs on the child's main thread; llama.cpp's own threads do the HTTP serving and decoding.
+- in this process, from the prebuilt, portable ``xllamacpp`` wheel (the default), at a port the
+  OS picks;
+- as a ``llama-server`` binary of the user's own (a native or Homebrew build, named by
+  ``server_binary`` or ``NBLLM_LLAMA_SERVER``), started as this process's child with the same
+  settings; if it dies, this process ends the same way, so the parent sees one death either way.
+
+Once the model has loaded it prints one line, ``NBLLM-READY <address>``, on stdout: the parent's
+readiness signal. It lives until its stdin closes (the parent stopped it, or died), so it never
+outlives its kernel.
+
+Runs on the child's main thread (and, with a binary, one thread that watches it).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
+import subprocess
 import sys
+import threading
+import time
+import urllib.error
+import urllib.request
 
 READY = "NBLLM-READY"
+# The exit code of a start that cannot work (the model file does not load): the parent
+# remembers it. Any other death while starting (a kill, a crash, a timeout) is tried again.
+LOAD_FAILED = 78
+# Up to this many slots, each has a context of its own; more slots share one pool of this many
+# slots' contexts (llama.cpp's unified KV cache), each still up to n_ctx: more sequences decode
+# together for the same memory, and a request that finds the pool full waits for room.
+POOLED_FROM = 8
+# llama.cpp's server on 127.0.0.1 is reached directly, never through a system proxy.
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def _params(config: dict) -> object:
@@ -25,9 +48,17 @@ def _params(config: dict) -> object:
     params = xllamacpp.CommonParams()
     params.model.path = config["model_path"]
     params.n_parallel = config["n_parallel"]
-    params.n_ctx = config["n_ctx"] * config["n_parallel"]  # the context is shared by the slots
+    params.n_ctx, pooled = context_size(config)
+    if pooled:
+        params.kv_unified = True
+        params.kv_unified_per_slot = config["n_ctx"]
     params.cpuparams.n_threads = config["n_threads"]
     params.cpuparams_batch.n_threads = config["n_threads_batch"]
+    params.n_gpu_layers = config["n_gpu_layers"]
+    if config["n_gpu_layers"] == 0:  # no GPU at all (as --device none): a Mac in a VM has no Metal
+        params.no_op_offload = True
+        params.split_mode = xllamacpp.llama_split_mode.LLAMA_SPLIT_MODE_NONE
+        params.main_gpu = -1
     params.hostnames = ["127.0.0.1"]
     params.port = 0
     params.api_keys = [os.environ["NBLLM_ENGINE_KEY"]]
@@ -42,12 +73,132 @@ def _params(config: dict) -> object:
     return params
 
 
+def context_size(config: dict) -> tuple[int, bool]:
+    """The engine's whole context, and whether its slots share it as one pool. A binary of the
+    user's own gets a context per slot: builds older than 2026 have no unified pool."""
+    n_ctx, slots = config["n_ctx"], config["n_parallel"]
+    if slots <= POOLED_FROM or config.get("server_binary"):
+        return n_ctx * slots, False
+    return n_ctx * POOLED_FROM, True
+
+
+def binary_command(config: dict, port: int) -> list[str]:
+    """The ``llama-server`` command line for the same settings the wheel's server gets (the
+    key goes in the environment, never on the command line, where other users could read it)."""
+    command = [
+        config["server_binary"], "--model", config["model_path"], "--host", "127.0.0.1",
+        "--port", str(port), "--parallel", str(config["n_parallel"]),
+        "--ctx-size", str(context_size(config)[0]),
+        "--threads", str(config["n_threads"]), "--threads-batch", str(config["n_threads_batch"]),
+        "--n-gpu-layers", str(config["n_gpu_layers"]), "--props",
+    ]  # fmt: skip
+    if config["n_gpu_layers"] == 0:
+        command += ["--device", "none"]
+    if config.get("chat_template"):
+        command += ["--chat-template", config["chat_template"]]
+    if config.get("embedding"):
+        command += ["--embeddings", "--pooling", "none"]
+    return command
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(address: str) -> bool:
+    try:
+        with DIRECT.open(f"{address}/health", timeout=2) as response:
+            return response.status == 200
+    except (OSError, urllib.error.URLError):
+        return False  # not listening yet, or 503 while the model loads
+
+
+def exit_status(code: int, platform: str = os.name) -> int:
+    """A code ``os._exit`` takes: Windows' crash codes (0xC0000005...) as the signed int they are."""
+    if platform != "nt":
+        return code
+    code &= 0xFFFFFFFF
+    return code - (1 << 32) if code >= 1 << 31 else code
+
+
+def exit_like(code: int) -> None:
+    """End this process as the server ended: by the same signal on POSIX, the same code elsewhere."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if code < 0 and os.name == "posix":
+        sig = -code
+        try:  # Python's own handler (SIGINT, SIGTERM) would not end the process
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):  # SIGKILL has none; off the main thread none can be set
+            pass
+        os.kill(os.getpid(), sig)
+        time.sleep(1)  # the signal ends the process; if it was blocked, the code below does
+        os._exit(128 + sig)
+    os._exit(exit_status(code))
+
+
+def _no_window() -> dict:
+    """No console window of its own for a server started from a kernel without one (Windows)."""
+    return {"creationflags": getattr(subprocess, "CREATE_NO_WINDOW", 0)} if os.name == "nt" else {}
+
+
+def _crash_code(code: int) -> bool:
+    return os.name == "nt" and (code & 0xFFFFFFFF) >= 0xC0000000
+
+
+def _run_binary(config: dict) -> None:
+    port = _free_port()
+    env = {**os.environ, "LLAMA_API_KEY": os.environ["NBLLM_ENGINE_KEY"]}
+    server = subprocess.Popen(
+        binary_command(config, port),
+        stdin=subprocess.DEVNULL,
+        stdout=sys.stderr,
+        stderr=sys.stderr,
+        env=env,
+        **_no_window(),
+    )
+    address = f"http://127.0.0.1:{port}"
+    while not _healthy(address):
+        code = server.poll()
+        if code is not None:  # an error exit before it was ready: the model (or a flag) is refused
+            exit_like(LOAD_FAILED if code > 0 and not _crash_code(code) else code)
+        time.sleep(0.1)
+    stopping = threading.Event()
+
+    def watch() -> None:
+        code = server.wait()
+        if not stopping.is_set():
+            exit_like(code)
+
+    threading.Thread(target=watch, daemon=True).start()
+    print(f"{READY} {address}", flush=True)
+    sys.stdin.read()  # until the parent closes the pipe
+    stopping.set()
+    server.terminate()
+    try:
+        server.wait(5)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
 def main() -> None:
     config = json.loads(sys.argv[1])
+    if config.get("server_binary"):
+        _run_binary(config)
+        return
     import xllamacpp
 
-    server = xllamacpp.Server(_params(config))
-    print(f"{READY} {server.listening_address}", flush=True)
+    # What native code writes to stdout goes to the log: only the readiness line uses the pipe.
+    ready = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    try:
+        server = xllamacpp.Server(_params(config))
+    except Exception as exc:  # the model did not load: llama.cpp said why in the log
+        print(f"nbllm: the engine could not load the model: {exc}", file=sys.stderr, flush=True)
+        sys.exit(LOAD_FAILED)
+    print(f"{READY} {server.listening_address}", file=ready, flush=True)
     sys.stdin.read()  # until the parent closes the pipe
     del server
 

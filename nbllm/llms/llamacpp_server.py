@@ -15,6 +15,7 @@ import atexit
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,21 +24,24 @@ import threading
 import time
 import weakref
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from nbllm.errors import BackendError, WorkerDiedError
+from nbllm.errors import EngineDiedError, EngineStartError, ModelNotFoundError
+from nbllm.llms.llamacpp_child import LOAD_FAILED
 
 START_TIMEOUT = 120.0
+MAC_BIN_DIRS = ("/opt/homebrew/bin", "/usr/local/bin")
 LOG_TAIL_LINES = 12
-
-
-class EngineStartError(BackendError):
-    """The embedded engine's process exited (or hung) before it was ready: the model cannot load."""
-
-
-class EngineDiedError(WorkerDiedError):
-    """The embedded engine's process died while it held this request; it is restarted for the rest."""
+# How Windows reports a process that crashed (NTSTATUS codes as exit codes); POSIX uses signals.
+WINDOWS_CRASHES = {
+    0xC0000005: "an access violation (STATUS_ACCESS_VIOLATION)",
+    0xC000001D: "an illegal instruction (STATUS_ILLEGAL_INSTRUCTION)",
+    0xC0000017: "running out of memory (STATUS_NO_MEMORY)",
+    0xC00000FD: "a stack overflow (STATUS_STACK_OVERFLOW)",
+    0xC0000409: "abort() or a failed safety check (STATUS_STACK_BUFFER_OVERRUN)",
+    0xC000013A: "Ctrl-C (STATUS_CONTROL_C_EXIT)",
+}
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,9 @@ class EngineSettings:
     n_threads_batch: int
     chat_template: str | None = None
     embedding: bool = False
+    n_gpu_layers: int = 0
+    server_binary: str | None = None  # a llama-server of the user's own; None: the xllamacpp wheel
+    start_timeout: float = field(default=START_TIMEOUT, compare=False)
 
 
 class EngineProcess:
@@ -61,13 +68,14 @@ class EngineProcess:
         self.key = secrets.token_urlsafe(24)
         self.restarts = 0
         self._box: list[subprocess.Popen[str] | None] = [None]  # shared with the finalizer
+        self._box_log: list[Path | None] = [None]  # likewise: the log goes when the engine does
         self._address: str | None = None
         self._log_path: Path | None = None
         self._lock = threading.Lock()
         self._start_error: EngineStartError | None = None
         self._tails: dict[int, str] = {}  # a dead process's last log lines, by pid
         _RUNNING.add(self)
-        weakref.finalize(self, _terminate, self._box)
+        weakref.finalize(self, _terminate, self._box, self._box_log)
 
     @property
     def _proc(self) -> subprocess.Popen[str] | None:
@@ -112,17 +120,9 @@ class EngineProcess:
         if old is not None:  # it died: keep what its log said for the rows it held
             self._tails[old.pid] = self.log_tail()
             self._kill()
-        config = {
-            "model_path": settings.model_path,
-            "n_ctx": settings.n_ctx,
-            "n_parallel": settings.n_parallel,
-            "n_threads": settings.n_threads,
-            "n_threads_batch": settings.n_threads_batch,
-            "chat_template": settings.chat_template,
-            "embedding": settings.embedding,
-        }
+        config = {k: v for k, v in asdict(settings).items() if k != "start_timeout"}
         fd, log_name = tempfile.mkstemp(prefix="nbllm-engine-", suffix=".log")
-        self._log_path = Path(log_name)
+        self._log_path = self._box_log[0] = Path(log_name)
         env = {**os.environ, "NBLLM_ENGINE_KEY": self.key}
         with os.fdopen(fd, "w") as log:
             self._proc = subprocess.Popen(
@@ -132,21 +132,38 @@ class EngineProcess:
                 stderr=log,
                 env=env,
                 text=True,
-                start_new_session=True,  # a Ctrl-C in the kernel is not the engine's
+                encoding="utf-8",
+                errors="replace",
+                **own_process_group(),
             )
-        line = _read_line(self._proc, START_TIMEOUT)
+        line = _read_line(self._proc, settings.start_timeout)
         if not line.startswith("NBLLM-READY "):
-            words = _exit_words(self._proc)
+            try:  # its stdout has closed: it is exiting, with a code that says why
+                self._proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+            definite = self._proc.poll() == LOAD_FAILED
+            words = "llama.cpp refused it" if definite else _exit_words(self._proc)
             tail = self.log_tail()
             self._kill()
-            self._start_error = EngineStartError(
-                f"the embedded llama.cpp engine could not load {Path(settings.model_path).name}: "
-                f"{words}. Check that the file is a GGUF model llama.cpp supports; on "
-                "a machine whose CPU lacks AVX2, see the README's 'When the embedded model cannot "
-                f"run'. Last lines of its log:\n{tail}"
+            what = "could not load" if definite else "did not start with"
+            error = EngineStartError(
+                f"the embedded llama.cpp engine {what} {Path(settings.model_path).name}: {words}. "
+                + (
+                    "Check that the file is a GGUF model llama.cpp supports; on a machine whose CPU "
+                    "lacks AVX2, see the README's 'When the embedded model cannot run'."
+                    if definite
+                    else f"The next call tries again (the start may wait {settings.start_timeout:g} s; "
+                    "a slower machine can give more with LlamaCppLLM(start_timeout=...))."
+                )
+                + f" Last lines of its log:\n{tail}"
             )
-            raise self._start_error
+            if definite:  # a file that cannot load fails at once from now on; a hang or a kill may pass
+                self._start_error = error
+            raise error
         self._address = line.split(" ", 1)[1].strip()
+        # nothing else should come on stdout; whatever does is read, so a full pipe never blocks it
+        threading.Thread(target=_drain, args=(self._proc,), daemon=True, name="nbllm-engine-drain").start()
 
     def died_error(self, proc: subprocess.Popen[str]) -> EngineDiedError:
         """The error for a request the process `proc` held when it died."""
@@ -161,8 +178,11 @@ class EngineProcess:
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         if self._log_path is None or not self._log_path.exists():
             return "(no log)"
-        with open(self._log_path, errors="replace") as f:
-            tail = deque(f, maxlen=lines)
+        try:
+            with open(self._log_path, encoding="utf-8", errors="replace") as f:
+                tail = deque(f, maxlen=lines)
+        except OSError:  # removed meanwhile (a restart)
+            return "(no log)"
         return "".join(tail).rstrip() or "(empty log)"
 
     def stop(self) -> None:
@@ -183,19 +203,80 @@ class EngineProcess:
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            kill_tree(proc)
             proc.wait(timeout=5)
+        kill_tree(proc)  # a server binary it started dies with it, however it ended
         if proc.stdout is not None:
             proc.stdout.close()
         if self._log_path is not None:
-            self._log_path.unlink(missing_ok=True)
-            self._log_path = None
+            try:
+                self._log_path.unlink(missing_ok=True)
+            except OSError:  # Windows: something still writes it
+                threading.Thread(target=_remove_after, args=(None, self._log_path), daemon=True).start()
+            self._log_path = self._box_log[0] = None
 
 
-def _exit_words(proc: subprocess.Popen[str] | None) -> str:
-    code = proc.poll() if proc is not None else None
+def find_server_binary(named: str | None, platform: str = sys.platform) -> str | None:
+    """The user's own llama-server (``named``, else ``NBLLM_LLAMA_SERVER``), found before any
+    start; None runs the engine that comes with nbllm (the xllamacpp wheel). On a Mac, Homebrew's
+    folders are searched too: a Jupyter started from the Dock has them off its PATH."""
+    chosen = named or os.environ.get("NBLLM_LLAMA_SERVER") or None
+    if chosen is None:
+        return None
+    found = shutil.which(chosen)
+    if found is None and platform == "darwin":
+        found = shutil.which(chosen, path=os.pathsep.join(MAC_BIN_DIRS))
+    if found is None:
+        source = "server_binary" if named else "NBLLM_LLAMA_SERVER"
+        raise ModelNotFoundError(
+            f"{source} names {chosen!r}, which is not a program here: give the full path of a "
+            "llama-server binary, or unset it to use the engine that comes with nbllm."
+        )
+    return found
+
+
+def own_process_group(platform: str = os.name) -> dict:
+    """Popen arguments that keep a Ctrl-C in the kernel (or its console) from the engine, and
+    on Windows open no console window for it."""
+    if platform == "nt":
+        return {"creationflags": 0x200 | 0x08000000}  # CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW
+    return {"start_new_session": True}
+
+
+def kill_tree_command(pid: int, platform: str = os.name) -> list[str] | None:
+    """How the engine's whole process tree is ended: its process group on POSIX (the child leads
+    one), ``taskkill /T`` on Windows."""
+    return ["taskkill", "/T", "/F", "/PID", str(pid)] if platform == "nt" else None
+
+
+def kill_tree(proc: subprocess.Popen[str]) -> None:
+    command = kill_tree_command(proc.pid)
+    try:
+        if command is not None:
+            subprocess.run(command, capture_output=True, timeout=10)
+        else:
+            os.killpg(proc.pid, signal.SIGKILL)
+    except (OSError, subprocess.SubprocessError):
+        pass  # already gone
+    if proc.poll() is None:
+        proc.kill()
+
+
+def _drain(proc: subprocess.Popen[str]) -> None:
+    try:
+        for _ in proc.stdout:  # type: ignore[union-attr]
+            pass
+    except (OSError, ValueError):
+        pass
+
+
+def exit_words(code: int | None, platform: str = os.name) -> str:
+    """What an exit code says, in words: a POSIX signal, a Windows crash code, or a plain code."""
     if code is None:
         return "it stopped answering"
+    if platform == "nt":
+        crash = WINDOWS_CRASHES.get(code & 0xFFFFFFFF)
+        return f"it was ended by {crash}" if crash else f"it exited with code {code}"
     if code < 0:
         try:
             name = signal.Signals(-code).name
@@ -203,6 +284,10 @@ def _exit_words(proc: subprocess.Popen[str] | None) -> str:
             name = f"signal {-code}"
         return f"it was killed by {name}"
     return f"it exited with code {code}"
+
+
+def _exit_words(proc: subprocess.Popen[str] | None) -> str:
+    return exit_words(proc.poll() if proc is not None else None)
 
 
 def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
@@ -229,17 +314,31 @@ def shared_engine(settings: EngineSettings) -> EngineProcess:
         if engine is None:
             engine = EngineProcess(settings)
             _SHARED[settings] = engine
+        else:
+            engine.settings = settings  # equal but for start_timeout: the newest one applies
         return engine
 
 
-def _terminate(box: list[subprocess.Popen[str] | None]) -> None:
-    """Stop an engine nobody holds any more: closing its stdin makes it exit."""
-    proc = box[0]
+def _terminate(box: list[subprocess.Popen[str] | None], log: list[Path | None]) -> None:
+    """Stop an engine nobody holds any more: closing its stdin makes it exit; its log file goes
+    once it has (Windows cannot remove a file the process still writes), on a thread of its own."""
+    proc, path = box[0], log[0]
     if proc is not None and proc.poll() is None and proc.stdin is not None:
         try:
             proc.stdin.close()
         except OSError:
             pass
+    if path is not None:
+        threading.Thread(target=_remove_after, args=(proc, path), daemon=True).start()
+
+
+def _remove_after(proc: subprocess.Popen[str] | None, path: Path) -> None:
+    try:
+        if proc is not None:
+            proc.wait(10)
+        path.unlink(missing_ok=True)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
 
 
 def _stop_all() -> None:

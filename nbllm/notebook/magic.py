@@ -13,6 +13,7 @@ Runs on the kernel's thread, which waits for the answer.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 from typing import Any
 
@@ -69,7 +70,7 @@ class NBLLMMagics(Magics):
 
     @staticmethod
     def _args(parser: argparse.ArgumentParser, line: str) -> Any:
-        words = shlex.split(line)
+        words = magic_words(line)
         if words in ([], ["stop"]):
             return None
         try:
@@ -98,11 +99,22 @@ class NBLLMMagics(Magics):
         parser.add_argument("--top-p", type=float)
         parser.add_argument("--max-tokens", type=int)
         parser.add_argument("--seed", type=int)
-        args = parser.parse_args(shlex.split(line))
+        args = parser.parse_args(magic_words(line))
         options = {k: v for k, v in vars(args).items() if v is not None}
         answer = self.current().run(cell, **options)
         display(Markdown(answer))
         return answer
+
+
+def magic_words(line: str, platform: str = os.name) -> list[str]:
+    """A magic's words as a shell would split them; on Windows a backslash is a path's, not an
+    escape (``%nbllm_record C:\\Users\\me\\lesson.nbllm``), quotes still group words."""
+    if platform != "nt":
+        return shlex.split(line)
+    return [
+        w[1:-1] if len(w) > 1 and w[0] == w[-1] and w[0] in "\"'" else w
+        for w in shlex.split(line, posix=False)
+    ]
 
 
 def load_ipython_extension(ipython: Any) -> None:

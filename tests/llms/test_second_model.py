@@ -18,7 +18,7 @@ pytestmark = pytest.mark.timeout(600)
 
 @pytest.fixture
 def fresh_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.setenv("NBLLM_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("NBLLM_MODELS_DIR", str(tmp_path / "models"))
     second_model.gemma_model_path.cache_clear()
     yield tmp_path
     second_model.gemma_model_path.cache_clear()
@@ -31,7 +31,7 @@ def test_gemma_is_assembled_once_checked_and_answers(fresh_path: Path) -> None:
     assert path == fresh_path / "models" / package.MODEL_NAME
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     assert digest == package.EXPECTED_SHA256
-    assert not list(path.parent.glob("*.tmp"))
+    assert not list(path.parent.glob(".*partial"))
     llm = nbllm.gemma_llm(cache=False)
     assert llm.model_name == "gemma-3-270m-q4_k_m" and llm.model_path == str(path)
     (out,) = llm.generate(["Name three colours of the rainbow."], max_tokens=24, temperature=0.0)
