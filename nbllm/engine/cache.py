@@ -69,7 +69,10 @@ class OutputCache:
         max_entries: int = DEFAULT_MAX_ENTRIES,
         busy_timeout: float = 30.0,
     ) -> None:
-        self.path = Path(path) if path is not None else default_cache_dir() / "outputs.sqlite3"
+        # resolved now: a later %cd does not move it
+        self.path = (
+            Path(path).absolute() if path is not None else default_cache_dir().absolute() / "outputs.sqlite3"
+        )
         self.max_entries = max_entries
         self.busy_timeout = busy_timeout  # seconds to wait for another writer's lock
         self.writable = True
@@ -191,6 +194,17 @@ class OutputCache:
             return sqlite3.connect(
                 f"{base}?mode=ro&immutable=1", uri=True, isolation_level=None, check_same_thread=False
             )
+
+    def release(self) -> None:
+        """Close the calling thread's connection: a thread that ends lets its connection go."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            return
+        self._local.db = None
+        with self._lock:
+            if db in self._connections:
+                self._connections.remove(db)
+        db.close()
 
     def close(self) -> None:
         """Close every connection this cache opened, in any thread (it reopens when used again)."""

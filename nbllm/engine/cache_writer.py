@@ -18,6 +18,8 @@ from typing import Any
 from nbllm.engine.cache import OutputCache
 from nbllm.errors import CacheError
 
+IDLE_SECONDS = 30.0  # a writer thread with nothing to write for this long ends
+
 
 class CacheWriter:
     """A daemon thread committing queued entries of one OutputCache, many per transaction."""
@@ -48,10 +50,16 @@ class CacheWriter:
         self._wake.notify()
 
     def _run(self) -> None:
+        try:
+            self._write_until_idle()
+        finally:
+            self.cache.release()  # this thread's connection ends with it (one per pause leaked)
+
+    def _write_until_idle(self) -> None:
         while True:
             with self._wake:
                 while not self._pending and not self._touched:
-                    if not self._wake.wait(timeout=30):
+                    if not self._wake.wait(timeout=IDLE_SECONDS):
                         if not self._pending and not self._touched:  # idle: put() starts another
                             self._thread = None
                             return

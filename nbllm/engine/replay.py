@@ -8,8 +8,10 @@ caller's thread) waits for that write.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -50,7 +52,7 @@ class Session:
         compare: bool = False,
         fallback: EngineConfig | None = None,
     ) -> None:
-        self.path = Path(path)
+        self.path = Path(path).absolute()  # a later %cd does not move it
         self.mode: Mode = mode
         self.compare = compare
         self.fallback = fallback
@@ -62,6 +64,9 @@ class Session:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._dirty = False
+        self._scheduled = False  # a save is waiting on the callback thread
+        if mode == "record":
+            _UNSAVED.add(self)  # written at exit too, should a save have failed
 
     @property
     def serving(self) -> bool:
@@ -90,10 +95,25 @@ class Session:
         with self._lock:
             self.entries[entry.key] = entry
             self.recorded += 1
-            first = not self._dirty
             self._dirty = True
-        if first:
-            callbacks.notify(self.save, what="writing the replay bundle")
+            first, self._scheduled = not self._scheduled, True
+        if first:  # one save at a time; one that failed leaves the next answer to schedule another
+            callbacks.notify(self._scheduled_save, what="writing the replay bundle")
+
+    def _scheduled_save(self) -> None:
+        with self._lock:
+            self._scheduled = False
+        self.save()
+
+    def adopt(self, old: Session) -> None:
+        """Keep the answers a session on the same file recorded and could not write yet (its
+        cell was run again): they are written with this session's."""
+        with old._lock:
+            unsaved = {k: v for k, v in old.entries.items() if k not in self.entries}
+        if unsaved:
+            with self._lock:
+                self.entries = {**unsaved, **self.entries}
+                self._dirty = True
 
     def _compare(self, config: EngineConfig, request: RawRequest, generation: Generation) -> None:
         entry = self.entries.get(sample_key(config, request, generation.sample_index))
@@ -254,6 +274,18 @@ _active: Session | None = None
 _opening = threading.Lock()
 
 
+_UNSAVED: weakref.WeakSet[Session] = weakref.WeakSet()
+
+
+@atexit.register
+def _save_at_exit() -> None:
+    for session in list(_UNSAVED):
+        try:
+            session.save()
+        except Exception:
+            pass  # nothing more can be done at exit; each failure was reported when it happened
+
+
 def active() -> Session | None:
     """The open session, or None (the default: then recording and replay cost nothing)."""
     return _active
@@ -275,7 +307,12 @@ def open_session(session: Session) -> Session:
                 "its with block)."
             )
     if old is not None and old is not session:
-        close_session(old)
+        if session.mode == "record":
+            session.adopt(old)
+        try:
+            close_session(old)
+        except OSError:  # its last write failed: its answers are in the new session, written with it
+            pass
     with _opening:
         _active = session
     return session

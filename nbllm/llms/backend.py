@@ -91,6 +91,12 @@ class Backend:
         """What distinguishes this model's answers from another's, for the cache key."""
         return {"backend": type(self).__name__, "model": self.model_name}
 
+    @property
+    def model_identity(self) -> dict[str, Any]:
+        """What distinguishes this model's answers from another's (its backend, model and, for
+        a file, its sha256): the identity caches, bundles and arena votes are kept under."""
+        return self._cache_identity()
+
     def _generate_raw(self, request: RawRequest) -> list[RawGeneration]:
         """Blocking raw call: one request, `request.n` choices (or fewer)."""
         raise UsageError(f"{type(self).__name__} implements neither _generate_raw nor _agenerate_raw.")

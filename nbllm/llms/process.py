@@ -24,6 +24,7 @@ from nbllm.core.messages import to_batch
 from nbllm.core.outputs import GenerateOutput
 from nbllm.core.params import GenerationParams
 from nbllm.errors import BackendError, MissingDependencyError, UsageError, WorkerDiedError, WorkerLoadError
+from nbllm.llms.llamacpp_server import exit_words
 from nbllm.llms.settings import check_num_generations
 
 
@@ -43,16 +44,33 @@ def _child_main(payload: bytes, requests: Any, results: Any) -> None:
         request = requests.get()
         if request is None:
             break
-        request_id, inputs, num_generations, options, make_generator = request
+        request_id, payload = request
+        try:
+            inputs, num_generations, options, make_generator = dill.loads(payload)
+        except BaseException as exc:
+            results.put((request_id, "error", _portable(_unreadable("the request", "child", exc))))
+            continue
         try:
             if make_generator is not None:  # run a generator on this LLM (LLMPool.generate_frame)
                 answer = dill.loads(make_generator)(llm).generate(inputs, **options)
             else:
                 answer = llm.generate(inputs, num_generations, **options)
-            results.put((request_id, "ok", answer))
         except BaseException as exc:
             results.put((request_id, "error", _portable(exc)))
+            continue
+        try:  # pickled here, not in the queue's feeder thread, which would drop it silently
+            results.put((request_id, "ok", dill.dumps(answer, recurse=True)))
+        except BaseException as exc:
+            results.put((request_id, "error", _portable(_unreadable("the answer", "parent", exc))))
     llm.unload()
+
+
+def _unreadable(what: str, where: str, exc: BaseException) -> BackendError:
+    return BackendError(
+        f"{what} could not be sent to the {where} process ({type(exc).__name__}: {exc}). Define "
+        "structured-output classes and callbacks in an importable module, or keep objects that "
+        "hold locks, files or connections out of the call's options."
+    )
 
 
 def check_request(inputs: Any, num_generations: int, options: dict[str, Any]) -> None:
@@ -105,13 +123,15 @@ class _ChildLink:
             except queue.Empty:
                 if not self.process.is_alive():
                     self.fail_all(
-                        WorkerDiedError(f"the child process died (exit code {self.process.exitcode}).")
+                        WorkerDiedError(f"the child process died: {exit_words(self.process.exitcode)}.")
                     )
                     return
                 continue
             except (EOFError, OSError, ValueError):
                 self.fail_all(WorkerDiedError("the connection to the child process broke."))
                 return
+            except Exception:  # a message that cannot be read is lost, never the bridge
+                continue
             self.handle(message)
 
     def handle(self, message: tuple[Any, ...]) -> None:
@@ -128,10 +148,15 @@ class _ChildLink:
             future = self.pending.pop(request_id, None)
         if future is None or future.done():
             return
-        if status == "ok":
-            future.set_result(payload)
-        else:
+        if status != "ok":
             future.set_exception(payload)
+            return
+        import dill
+
+        try:
+            future.set_result(dill.loads(payload))
+        except Exception as exc:  # a class the parent cannot import: that row fails, not the bridge
+            future.set_exception(_unreadable("the answer", "parent", exc))
 
     def fail_all(self, error: BaseException) -> None:
         with self.lock:
@@ -229,15 +254,22 @@ class ProcessLLM:
     def _send(
         self, inputs: Any, num_generations: int, options: dict[str, Any], make_generator: bytes | None
     ) -> concurrent.futures.Future[Any]:
+        import dill
+
         link = self._link
         future: concurrent.futures.Future[list[GenerateOutput]] = concurrent.futures.Future()
+        try:  # pickled now: the queue would pickle in a thread of its own and drop what fails
+            payload = dill.dumps((inputs, num_generations, options, make_generator), recurse=True)
+        except Exception as exc:
+            future.set_exception(_unreadable("the request", "child", exc))
+            return future
         with link.lock:
             if link.stopping.is_set() or not link.process.is_alive():
                 future.set_exception(WorkerDiedError("the ProcessLLM's child process is not running."))
                 return future
             request_id = next(link.ids)
             link.pending[request_id] = future
-        link.requests.put((request_id, inputs, num_generations, options, make_generator))
+        link.requests.put((request_id, payload))
         return future
 
     def teardown(self, timeout: float = 10.0) -> None:

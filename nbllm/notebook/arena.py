@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import html
+import json
 import random
 import threading
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import anywidget
 import ipywidgets as w
 import traitlets
 
-from nbllm.errors import InvalidParameterError
+from nbllm.errors import InvalidParameterError, UsageError
 from nbllm.notebook.arena_votes import Vote, VoteStore, choice, ranking, win_rates
 from nbllm.notebook.style import offline_style
 
@@ -84,7 +85,7 @@ function render({ model, el }) {
       side.textContent = "AB"[i];
       answers[i].replaceChildren(side, document.createElement("br"), text);
     });
-    buttons.forEach((b) => { b.disabled = sent === model.get("round"); });
+    buttons.forEach((b) => { b.disabled = sent === model.get("round") || !model.get("votable"); });
   }
   model.on("change", show);  // the pair and its round arrive in one message
   show();
@@ -104,6 +105,7 @@ class ArenaView(anywidget.AnyWidget):
     prompt = traitlets.Unicode("").tag(sync=True)
     answers = traitlets.List(traitlets.Unicode(), ["", ""]).tag(sync=True)
     round = traitlets.Int(0).tag(sync=True)
+    votable = traitlets.Bool(True).tag(sync=True)  # False: a contender gave no answer
 
 
 @dataclass
@@ -115,6 +117,7 @@ class Pair:
     b: str
     answer_a: str
     answer_b: str
+    failed: str = ""  # why a contender had no answer: such a pair is not put to a vote
 
 
 class Arena(w.VBox):
@@ -150,11 +153,14 @@ class Arena(w.VBox):
 
             llm = default_llm()
         self.llm, self.prompts, self.options, self.voter = llm, list(prompts), options, voter
-        self.store = VoteStore(path or _default_path(list(self.contenders)))
+        # what each contender really is: votes are stored and counted by it, not by its name
+        self.ids = {name: contender_id(item, llm, options) for name, item in self.contenders.items()}
+        self.store = VoteStore(path or _default_path(list(self.ids.values())))
         self._rng = random.Random(seed)
         self._order: list[str] = []
         self._ahead = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbllm-arena")
         self.revealed: Pair | None = None
+        self.skipped: list[Pair] = []  # pairs not put to a vote: a contender gave no answer
         self._voting = threading.Lock()
         self._round = 0
         self._build()
@@ -171,7 +177,11 @@ class Arena(w.VBox):
 
     def _vote(self, winner: str) -> Pair:
         pair = self.current
-        self.store.add(Vote(pair.prompt, pair.a, pair.b, winner, self.voter))
+        if pair.failed:
+            raise UsageError(f"this pair cannot be voted on: a contender gave no answer ({pair.failed}).")
+        self.store.add(
+            Vote(pair.prompt, pair.a, pair.b, winner, self.voter, self.ids[pair.a], self.ids[pair.b])
+        )
         self.revealed, self._last = pair, winner
         self.current = self._next.result()
         self._next = self._ahead.submit(self._draw)
@@ -185,13 +195,28 @@ class Arena(w.VBox):
         if content.get("vote") not in LABELS:
             return
         with self._voting:
-            if content.get("round") == self._round:
+            if self.current.failed:
+                self._show()
+            elif content.get("round") == self._round:
                 self._vote(choice(content["vote"]))
             else:
                 self._show(note="Your vote came after that pair was decided, so it was not counted.")
 
     def votes(self) -> list[Vote]:
-        return self.store.votes()
+        """The votes about these contenders (by what they are, under this arena's names); a
+        shared file's votes about other contenders are left out (see ``other_votes``)."""
+        names = {ident: name for name, ident in self.ids.items()}
+        return [
+            Vote(v.prompt, names[v.a_id], names[v.b_id], v.winner, v.voter, v.a_id, v.b_id)
+            for v in self.store.votes()
+            if v.a_id in names and v.b_id in names
+        ]
+
+    def other_votes(self) -> int:
+        """How many votes in the file are about other contenders (or older votes that do not
+        say what was compared): never counted in this arena's ranking."""
+        mine = set(self.ids.values())
+        return sum(not (v.a_id in mine and v.b_id in mine) for v in self.store.votes())
 
     def ranking(self, resamples: int = 200, seed: int = 0) -> Any:
         """One row per contender: contender, score (Bradley-Terry, Elo scale), low, high (a
@@ -207,15 +232,25 @@ class Arena(w.VBox):
 
         return plot_ranking(self.ranking(), self.win_rates())
 
-    def _draw(self) -> Pair:
-        if not self._order:
-            self._order = list(self.prompts)
-            self._rng.shuffle(self._order)
-        prompt = self._order.pop()
-        a, b = self._rng.sample(list(self.contenders), 2)
-        return Pair(prompt, a, b, self._answer(a, prompt), self._answer(b, prompt))
+    def _draw(self, tries: int = 3) -> Pair:
+        """The next pair; one where a contender failed to answer (a 429, a dead engine) is
+        skipped, never voted on: up to `tries` pairs, then the failure is shown, with no buttons."""
+        for _ in range(tries):
+            if not self._order:
+                self._order = list(self.prompts)
+                self._rng.shuffle(self._order)
+            prompt = self._order.pop()
+            a, b = self._rng.sample(list(self.contenders), 2)
+            answers = [self._answer(name, prompt) for name in (a, b)]
+            failed = "; ".join(f"{name}: {error}" for name, (_, error) in zip((a, b), answers) if error)
+            pair = Pair(prompt, a, b, answers[0][0], answers[1][0], failed)
+            if not failed:
+                return pair
+            self.skipped.append(pair)
+        return pair
 
-    def _answer(self, name: str, prompt: str) -> str:
+    def _answer(self, name: str, prompt: str) -> tuple[str, str]:
+        """(text, "") or ("", why there is none)."""
         contender = self.contenders[name]
         try:
             if isinstance(contender, dict):
@@ -225,13 +260,13 @@ class Arena(w.VBox):
             elif hasattr(contender, "job"):  # a generator
                 result = contender.generate([prompt])[0]
                 result = result[0] if isinstance(result, list) else result
-                return str(getattr(result, "text", None) or getattr(result, "output", ""))
+                return str(getattr(result, "text", None) or getattr(result, "output", "")), ""
             else:
                 (output,) = contender.generate([prompt], **self.options)
             generation = output.generations[0]
-            return generation.text if generation.ok else f"(no answer: {generation.error})"
-        except Exception as exc:  # the pair still shows; the failure is the answer
-            return f"(no answer: {type(exc).__name__}: {exc})"
+            return (generation.text, "") if generation.ok else ("", str(generation.error))
+        except Exception as exc:
+            return "", f"{type(exc).__name__}: {exc}"
 
     # -- view --------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -249,7 +284,17 @@ class Arena(w.VBox):
             self.view.prompt = pair.prompt
             self.view.answers = [pair.answer_a, pair.answer_b]
             self.view.round = self._round
-        votes = len(self.store.votes())
+            self.view.votable = not pair.failed
+        if pair.failed:
+            note = f"No vote on this pair: {pair.failed}. {note}".strip()
+        elif self.skipped:
+            note = f"{len(self.skipped)} pairs skipped: a contender gave no answer. {note}".strip()
+        votes, others = len(self.votes()), self.other_votes()
+        if others:
+            note = (
+                f"{others} other votes in {self.store.path.name} are about other contenders (or do "
+                f"not say what was compared) and are not counted. {note}"
+            ).strip()
         if self.revealed is None:
             status = f"<i>{votes} votes so far. Which answer is better?</i>"
         else:
@@ -295,11 +340,39 @@ def _named(contenders: Any) -> dict[str, Any]:
     return names
 
 
-def _default_path(names: list[str]) -> Path:
+def _default_path(ids: list[str]) -> Path:
     from nbllm.engine.cache import default_cache_dir
 
-    digest = hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()[:16]
+    digest = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16]
     return default_cache_dir() / "arena" / f"{digest}.sqlite3"
+
+
+def contender_id(item: Any, llm: Any, options: dict[str, Any]) -> str:
+    """What a contender really is, as a short digest: an LLM's model identity, settings and
+    system prompt; a dict of settings or a prompt template with the LLM it runs on; a generator
+    with its job. Two model_copy()s with other settings, or one name on two models, differ."""
+    if isinstance(item, dict):
+        what: dict[str, Any] = {"settings": item, "on": _model(llm), "options": options}
+    elif isinstance(item, str):
+        what = {"template": item, "on": _model(llm), "options": options}
+    elif hasattr(item, "job"):
+        what = {"generator": type(item).__name__, "name": item.name, "job": repr(item.job)}
+        what["on"] = _model(getattr(item, "llm", None))
+    else:
+        what = {"llm": _model(item), "options": options}
+    blob = json.dumps(what, sort_keys=True, default=repr)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _model(llm: Any) -> Any:
+    if llm is None:
+        return None
+    params = getattr(llm, "params", None)
+    return {
+        "identity": getattr(llm, "model_identity", None) or getattr(llm, "model_name", type(llm).__name__),
+        "params": params.set_values() if hasattr(params, "set_values") else None,
+        "system": getattr(llm, "system_prompt", None),
+    }
 
 
 def _check(item: Any) -> None:

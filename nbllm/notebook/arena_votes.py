@@ -21,16 +21,21 @@ CHOICES = ("A", "B", "tie", "both_bad")
 ELO = 400 / math.log(10)  # Bradley-Terry log-strengths on the Elo scale, centred on 1000
 SCHEMA = """CREATE TABLE IF NOT EXISTS votes (
     id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, prompt TEXT NOT NULL,
-    a TEXT NOT NULL, b TEXT NOT NULL, winner TEXT NOT NULL, voter TEXT NOT NULL DEFAULT '')"""
+    a TEXT NOT NULL, b TEXT NOT NULL, winner TEXT NOT NULL, voter TEXT NOT NULL DEFAULT '',
+    a_id TEXT NOT NULL DEFAULT '', b_id TEXT NOT NULL DEFAULT '')"""
+# Files written before votes carried what was compared: the columns are added, empty.
+ADDED_COLUMNS = ("a_id", "b_id")
 
 
 @dataclass(frozen=True)
 class Vote:
     prompt: str
-    a: str  # the contender shown as A
+    a: str  # the contender shown as A, by the name the arena gave it
     b: str
     winner: str  # "A", "B", "tie" or "both_bad"
     voter: str = ""
+    a_id: str = ""  # what the contender really was (model identity, settings, template...)
+    b_id: str = ""
 
 
 def choice(value: str) -> str:
@@ -46,7 +51,7 @@ class VoteStore:
     """Votes in a SQLite file (WAL, waiting up to 30 s for another voter's write)."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+        self.path = Path(path).absolute()  # a later %cd does not move it
         self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + 30
         while True:  # another voter may be creating the file at this very moment
@@ -55,6 +60,10 @@ class VoteStore:
                 db.execute("PRAGMA journal_mode=WAL")  # kept in the file: set once
                 with db:
                     db.execute(SCHEMA)
+                    have = {row[1] for row in db.execute("PRAGMA table_info(votes)")}
+                    for column in ADDED_COLUMNS:
+                        if column not in have:
+                            db.execute(f"ALTER TABLE votes ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
                 break
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
@@ -71,8 +80,18 @@ class VoteStore:
         try:
             with db:
                 db.execute(
-                    "INSERT INTO votes (time, prompt, a, b, winner, voter) VALUES (?, ?, ?, ?, ?, ?)",
-                    (time.time(), vote.prompt, vote.a, vote.b, choice(vote.winner), vote.voter),
+                    "INSERT INTO votes (time, prompt, a, b, winner, voter, a_id, b_id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        time.time(),
+                        vote.prompt,
+                        vote.a,
+                        vote.b,
+                        choice(vote.winner),
+                        vote.voter,
+                        vote.a_id,
+                        vote.b_id,
+                    ),
                 )
         finally:
             db.close()
@@ -80,7 +99,9 @@ class VoteStore:
     def votes(self) -> list[Vote]:
         db = self._connect()
         try:
-            rows = db.execute("SELECT prompt, a, b, winner, voter FROM votes ORDER BY id").fetchall()
+            rows = db.execute(
+                "SELECT prompt, a, b, winner, voter, a_id, b_id FROM votes ORDER BY id"
+            ).fetchall()
         finally:
             db.close()
         return [Vote(*row) for row in rows]

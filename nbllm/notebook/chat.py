@@ -9,6 +9,7 @@ the I/O loop) and re-renders from there.
 from __future__ import annotations
 
 import concurrent.futures
+import html
 import threading
 from typing import Any
 
@@ -179,7 +180,9 @@ class ChatWidget(w.VBox):
             )
             return reply
         except Exception as exc:
-            self.status.value = f"<span style='color:#b91c1c'>{type(exc).__name__}: {exc}</span>"
+            self.status.value = (
+                f"<span style='color:#b91c1c'>{type(exc).__name__}: {html.escape(str(exc))}</span>"
+            )
             self._live = None
             self.render()
             raise

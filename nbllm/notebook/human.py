@@ -7,6 +7,7 @@ Future that the click resolves.
 from __future__ import annotations
 
 import concurrent.futures
+import html
 from typing import Any
 
 import ipywidgets as w
@@ -32,7 +33,7 @@ class HumanVerification(w.VBox):
     def callback(self, candidates: list[Any], input: Any) -> concurrent.futures.Future[int]:
         """Called by the generator (on nbllm's callback thread); resolves when the person chooses."""
         self._pending = concurrent.futures.Future()
-        self.prompt.value = f"<b>Input:</b> {input!s:.300} — which answer is right?"
+        self.prompt.value = f"<b>Input:</b> {html.escape(f'{input!s:.300}')} — which answer is right?"
         self.choices.options = [f"{i + 1}. {c.text}" for i, c in enumerate(candidates)]
         self.choices.index = 0
         self.choose.disabled = False

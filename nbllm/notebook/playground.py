@@ -194,11 +194,13 @@ class Playground(w.VBox):
             self.results = future.result()
         except Exception as exc:
             self.table.outputs = self.plot.outputs = ()
-            self.status.value = f"<span style='color:#b91c1c'>{type(exc).__name__}: {exc}</span>"
+            self.status.value = (
+                f"<span style='color:#b91c1c'>{type(exc).__name__}: {html.escape(str(exc))}</span>"
+            )
         else:
             replace_output(self.table, HTML(results_html(self.results)))
             replace_output(self.plot, figure_image(plot_tokens(self.results)))
             used = ", ".join(f"{k}={v}" for k, v in self.generation_params.set_values().items())
-            self.status.value = f"done: {self.picker.value} ({used})"
+            self.status.value = f"done: {html.escape(f'{self.picker.value} ({used})')}"
         finally:
             self.run_button.disabled = False

@@ -282,3 +282,40 @@ def test_recording_over_a_damaged_bundle_or_another_file_says_what_to_do(tmp_pat
     with pytest.raises(nbllm.BundleError, match="not a replay bundle"):
         nbllm.record(notebook, fresh=True)
     assert notebook.read_text() == '{"cells": []}'
+
+
+def test_a_failed_save_is_tried_again_and_running_the_cell_again_keeps_the_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbllm.engine import bundle, callbacks
+
+    path = tmp_path / "lesson.nbllm"
+    llm = ScriptedLLM(cache=False)
+    real, failures = bundle.save, []
+
+    def held(target, entries):  # another program holds the file: the first two writes fail
+        if len(failures) < 2:
+            failures.append(len(entries))
+            raise PermissionError(13, "held by another program")
+        real(target, entries)
+
+    monkeypatch.setattr(bundle, "save", held)
+    recording = nbllm.record(path)
+    llm.generate(["one"])
+    callbacks.flushed().result()
+    assert failures == [1] and not path.exists()
+    llm.generate(["two"])  # a later answer schedules a write again: it does not wait for stop()
+    callbacks.flushed().result()
+    assert failures == [1, 2] and not path.exists()
+    again = nbllm.record(path)  # the record() cell run again: the unsaved answers carry over
+    llm.generate(["three"])
+    callbacks.flushed().result()
+    assert path.exists() and len(again) == 3
+    again.stop()
+    with nbllm.replay(path):
+        assert [o.generations[0].text for o in llm.generate(["one", "two", "three"])] == [
+            "reply-1-0",
+            "reply-2-0",
+            "reply-3-0",
+        ]
+    assert recording is not again

@@ -132,3 +132,59 @@ def test_few_votes_give_a_modest_gap_and_an_unvoted_contender_no_score() -> None
     table = ranking(_votes([("x", "y", "A")], 3), ["x", "y", "z"], resamples=50).set_index("contender")
     assert 0 < table.loc["x", "score"] - table.loc["y", "score"] < 500  # three votes: no landslide
     assert np.isnan(table.loc["z", "score"]) and table.loc["z", "votes"] == 0
+
+
+@pytest.mark.slow
+def test_votes_count_only_for_what_was_really_compared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NBLLM_CACHE_DIR", str(tmp_path / "cache"))
+    base = nbllm.LlamaCppLLM(cache=False)
+    hot, cold = base.model_copy(update={"temperature": 1.2}), base.model_copy(update={"temperature": 0.1})
+    first = nbllm.Arena([hot, cold], ["Name a colour."], seed=1, max_tokens=6)
+    for _ in range(3):
+        first.vote("A")
+    assert len(first.votes()) == 3 and first.other_votes() == 0
+    # the same display names, other settings: its own file, and none of the first arena's votes
+    cooler = base.model_copy(update={"temperature": 0.5})
+    second = nbllm.Arena([cooler, hot], ["Name a fruit."], seed=1, max_tokens=6)
+    assert second.store.path != first.store.path
+    assert second.votes() == [] and second.ranking(resamples=5)["votes"].sum() == 0
+    # one shared file: each arena counts its own contenders' votes, and says what it left out
+    shared = tmp_path / "class.sqlite3"
+    a = nbllm.Arena([hot, cold], ["Name a colour."], path=shared, seed=1, max_tokens=6)
+    a.vote("B")
+    b = nbllm.Arena([cooler, hot], ["Name a colour."], path=shared, seed=1, max_tokens=6)
+    assert b.votes() == [] and b.other_votes() == 1
+    assert "1 other votes" in b.status.value and "not counted" in b.status.value
+    b.vote("A")
+    assert len(a.votes()) == 1 and len(b.votes()) == 1
+    names = {v.a for v in b.votes()} | {v.b for v in b.votes()}
+    assert names <= set(b.contenders)
+    # a relative path stays where it was made, whatever the working folder becomes
+    monkeypatch.chdir(tmp_path)
+    here = nbllm.Arena([hot, cold], ["Name a colour."], path="votes.sqlite3", seed=1, max_tokens=6)
+    monkeypatch.chdir("/")
+    here.vote("A")
+    assert (tmp_path / "votes.sqlite3").exists() and len(here.votes()) == 1
+
+
+class _Failing:
+    """A contender whose every answer fails (a persistent 429, say)."""
+
+    model_name = "always-429"
+
+    def generate(self, inputs, **options):
+        raise nbllm.TransientBackendError("429 Too Many Requests")
+
+
+@pytest.mark.slow
+def test_a_contender_that_gave_no_answer_is_never_voted_on(tmp_path: Path) -> None:
+    arena = nbllm.Arena([nbllm.LlamaCppLLM(cache=False), _Failing()], ["Name a colour."],
+                        path=tmp_path / "v.sqlite3", seed=2, max_tokens=6)  # fmt: skip
+    assert arena.current.failed and "429" in arena.current.failed and len(arena.skipped) >= 2
+    assert not arena.view.votable and "No vote on this pair" in arena.status.value
+    with pytest.raises(nbllm.UsageError, match="cannot be voted on"):
+        arena.vote("A")
+    arena._from_browser({"vote": "A", "round": 0})  # a click counts for nothing either
+    assert VoteStore(tmp_path / "v.sqlite3").votes() == []
