@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,7 +20,9 @@ import pytest
 os.environ["NBLLM_CACHE_DIR"] = tempfile.mkdtemp(prefix="nbllm-test-cache-")
 # The assembled model files are shared by the whole run (tests that move the cache, their
 # kernels and child processes included), so the embedded model is written once.
-os.environ.setdefault("NBLLM_MODELS_DIR", tempfile.mkdtemp(prefix="nbllm-test-models-"))
+if "NBLLM_MODELS_DIR" not in os.environ:
+    os.environ["NBLLM_MODELS_DIR"] = tempfile.mkdtemp(prefix="nbllm-test-models-")
+    atexit.register(shutil.rmtree, os.environ["NBLLM_MODELS_DIR"], ignore_errors=True)
 
 import nbllm
 from tests.scripted import ScriptedLLM

@@ -24,8 +24,9 @@ class Budget:
     answer arrives the reservation is replaced by what it really cost. So the total spent
     exceeds ``max_cost`` only by what requests in flight cost beyond their reservation: a
     prompt with more tokens than estimated, or output past ``assumed_output_tokens`` on a model
-    whose ceiling nbllm does not know. Offline batches reserve every request before the batch
-    is submitted. Cache hits cost nothing.
+    whose ceiling nbllm does not know. An attempt that timed out may have been billed though
+    no usage came back: its reservation counts as spent. Offline
+    batches reserve every request before the batch is submitted. Cache hits cost nothing.
     """
 
     price_per_input_token: float = 0.0
@@ -36,6 +37,7 @@ class Budget:
     output_tokens: int = 0
     requests: int = 0
     reserved: float = 0.0
+    unmetered: float = 0.0  # attempts that timed out: the provider may have billed them
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def cost_of(self, input_tokens: int, output_tokens: int) -> float:
@@ -43,8 +45,8 @@ class Budget:
 
     @property
     def cost(self) -> float:
-        """What was spent so far."""
-        return self.cost_of(self.input_tokens, self.output_tokens)
+        """What was spent so far (an attempt that timed out counted at its hold)."""
+        return self.cost_of(self.input_tokens, self.output_tokens) + self.unmetered
 
     def reserve(self, estimated_input: int, estimated_output: int) -> float:
         """Hold the estimated cost of one request, or raise BudgetExceededError; returns the hold."""
@@ -65,6 +67,14 @@ class Budget:
             self.reserved = max(0.0, self.reserved - hold)
             self.input_tokens += input_tokens
             self.output_tokens += output_tokens
+            self.requests += 1
+
+    def charge(self, hold: float) -> None:
+        """An attempt that may have been billed though no usage came back (it timed out): its
+        hold counts as spent, so ``max_cost`` still holds."""
+        with self._lock:
+            self.reserved = max(0.0, self.reserved - hold)
+            self.unmetered += hold
             self.requests += 1
 
     def release(self, hold: float) -> None:

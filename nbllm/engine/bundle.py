@@ -174,14 +174,12 @@ def save(path: str | Path, entries: list[BundleEntry]) -> None:
 
 
 def _keep_mode(path: Path, tmp: Path) -> None:
-    """A new file gets the usual mode (not mkstemp's 0600); a rewritten one keeps its own, so a
-    bundle a class shares stays readable."""
+    """A new file is readable by all (not mkstemp's 0600); a rewritten one keeps its own mode,
+    so a bundle a class shares stays readable."""
     try:
         mode = path.stat().st_mode & 0o777
     except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
+        mode = 0o644
     os.chmod(tmp, mode)
 
 

@@ -44,10 +44,13 @@ async def call(
                     raise BackendError("the backend returned no choices")
             except asyncio.TimeoutError:
                 error: NBLLMError = TransientBackendError(f"the request timed out after {retry.timeout} s")
+                billed = True  # the provider may have worked on it: its hold counts as spent
             except NBLLMError as exc:
                 error = exc
+                billed = False  # refused or failed before an answer (a 429, a 5xx): not billed
             except Exception as exc:  # a backend bug or an unexpected client error
                 error = BackendError(f"{type(exc).__name__}: {exc}")
+                billed = False
             except BaseException:
                 if config.budget is not None:
                     config.budget.release(hold)
@@ -67,7 +70,10 @@ async def call(
                     attempts=attempt,
                 )
             if config.budget is not None:
-                config.budget.release(hold)
+                if billed:
+                    config.budget.charge(hold)
+                else:
+                    config.budget.release(hold)
         if not isinstance(error, TransientBackendError) or attempt > retry.max_retries:
             error.attempts = attempt  # type: ignore[attr-defined]
             raise error

@@ -51,10 +51,12 @@ class Session:
         entries: dict[str, BundleEntry] | None = None,
         compare: bool = False,
         fallback: EngineConfig | None = None,
+        fresh: bool = False,
     ) -> None:
         self.path = Path(path).absolute()  # a later %cd does not move it
         self.mode: Mode = mode
         self.compare = compare
+        self.fresh = fresh  # a recording started empty: an old session's answers are not kept
         self.fallback = fallback
         self.entries: dict[str, BundleEntry] = dict(entries or {})
         self.drift: list[Drift] = []
@@ -106,13 +108,16 @@ class Session:
         self.save()
 
     def adopt(self, old: Session) -> None:
-        """Keep the answers a session on the same file recorded and could not write yet (its
-        cell was run again): they are written with this session's."""
+        """Take over what a session on the same file recorded and could not write yet (its cell
+        was run again): written with this session's, the old session's answers winning over the
+        file's older copies. The old session is then clean: it never writes over this one."""
         with old._lock:
-            unsaved = {k: v for k, v in old.entries.items() if k not in self.entries}
+            unsaved = dict(old.entries) if old._dirty else {}
+            old._dirty = False
+        _UNSAVED.discard(old)
         if unsaved:
             with self._lock:
-                self.entries = {**unsaved, **self.entries}
+                self.entries = {**self.entries, **unsaved}
                 self._dirty = True
 
     def _compare(self, config: EngineConfig, request: RawRequest, generation: Generation) -> None:
@@ -307,7 +312,7 @@ def open_session(session: Session) -> Session:
                 "its with block)."
             )
     if old is not None and old is not session:
-        if session.mode == "record":
+        if session.mode == "record" and not session.fresh:
             session.adopt(old)
         try:
             close_session(old)

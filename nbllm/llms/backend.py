@@ -91,12 +91,6 @@ class Backend:
         """What distinguishes this model's answers from another's, for the cache key."""
         return {"backend": type(self).__name__, "model": self.model_name}
 
-    @property
-    def model_identity(self) -> dict[str, Any]:
-        """What distinguishes this model's answers from another's (its backend, model and, for
-        a file, its sha256): the identity caches, bundles and arena votes are kept under."""
-        return self._cache_identity()
-
     def _generate_raw(self, request: RawRequest) -> list[RawGeneration]:
         """Blocking raw call: one request, `request.n` choices (or fewer)."""
         raise UsageError(f"{type(self).__name__} implements neither _generate_raw nor _agenerate_raw.")
@@ -121,3 +115,11 @@ class Backend:
     def _astream_raw(self, request: RawRequest) -> AsyncIterator[str | RawGeneration]:
         """Text deltas for one choice (backends with ``supports_streaming`` override this)."""
         raise UsageError(f"{type(self).__name__} cannot stream.")
+
+
+def model_identity(llm: Any) -> Any:
+    """What distinguishes an LLM's answers from another's (its backend, model and, for a file,
+    its sha256): the identity caches, bundles and arena votes are kept under. Anything else
+    (a stand-in, a generator's model) is known by its model name."""
+    identity = getattr(llm, "_cache_identity", None)
+    return identity() if callable(identity) else getattr(llm, "model_name", type(llm).__name__)

@@ -118,7 +118,7 @@ def record(path: Union[str, Path], *, fresh: bool = False) -> BundleSession:
                 entries = bundle.load(path)
             except BundleError as exc:
                 raise BundleError(f"{exc} To record it anew, use record(..., fresh=True).") from None
-    return BundleSession(sessions.open_session(sessions.Session(path, "record", entries)))
+    return BundleSession(sessions.open_session(sessions.Session(path, "record", entries, fresh=fresh)))
 
 
 def replay(

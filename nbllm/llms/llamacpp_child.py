@@ -34,10 +34,6 @@ READY = "NBLLM-READY"
 # The exit code of a start that cannot work (the model file does not load): the parent
 # remembers it. Any other death while starting (a kill, a crash, a timeout) is tried again.
 LOAD_FAILED = 78
-# Up to this many slots, each has a context of its own; more slots share one pool of this many
-# slots' contexts (llama.cpp's unified KV cache), each still up to n_ctx: more sequences decode
-# together for the same memory, and a request that finds the pool full waits for room.
-POOLED_FROM = 8
 # llama.cpp's server on 127.0.0.1 is reached directly, never through a system proxy.
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -48,10 +44,7 @@ def _params(config: dict) -> object:
     params = xllamacpp.CommonParams()
     params.model.path = config["model_path"]
     params.n_parallel = config["n_parallel"]
-    params.n_ctx, pooled = context_size(config)
-    if pooled:
-        params.kv_unified = True
-        params.kv_unified_per_slot = config["n_ctx"]
+    params.n_ctx = config["n_ctx"] * config["n_parallel"]  # a context of its own for each slot
     params.cpuparams.n_threads = config["n_threads"]
     params.cpuparams_batch.n_threads = config["n_threads_batch"]
     params.n_gpu_layers = config["n_gpu_layers"]
@@ -73,22 +66,13 @@ def _params(config: dict) -> object:
     return params
 
 
-def context_size(config: dict) -> tuple[int, bool]:
-    """The engine's whole context, and whether its slots share it as one pool. A binary of the
-    user's own gets a context per slot: builds older than 2026 have no unified pool."""
-    n_ctx, slots = config["n_ctx"], config["n_parallel"]
-    if slots <= POOLED_FROM or config.get("server_binary"):
-        return n_ctx * slots, False
-    return n_ctx * POOLED_FROM, True
-
-
 def binary_command(config: dict, port: int) -> list[str]:
     """The ``llama-server`` command line for the same settings the wheel's server gets (the
     key goes in the environment, never on the command line, where other users could read it)."""
     command = [
         config["server_binary"], "--model", config["model_path"], "--host", "127.0.0.1",
         "--port", str(port), "--parallel", str(config["n_parallel"]),
-        "--ctx-size", str(context_size(config)[0]),
+        "--ctx-size", str(config["n_ctx"] * config["n_parallel"]),
         "--threads", str(config["n_threads"]), "--threads-batch", str(config["n_threads_batch"]),
         "--n-gpu-layers", str(config["n_gpu_layers"]), "--props",
     ]  # fmt: skip
@@ -197,7 +181,7 @@ def main() -> None:
         server = xllamacpp.Server(_params(config))
     except Exception as exc:  # the model did not load: llama.cpp said why in the log
         print(f"nbllm: the engine could not load the model: {exc}", file=sys.stderr, flush=True)
-        sys.exit(LOAD_FAILED)
+        os._exit(LOAD_FAILED)  # at once: the parent reads the code as soon as stdout closes
     print(f"{READY} {server.listening_address}", file=ready, flush=True)
     sys.stdin.read()  # until the parent closes the pipe
     del server

@@ -139,7 +139,7 @@ class EngineProcess:
         line = _read_line(self._proc, settings.start_timeout)
         if not line.startswith("NBLLM-READY "):
             try:  # its stdout has closed: it is exiting, with a code that says why
-                self._proc.wait(timeout=2)
+                self._proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
             definite = self._proc.poll() == LOAD_FAILED

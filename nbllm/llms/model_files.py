@@ -118,6 +118,7 @@ def _write(model: PartedModel, target: Path) -> None:
                         out.write(block)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(partial, 0o644)  # readable by all, as installed files are (not mkstemp's 0600)
         if digest.hexdigest() != model.sha256:
             raise ModelNotFoundError(
                 f"the parts of {model.file_name} are damaged ({_damaged(model, parts)}: their "

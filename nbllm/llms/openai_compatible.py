@@ -38,7 +38,6 @@ from nbllm.llms import openai_stream
 from nbllm.llms import openai_structured as structured_output
 from nbllm.llms import openai_wire as wire
 from nbllm.llms.base import AsyncLLM
-from nbllm.llms.openai_connection import OPENAI_URL as OPENAI_URL  # where it always was
 from nbllm.llms.openai_endpoint import STRUCTURED_MODES, EndpointCapabilities, capabilities_of
 from nbllm.llms.openai_errors import refused_request_text
 from nbllm.llms.openai_models import known_output_ceiling

@@ -60,11 +60,6 @@ def capabilities_of(base_url: str, model: str) -> EndpointCapabilities:
         return _ENDPOINTS.setdefault((base_url.rstrip("/"), model), EndpointCapabilities())
 
 
-def forget_capabilities(base_url: str, model: str) -> None:
-    with _LOCK:
-        _ENDPOINTS.pop((base_url.rstrip("/"), model), None)
-
-
 def first_line(text: str) -> str:
     """A refusal's first line, short enough for the note on what was learnt from it."""
     line = text.strip().splitlines()[0] if text.strip() else ""

@@ -48,7 +48,7 @@ def _child_main(payload: bytes, requests: Any, results: Any) -> None:
         try:
             inputs, num_generations, options, make_generator = dill.loads(payload)
         except BaseException as exc:
-            results.put((request_id, "error", _portable(_unreadable("the request", "child", exc))))
+            results.put((request_id, "error", _pickled(_unreadable("the request", "child", exc))))
             continue
         try:
             if make_generator is not None:  # run a generator on this LLM (LLMPool.generate_frame)
@@ -56,13 +56,20 @@ def _child_main(payload: bytes, requests: Any, results: Any) -> None:
             else:
                 answer = llm.generate(inputs, num_generations, **options)
         except BaseException as exc:
-            results.put((request_id, "error", _portable(exc)))
+            results.put((request_id, "error", _pickled(exc)))
             continue
         try:  # pickled here, not in the queue's feeder thread, which would drop it silently
             results.put((request_id, "ok", dill.dumps(answer, recurse=True)))
         except BaseException as exc:
-            results.put((request_id, "error", _portable(_unreadable("the answer", "parent", exc))))
+            results.put((request_id, "error", _pickled(_unreadable("the answer", "parent", exc))))
     llm.unload()
+
+
+def _pickled(exc: BaseException) -> bytes:
+    """An error as bytes the bridge unpickles itself (a failure there fails the row, not it)."""
+    import dill
+
+    return dill.dumps(_portable(exc))
 
 
 def _unreadable(what: str, where: str, exc: BaseException) -> BackendError:
@@ -148,15 +155,17 @@ class _ChildLink:
             future = self.pending.pop(request_id, None)
         if future is None or future.done():
             return
-        if status != "ok":
-            future.set_exception(payload)
-            return
         import dill
 
         try:
-            future.set_result(dill.loads(payload))
+            value = dill.loads(payload)
         except Exception as exc:  # a class the parent cannot import: that row fails, not the bridge
-            future.set_exception(_unreadable("the answer", "parent", exc))
+            future.set_exception(_unreadable(f"the {'answer' if status == 'ok' else 'error'}", "parent", exc))
+            return
+        if status == "ok":
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
     def fail_all(self, error: BaseException) -> None:
         with self.lock:

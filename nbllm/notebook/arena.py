@@ -12,7 +12,6 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import html
-import json
 import random
 import threading
 from dataclasses import dataclass
@@ -23,8 +22,8 @@ import anywidget
 import ipywidgets as w
 import traitlets
 
-from nbllm.errors import InvalidParameterError, UsageError
-from nbllm.notebook.arena_votes import Vote, VoteStore, choice, ranking, win_rates
+from nbllm.errors import InvalidParameterError
+from nbllm.notebook.arena_votes import Vote, VoteStore, choice, contender_id, ranking, win_rates
 from nbllm.notebook.style import offline_style
 
 LABELS = {"A": "A is better (a)", "B": "B is better (b)", "tie": "Tie (t)", "both_bad": "Both bad (x)"}
@@ -50,6 +49,11 @@ function render({ model, el }) {
     bar.appendChild(button);
     return button;
   });
+  const skip = document.createElement("button");  // a pair without two answers is only skipped
+  skip.className = "jupyter-button widget-button nbllm-skip";
+  skip.textContent = "Skip this pair";
+  skip.addEventListener("click", () => send("A"));
+  bar.appendChild(skip);
   const keys = document.createElement("div");
   keys.tabIndex = 0;
   keys.className = "nbllm-arena-keys";
@@ -86,6 +90,7 @@ function render({ model, el }) {
       answers[i].replaceChildren(side, document.createElement("br"), text);
     });
     buttons.forEach((b) => { b.disabled = sent === model.get("round") || !model.get("votable"); });
+    skip.style.display = model.get("votable") ? "none" : "";
   }
   model.on("change", show);  // the pair and its round arrive in one message
   show();
@@ -154,7 +159,10 @@ class Arena(w.VBox):
             llm = default_llm()
         self.llm, self.prompts, self.options, self.voter = llm, list(prompts), options, voter
         # what each contender really is: votes are stored and counted by it, not by its name
-        self.ids = {name: contender_id(item, llm, options) for name, item in self.contenders.items()}
+        self.ids: dict[str, str] = {}
+        for name, item in self.contenders.items():
+            ident = contender_id(item, llm, options)
+            self.ids[name] = ident if ident not in self.ids.values() else f"{ident}:{name}"  # one LLM twice
         self.store = VoteStore(path or _default_path(list(self.ids.values())))
         self._rng = random.Random(seed)
         self._order: list[str] = []
@@ -177,8 +185,12 @@ class Arena(w.VBox):
 
     def _vote(self, winner: str) -> Pair:
         pair = self.current
-        if pair.failed:
-            raise UsageError(f"this pair cannot be voted on: a contender gave no answer ({pair.failed}).")
+        if pair.failed:  # never a vote: the next pair is drawn instead
+            self.current = self._next.result()
+            self._next = self._ahead.submit(self._draw)
+            self._round += 1
+            self._show(note="That pair was skipped, not voted on.")
+            return pair
         self.store.add(
             Vote(pair.prompt, pair.a, pair.b, winner, self.voter, self.ids[pair.a], self.ids[pair.b])
         )
@@ -195,9 +207,7 @@ class Arena(w.VBox):
         if content.get("vote") not in LABELS:
             return
         with self._voting:
-            if self.current.failed:
-                self._show()
-            elif content.get("round") == self._round:
+            if content.get("round") == self._round:
                 self._vote(choice(content["vote"]))
             else:
                 self._show(note="Your vote came after that pair was decided, so it was not counted.")
@@ -345,34 +355,6 @@ def _default_path(ids: list[str]) -> Path:
 
     digest = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16]
     return default_cache_dir() / "arena" / f"{digest}.sqlite3"
-
-
-def contender_id(item: Any, llm: Any, options: dict[str, Any]) -> str:
-    """What a contender really is, as a short digest: an LLM's model identity, settings and
-    system prompt; a dict of settings or a prompt template with the LLM it runs on; a generator
-    with its job. Two model_copy()s with other settings, or one name on two models, differ."""
-    if isinstance(item, dict):
-        what: dict[str, Any] = {"settings": item, "on": _model(llm), "options": options}
-    elif isinstance(item, str):
-        what = {"template": item, "on": _model(llm), "options": options}
-    elif hasattr(item, "job"):
-        what = {"generator": type(item).__name__, "name": item.name, "job": repr(item.job)}
-        what["on"] = _model(getattr(item, "llm", None))
-    else:
-        what = {"llm": _model(item), "options": options}
-    blob = json.dumps(what, sort_keys=True, default=repr)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _model(llm: Any) -> Any:
-    if llm is None:
-        return None
-    params = getattr(llm, "params", None)
-    return {
-        "identity": getattr(llm, "model_identity", None) or getattr(llm, "model_name", type(llm).__name__),
-        "params": params.set_values() if hasattr(params, "set_values") else None,
-        "system": getattr(llm, "system_prompt", None),
-    }
 
 
 def _check(item: Any) -> None:

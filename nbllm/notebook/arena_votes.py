@@ -7,6 +7,8 @@ Runs on the caller's thread (each vote is one short transaction).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import sqlite3
 import time
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from nbllm.errors import InvalidParameterError, MissingDependencyError
+from nbllm.llms.backend import model_identity
 
 CHOICES = ("A", "B", "tie", "both_bad")
 ELO = 400 / math.log(10)  # Bradley-Terry log-strengths on the Elo scale, centred on 1000
@@ -63,7 +66,11 @@ class VoteStore:
                     have = {row[1] for row in db.execute("PRAGMA table_info(votes)")}
                     for column in ADDED_COLUMNS:
                         if column not in have:
-                            db.execute(f"ALTER TABLE votes ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
+                            try:
+                                db.execute(f"ALTER TABLE votes ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
+                            except sqlite3.OperationalError as exc:  # another kernel added it first
+                                if "duplicate column" not in str(exc):
+                                    raise
                 break
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
@@ -188,3 +195,31 @@ def _fit(votes: Sequence[Vote], names: list[str]) -> Any:
     # alpha: a prior of about one pseudo-vote each way, so three votes cannot make a 1500-point gap
     strengths = choix.ilsr_pairwise(len(names), data, alpha=1.0)
     return 1000.0 + ELO * (strengths - strengths.mean())
+
+
+def contender_id(item: Any, llm: Any, options: dict[str, Any]) -> str:
+    """What a contender really is, as a short digest: an LLM's model identity, settings and
+    system prompt; a dict of settings or a prompt template with the LLM it runs on; a generator
+    with its job. Two model_copy()s with other settings, or one name on two models, differ."""
+    if isinstance(item, dict):
+        what: dict[str, Any] = {"settings": item, "on": _model(llm), "options": options}
+    elif isinstance(item, str):
+        what = {"template": item, "on": _model(llm), "options": options}
+    elif hasattr(item, "job"):
+        what = {"generator": type(item).__name__, "name": item.name, "job": repr(item.job)}
+        what["on"] = _model(getattr(item, "llm", None))
+    else:
+        what = {"llm": _model(item), "options": options}
+    blob = json.dumps(what, sort_keys=True, default=repr)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _model(llm: Any) -> Any:
+    if llm is None:
+        return None
+    params = getattr(llm, "params", None)
+    return {
+        "identity": model_identity(llm),
+        "params": params.set_values() if hasattr(params, "set_values") else None,
+        "system": getattr(llm, "system_prompt", None),
+    }

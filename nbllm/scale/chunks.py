@@ -33,6 +33,7 @@ def run_chunks(
     params: dict[str, Any],
     progress: Progress | None = None,
     send: Callable[[Any, list[Any]], concurrent.futures.Future[Any]] | None = None,
+    keep: Callable[[int, list[Any]], Any] | None = None,
 ) -> list[Any]:
     """One output per prompt, in order. Each live member holds one chunk at a time.
 
@@ -42,7 +43,10 @@ def run_chunks(
     its worker twice alone gets the error, so one poison prompt cannot kill worker after worker.
     A chunk refused as a whole (one bad prompt) is split into single rows, so only the bad row
     keeps the error. `send(member, prompts)` replaces ``member.generate`` (to run a generator
-    there); its Future gives one result per prompt."""
+    there); its Future gives one result per prompt. `keep(first, results)` is called with each
+    chunk's results as it finishes (so an interrupt or a later error loses none of them); on an
+    interrupt the chunks not yet sent are never sent and those in flight are cancelled where
+    their member can cancel them."""
     if send is None:
 
         def send(member: Any, part: list[Any]) -> concurrent.futures.Future[Any]:
@@ -55,9 +59,32 @@ def run_chunks(
     )
     kills: collections.Counter[tuple[int, int]] = collections.Counter()
     results: dict[int, Any] = {}
-    lost: BaseException | None = None  # the last member's death, for rows nobody was left to do
     alive = set(range(len(members)))
     flying: dict[concurrent.futures.Future[Any], tuple[int, tuple[int, int]]] = {}
+    try:
+        lost = _schedule(members, prompts, send, queue, flying, alive, kills, results, progress, keep)
+    except BaseException:  # an interrupt (or an error in a callback): stop the work under way
+        for future in flying:
+            future.cancel()
+        raise
+    return _outputs(prompts, results, lost, num_generations)
+
+
+def _schedule(
+    members: Sequence[Any],
+    prompts: list[Any],
+    send: Callable[[Any, list[Any]], concurrent.futures.Future[Any]],
+    queue: collections.deque[tuple[int, int]],
+    flying: dict[concurrent.futures.Future[Any], tuple[int, tuple[int, int]]],
+    alive: set[int],
+    kills: collections.Counter[tuple[int, int]],
+    results: dict[int, Any],
+    progress: Progress | None,
+    keep: Callable[[int, list[Any]], Any] | None,
+) -> BaseException | None:
+    """Sends chunks to free members until every row has its result; the last member's death,
+    for rows nobody was left to do."""
+    lost: BaseException | None = None
     while queue or flying:
         busy = {member for member, _ in flying.values()}
         for member in sorted(alive - busy):
@@ -96,8 +123,16 @@ def run_chunks(
                 continue
             for index in range(first, end):
                 results[index] = error if error is not None else future.result()[index - first]
+            if keep is not None and error is None:
+                keep(first, future.result())
             if progress is not None:
                 progress(len(results), len(prompts))
+    return lost
+
+
+def _outputs(
+    prompts: list[Any], results: dict[int, Any], lost: BaseException | None, num_generations: int
+) -> list[Any]:
     outputs: list[GenerateOutput] = []
     for index in range(len(prompts)):
         result = results.get(index)
@@ -142,15 +177,19 @@ def generate_frame(
         else [None] * len(prompts)
     )
     missing = [i for i, output in enumerate(cached) if output is None]
+    sent = [prompts[i] for i in missing]
+
+    def keep(first: int, outputs: list[Any]) -> None:  # each chunk cached as it finishes
+        shared_cache.remember(cache_llm, sent[first : first + len(outputs)], outputs, **params)
+
     report, close = _progress(progress, len(missing))
     try:
         made = run_chunks(
-            pool.llms, [prompts[i] for i in missing], chunk_size, num_generations, params, report
-        )
+            pool.llms, sent, chunk_size, num_generations, params, report,
+            keep=keep if cache_llm is not None else None,
+        )  # fmt: skip
     finally:
         close()
-    if cache_llm is not None:
-        shared_cache.remember(cache_llm, [prompts[i] for i in missing], made, **params)
     outputs = list(cached)
     for index, output in zip(missing, made):
         outputs[index] = output

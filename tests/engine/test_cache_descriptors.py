@@ -5,7 +5,6 @@ before)."""
 from __future__ import annotations
 
 import os
-import threading
 import time
 from pathlib import Path
 
@@ -15,13 +14,21 @@ from nbllm.engine import cache_writer
 from tests.scripted import ScriptedLLM
 
 
-def open_descriptors() -> int:
-    return len(os.listdir("/proc/self/fd"))
+def descriptors_on(path: Path) -> int:
+    """This process's open descriptors on the cache file and its WAL files."""
+    found = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        found += target.startswith(str(path))
+    return found
 
 
-def writer_ended(timeout: float = 10.0) -> None:
+def writer_ended(writer: cache_writer.CacheWriter, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
-    while any(t.name == "nbllm-cache-writer" for t in threading.enumerate()):
+    while writer._thread is not None and writer._thread.is_alive():
         assert time.monotonic() < deadline, "the cache writer did not end"
         time.sleep(0.01)
 
@@ -29,11 +36,13 @@ def writer_ended(timeout: float = 10.0) -> None:
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors through /proc")
 def test_pauses_leak_no_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cache_writer, "IDLE_SECONDS", 0.05)
-    llm = ScriptedLLM(cache_path=str(tmp_path / "c.sqlite3"))
+    path = tmp_path / "c.sqlite3"
+    llm = ScriptedLLM(cache_path=str(path))
     llm.generate(["warm up"])
-    writer_ended()
-    before = open_descriptors()
+    writer = llm.engine.recorder.writer
+    writer_ended(writer)
+    before = descriptors_on(path)
     for i in range(25):  # 25 pauses: a message, then the writer idles out
         llm.generate([f"message {i}"])
-        writer_ended()
-    assert open_descriptors() <= before + 2, (before, open_descriptors())
+        writer_ended(writer)
+    assert descriptors_on(path) <= before, (before, descriptors_on(path))

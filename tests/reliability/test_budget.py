@@ -52,3 +52,16 @@ def test_sixty_four_long_answers_at_once_stay_within_max_cost(faults) -> None:
     assert len(sent) + len(refused) == 64 and 1 <= len(sent) <= 5
     assert llm.budget.cost <= 10.0, f"spent {llm.budget.cost} of a 10.0 budget"
     assert llm.budget.cost == pytest.approx(2.0 * len(sent))  # each billed 2000 tokens
+
+
+def test_an_attempt_that_timed_out_is_charged_as_it_may_have_been_billed(faults) -> None:
+    llm = llm_for(faults, timeout=0.5, max_retries=1)
+    llm.budget = nbllm.Budget(price_per_output_token=1e-3, max_cost=10.0)
+    (row,) = llm.generate("faults=timeout,timeout|question 9", max_tokens=100)
+    assert not row.generations[0].ok  # both attempts timed out
+    # each attempt held (about 4 prompt tokens, free here) + 100 output tokens at 1e-3: 0.1
+    assert llm.budget.cost == pytest.approx(0.2) and llm.budget.reserved == 0
+    (ok,) = llm.generate("question 10", max_tokens=100)
+    assert ok.generations[0].ok and llm.budget.cost == pytest.approx(
+        0.2 + ok.generations[0].stats.output_tokens * 1e-3
+    )

@@ -63,3 +63,23 @@ def test_a_pool_call_with_an_unpicklable_option_returns() -> None:
         assert all("could not be sent to the child process" in str(e) for e in errors)
     finally:
         pool.teardown()
+
+
+def test_an_interrupted_table_keeps_every_finished_chunk(tmp_path) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"prompt": [f"Name the number {i}." for i in range(6)]})
+    cache_llm = nbllm.LlamaCppLLM(n_threads=1, concurrency=2, cache_path=str(tmp_path / "c.sqlite3"))
+    pool = nbllm.LLMPool([nbllm.ProcessLLM(_load_embedded)])
+    try:
+
+        def interrupt(done: int, total: int) -> None:
+            if done >= 2:
+                raise KeyboardInterrupt  # what "interrupt kernel" does after the first chunk
+
+        with pytest.raises(KeyboardInterrupt):
+            pool.generate_frame(frame, chunk_size=2, cache_llm=cache_llm, progress=interrupt, max_tokens=4)
+        again = pool.generate_frame(frame, chunk_size=2, cache_llm=cache_llm, progress=False, max_tokens=4)
+        assert again.attrs["rows_from_cache"] == 2 and again.attrs["rows_sent"] == 4
+    finally:
+        pool.teardown()
