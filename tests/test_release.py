@@ -78,10 +78,11 @@ def test_the_wheel_from_the_sdist_holds_the_same_files(dists: dict[str, Path]) -
 
 
 def test_the_version_lives_in_one_place(dists: dict[str, Path]) -> None:
-    project = (ROOT / "pyproject.toml").read_text()
-    assert re.search(r'^dynamic = \["version"\]', project, re.M) and not re.search(
-        r"^version =", project, re.M
-    )
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and project["project"]["dynamic"] == ["version"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "nbllm.__version__"}
     metadata = zipfile.ZipFile(dists["wheel"]).read(f"nbllm-{nbllm.__version__}.dist-info/METADATA").decode()
     assert f"\nVersion: {nbllm.__version__}\n" in metadata
     requires = re.findall(r"^Requires-Dist: (.+)$", metadata, re.M)
