@@ -203,9 +203,9 @@ class EngineProcess:
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            kill_tree(proc)
-            proc.wait(timeout=5)
-        kill_tree(proc)  # a server binary it started dies with it, however it ended
+            pass
+        kill_tree(proc)  # it, and a server binary it started, however it ended
+        proc.wait(timeout=5)
         if proc.stdout is not None:
             proc.stdout.close()
         if self._log_path is not None:

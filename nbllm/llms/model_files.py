@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from nbllm.engine.bundle import replace_file
 from nbllm.engine.cache import default_cache_dir
 from nbllm.errors import ModelNotFoundError
 
@@ -133,7 +134,7 @@ def _replace(partial: Path, target: Path, sha256: str) -> None:
     """Put the new file in place. On Windows a file another process holds open cannot be
     replaced: if another process has just written a good copy, that copy is used."""
     try:
-        os.replace(partial, target)
+        replace_file(partial, target)
     except PermissionError:
         if target.is_file() and file_sha256(target) == sha256:
             return

@@ -215,18 +215,23 @@ class Arena(w.VBox):
     def votes(self) -> list[Vote]:
         """The votes about these contenders (by what they are, under this arena's names); a
         shared file's votes about other contenders are left out (see ``other_votes``)."""
-        names = {ident: name for name, ident in self.ids.items()}
-        return [
-            Vote(v.prompt, names[v.a_id], names[v.b_id], v.winner, v.voter, v.a_id, v.b_id)
-            for v in self.store.votes()
-            if v.a_id in names and v.b_id in names
-        ]
+        return self._split()[0]
 
     def other_votes(self) -> int:
         """How many votes in the file are about other contenders (or older votes that do not
         say what was compared): never counted in this arena's ranking."""
-        mine = set(self.ids.values())
-        return sum(not (v.a_id in mine and v.b_id in mine) for v in self.store.votes())
+        return self._split()[1]
+
+    def _split(self) -> tuple[list[Vote], int]:
+        """One read of the file: this arena's votes (under its names) and how many others."""
+        names = {ident: name for name, ident in self.ids.items()}
+        everything = self.store.votes()
+        mine = [
+            Vote(v.prompt, names[v.a_id], names[v.b_id], v.winner, v.voter, v.a_id, v.b_id)
+            for v in everything
+            if v.a_id in names and v.b_id in names
+        ]
+        return mine, len(everything) - len(mine)
 
     def ranking(self, resamples: int = 200, seed: int = 0) -> Any:
         """One row per contender: contender, score (Bradley-Terry, Elo scale), low, high (a
@@ -299,7 +304,8 @@ class Arena(w.VBox):
             note = f"No vote on this pair: {pair.failed}. {note}".strip()
         elif self.skipped:
             note = f"{len(self.skipped)} pairs skipped: a contender gave no answer. {note}".strip()
-        votes, others = len(self.votes()), self.other_votes()
+        mine, others = self._split()
+        votes = len(mine)
         if others:
             note = (
                 f"{others} other votes in {self.store.path.name} are about other contenders (or do "
