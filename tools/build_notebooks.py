@@ -222,7 +222,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "md",
-            "## A blind arena\nWhich setting do *people* prefer, when they do not know which is which? The arena shows two anonymous answers to the same question; vote with the buttons, or click the dashed strip and press **a**, **b**, **t** (tie) or **x** (both bad). Only after your vote does it say which setting gave which answer. The votes go to a SQLite file that a whole class can share.",
+            "## A blind arena\nWhich setting do *people* prefer, when they do not know which is which? The arena shows two anonymous answers to the same question; vote with the buttons, or click the dashed strip and press **a**, **b**, **t** (tie) or **x** (both bad). Only after your vote does it name, on the same two answers, which setting gave which; **Next pair** (or **n**) brings the next question. The votes go to a SQLite file that a whole class can share, and `arena.ranking()` ranks them.",
         ),
         (
             "code",
@@ -230,20 +230,20 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "md",
-            "So that this notebook shows a ranking when run top to bottom, a scripted voter casts a few votes here: it prefers the answer that names the right capital. Your own votes add to the same file. The ranking fits a Bradley-Terry model to every vote (with `choix`) and gives each contender a score with a bootstrap interval.",
+            "So that this notebook shows what a ranking is for when run top to bottom, a scripted voter judges a practice arena of its own, whose votes go to a temporary file and never into the class's. It prefers the answer that names the right capital and, when both or neither do, the shorter one. The ranking fits a Bradley-Terry model to the votes (with `choix`): each contender gets a score in Elo points (1000 is average) with a 95% interval. Where the intervals do not overlap, the voters' preference is clear; a few votes leave wide intervals.",
         ),
         (
             "code",
-            'right = dict(zip(capitals["prompt"], capitals["capital"]))\nfor _ in range(8):\n    pair = arena.current\n    a_ok, b_ok = right[pair.prompt] in pair.answer_a, right[pair.prompt] in pair.answer_b\n    arena.vote("tie" if a_ok == b_ok else "A" if a_ok else "B")\narena.ranking()',
+            'import tempfile\nfrom pathlib import Path\n\npractice = nbllm.Arena(\n    {"careful (T=0.3)": {"temperature": 0.3}, "wild (T=1.2)": {"temperature": 1.2}},\n    list(capitals["prompt"]),\n    llm=llm,\n    path=Path(tempfile.mkdtemp()) / "scripted-votes.sqlite3",\n    max_tokens=16,\n    seed=0,\n    voter="script",\n)\nright = dict(zip(capitals["prompt"], capitals["capital"]))\n\n\ndef better(pair):\n    """The scripted voter: the right capital first, then the shorter answer."""\n    a_ok, b_ok = right[pair.prompt] in pair.answer_a, right[pair.prompt] in pair.answer_b\n    if a_ok != b_ok:\n        return "A" if a_ok else "B"\n    a_words, b_words = len(pair.answer_a.split()), len(pair.answer_b.split())\n    return "tie" if a_words == b_words else "A" if a_words < b_words else "B"\n\n\nfor _ in range(16):\n    practice.vote(better(practice.current))\npractice.ranking()',
         ),
-        ("code", "arena.plot_ranking()"),
+        ("code", "practice.plot_ranking()"),
         (
             "md",
             "## Send it to a colleague\n`to_html` writes one self-contained report (the tables, the plot, the scores, the settings, the model, nbllm's version and the date) that opens in any browser with no kernel and no network. The frames go to CSV or Parquet, and the log of every call to JSON Lines.",
         ),
         (
             "code",
-            'from pathlib import Path\n\nPath("exports").mkdir(exist_ok=True)\nprint(many.to_html("exports/capitals.html"))\nprint(many.to_csv("exports/capitals.csv"))\nprint(many.to_parquet("exports/capitals.parquet"))\nprint(many.to_jsonl("exports/capitals-log.jsonl"))',
+            'Path("exports").mkdir(exist_ok=True)\nprint(many.to_html("exports/capitals.html"))\nprint(many.to_csv("exports/capitals.csv"))\nprint(many.to_parquet("exports/capitals.parquet"))\nprint(many.to_jsonl("exports/capitals-log.jsonl"))',
         ),
         (
             "md",

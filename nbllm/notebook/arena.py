@@ -1,6 +1,6 @@
 """Arena: a blind side-by-side vote. Two anonymous answers to the same prompt (the order drawn
 at random), a vote for A, B, a tie or both bad (buttons, or the keys a / b / t / x), and only
-then which contender was which. The votes go to a SQLite file a class can share; ``ranking()``
+then, on that same pair, which contender was which (until "Next pair", or the key n). The votes go to a SQLite file a class can share; ``ranking()``
 turns them into Bradley-Terry scores.
 
 Built and clicked on the kernel's thread; the next pair's answers are made ahead on the
@@ -18,99 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anywidget
 import ipywidgets as w
-import traitlets
 
 from nbllm.errors import InvalidParameterError
+from nbllm.notebook.arena_view import LABELS, ArenaView
 from nbllm.notebook.arena_votes import Vote, VoteStore, choice, contender_id, ranking, win_rates
 from nbllm.notebook.style import offline_style
-
-LABELS = {"A": "A is better (a)", "B": "B is better (b)", "tie": "Tie (t)", "both_bad": "Both bad (x)"}
-_VIEW_ESM = """
-function render({ model, el }) {
-  const prompt = document.createElement("div");
-  const row = document.createElement("div");
-  Object.assign(row.style, { display: "flex", gap: "8px" });
-  const answers = [0, 1].map(() => {
-    const box = document.createElement("div");
-    box.className = "nbllm-answer";
-    Object.assign(box.style, { padding: "6px", whiteSpace: "pre-wrap", width: "50%" });
-    row.appendChild(box);
-    return box;
-  });
-  const bar = document.createElement("div");
-  Object.assign(bar.style, { display: "flex", gap: "6px", flexWrap: "wrap", marginTop: "6px" });
-  const buttons = Object.entries(model.get("labels")).map(([choice, text]) => {
-    const button = document.createElement("button");
-    button.className = "jupyter-button widget-button nbllm-vote";
-    button.textContent = text;
-    button.addEventListener("click", () => send(choice));
-    bar.appendChild(button);
-    return button;
-  });
-  const skip = document.createElement("button");  // a pair without two answers is only skipped
-  skip.className = "jupyter-button widget-button nbllm-skip";
-  skip.textContent = "Skip this pair";
-  skip.addEventListener("click", () => send("A"));
-  bar.appendChild(skip);
-  const keys = document.createElement("div");
-  keys.tabIndex = 0;
-  keys.className = "nbllm-arena-keys";
-  keys.textContent = "Click here, then press a, b, t or x to vote";
-  // JupyterLab must not take a / b / t / x typed here as notebook commands.
-  keys.setAttribute("data-lm-suppress-shortcuts", "true");
-  Object.assign(keys.style, { padding: "4px 8px", border: "1px dashed #9ca3af", borderRadius: "4px",
-                              color: "#4b5563", cursor: "pointer", outline: "none", fontSize: "12px",
-                              marginTop: "4px" });
-  const shortcuts = { a: "A", b: "B", t: "tie", x: "both_bad" };
-  let sent = -1;  // one vote per round: a double click or a held key cannot vote on the next pair
-  function send(choice) {
-    const round = model.get("round");
-    if (sent === round) return;
-    sent = round;
-    buttons.forEach((b) => { b.disabled = true; });
-    model.send({ vote: choice, round });
-  }
-  keys.addEventListener("keydown", (event) => {
-    const choice = shortcuts[event.key.toLowerCase()];
-    if (!choice) return;
-    event.stopPropagation();
-    event.preventDefault();
-    if (!event.repeat) send(choice);
-  });
-  function show() {
-    prompt.replaceChildren();
-    const label = document.createElement("b");
-    label.textContent = "Prompt: ";
-    prompt.append(label, model.get("prompt"));
-    model.get("answers").forEach((text, i) => {
-      const side = document.createElement("b");
-      side.textContent = "AB"[i];
-      answers[i].replaceChildren(side, document.createElement("br"), text);
-    });
-    buttons.forEach((b) => { b.disabled = sent === model.get("round") || !model.get("votable"); });
-    skip.style.display = model.get("votable") ? "none" : "";
-  }
-  model.on("change", show);  // the pair and its round arrive in one message
-  show();
-  el.append(prompt, row, bar, keys);
-}
-export default { render };
-"""
-
-
-class ArenaView(anywidget.AnyWidget):
-    """The pair on screen and its vote buttons (and the keys a, b, t and x). The prompt, the two
-    answers and their round arrive in the browser in one message, so every vote carries the
-    round of the pair the voter saw, and the browser sends one vote per round."""
-
-    _esm = _VIEW_ESM
-    labels = traitlets.Dict(LABELS).tag(sync=True)
-    prompt = traitlets.Unicode("").tag(sync=True)
-    answers = traitlets.List(traitlets.Unicode(), ["", ""]).tag(sync=True)
-    round = traitlets.Int(0).tag(sync=True)
-    votable = traitlets.Bool(True).tag(sync=True)  # False: a contender gave no answer
 
 
 @dataclass
@@ -132,7 +45,9 @@ class Arena(w.VBox):
     `llm`), generators, or prompt variants (strings with ``{prompt}``, run on `llm`). `llm`
     defaults to nbllm's embedded model. `path` is the votes file (default: one per set of
     contenders in nbllm's cache folder). ``vote("A" | "B" | "tie" | "both_bad")`` votes from
-    code for the pair on screen."""
+    code for the pair being judged (a decided pair still on screen is left for it); after a
+    vote the decided pair stays on screen with its contenders' names until ``next()`` (the
+    "Next pair" button, or the key n)."""
 
     def __init__(
         self,
@@ -167,7 +82,9 @@ class Arena(w.VBox):
         self._rng = random.Random(seed)
         self._order: list[str] = []
         self._ahead = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbllm-arena")
-        self.revealed: Pair | None = None
+        self.revealed: Pair | None = None  # the last pair voted on
+        self._showing_reveal = False  # it is on screen, named, until "next"
+        self._last = ""
         self.skipped: list[Pair] = []  # pairs not put to a vote: a contender gave no answer
         self._voting = threading.Lock()
         self._round = 0
@@ -178,36 +95,50 @@ class Arena(w.VBox):
 
     # -- rounds ------------------------------------------------------------------------------
     def vote(self, winner: str) -> Pair:
-        """Vote on the pair on screen; returns it (now revealed) and shows the next one."""
+        """Vote on the pair being judged; returns it, now shown revealed until ``next()``."""
         winner = choice(winner)
         with self._voting:
             return self._vote(winner)
 
     def _vote(self, winner: str) -> Pair:
+        self._showing_reveal = False  # a vote from code while a decided pair is shown: on to the next
         pair = self.current
         if pair.failed:  # never a vote: the next pair is drawn instead
-            self.current = self._next.result()
-            self._next = self._ahead.submit(self._draw)
-            self._round += 1
+            self._advance()
             self._show(note="That pair was skipped, not voted on.")
             return pair
         self.store.add(
             Vote(pair.prompt, pair.a, pair.b, winner, self.voter, self.ids[pair.a], self.ids[pair.b])
         )
         self.revealed, self._last = pair, winner
-        self.current = self._next.result()
-        self._next = self._ahead.submit(self._draw)
-        self._round += 1
+        self._advance()
+        self._showing_reveal = True  # the decided pair stays on screen, named, until "next"
         self._show()
         return pair
 
+    def _advance(self) -> None:
+        self.current = self._next.result()
+        self._next = self._ahead.submit(self._draw)
+        self._round += 1
+
+    def next(self) -> None:
+        """Leave the decided pair (shown with its contenders' names) for the next pair to judge."""
+        with self._voting:
+            if self._showing_reveal:
+                self._showing_reveal = False
+                self._show()
+
     def _from_browser(self, content: dict[str, Any]) -> None:
-        """A vote from the buttons or keys. It names the round of the pair the voter saw; one
-        for a pair already decided (from code, meanwhile) is not counted, and the status says so."""
+        """A vote or "next" from the buttons or keys. A vote names the round of the pair the
+        voter saw; one for a pair already decided (from code, meanwhile) is not counted, and the
+        status says so."""
+        if "next" in content:
+            self.next()
+            return
         if content.get("vote") not in LABELS:
             return
         with self._voting:
-            if content.get("round") == self._round:
+            if content.get("round") == self._round and not self._showing_reveal:
                 self._vote(choice(content["vote"]))
             else:
                 self._show(note="Your vote came after that pair was decided, so it was not counted.")
@@ -294,14 +225,16 @@ class Arena(w.VBox):
         offline_style(self)
 
     def _show(self, note: str = "") -> None:
-        pair = self.current
+        shown = self.revealed if self._showing_reveal and self.revealed is not None else self.current
         with self.view.hold_sync():
-            self.view.prompt = pair.prompt
-            self.view.answers = [pair.answer_a, pair.answer_b]
-            self.view.round = self._round
-            self.view.votable = not pair.failed
-        if pair.failed:
-            note = f"No vote on this pair: {pair.failed}. {note}".strip()
+            self.view.prompt = shown.prompt
+            self.view.answers = [shown.answer_a, shown.answer_b]
+            self.view.round = self._round - 1 if shown is not self.current else self._round
+            self.view.revealed = [shown.a, shown.b] if shown is not self.current else []
+            self.view.said = self._last if shown is not self.current else ""
+            self.view.votable = not shown.failed
+        if shown.failed:
+            note = f"No vote on this pair: {shown.failed}. {note}".strip()
         elif self.skipped:
             note = f"{len(self.skipped)} pairs skipped: a contender gave no answer. {note}".strip()
         mine, others = self._split()
@@ -311,14 +244,14 @@ class Arena(w.VBox):
                 f"{others} other votes in {self.store.path.name} are about other contenders (or do "
                 f"not say what was compared) and are not counted. {note}"
             ).strip()
-        if self.revealed is None:
+        if shown is self.current:
             status = f"<i>{votes} votes so far. Which answer is better?</i>"
-        else:
-            last = self.revealed
+        else:  # the reveal stands beside the pair it names, never under the next one
             said = {"A": "A", "B": "B", "tie": "a tie", "both_bad": "both bad"}[self._last]
             status = (
-                f"<span class='nbllm-reveal'>You voted {said}: A was <b>{html.escape(last.a)}</b>, "
-                f"B was <b>{html.escape(last.b)}</b>.</span> {votes} votes so far."
+                f"<span class='nbllm-reveal'>You voted {said}: A was <b>{html.escape(shown.a)}</b>, "
+                f"B was <b>{html.escape(shown.b)}</b>.</span> {votes} votes so far. "
+                "<i>Next pair: press n or the button.</i>"
             )
         self.status.value = status + (f" <i class='nbllm-late'>{html.escape(note)}</i>" if note else "")
 

@@ -115,23 +115,38 @@ class VoteStore:
 
 
 def ranking(votes: Sequence[Vote], contenders: Sequence[str], resamples: int = 200, seed: int = 0) -> Any:
-    """One row per contender, best first: ``score`` (Bradley-Terry on the Elo scale), ``low`` and
-    ``high`` (a 95% bootstrap interval over the votes), ``wins`` (outright) and ``votes``. In
-    the fit a tie counts as a win for each side; "both bad" says nothing about the order and
-    only counts as a vote. A contender nobody has voted on has no score (NaN). With few votes
-    the intervals are wide, and with votes that all agree they can be narrow: read ``votes``."""
+    """One row per contender, best first: ``score`` (Bradley-Terry on the Elo scale, in whole
+    points), ``low`` and ``high`` (a 95% interval), ``wins`` (outright) and ``votes``. In the fit
+    a tie counts as a win for each side; "both bad" says nothing about the order and only counts
+    as a vote. A contender nobody has voted on has no score.
+
+    The interval is a parametric bootstrap: the pairs that met stay as they were, who won each
+    comparison is drawn again from the fitted strengths, and the refits' spread is placed on
+    the estimate. Resampling the votes instead gives
+    contenders that were only tied (or votes that all agree) an interval of zero width, which
+    reads as certainty after a handful of votes."""
     import numpy as np
     import pandas as pd
 
     names = list(contenders)
-    scores = _fit(votes, names)
+    data = _comparisons(votes, names)
+    scores = _fit(data, len(names))
     rng = np.random.default_rng(seed)
     draws = []
-    if votes:
+    if data:
+        pairs = np.asarray(data)
+        strengths = (scores - 1000.0) / ELO
+        beats = 1.0 / (1.0 + np.exp(strengths[pairs[:, 1]] - strengths[pairs[:, 0]]))
         for _ in range(resamples):
-            picked = rng.integers(0, len(votes), len(votes))
-            draws.append(_fit([votes[i] for i in picked], names))
-    low, high = np.percentile(draws, [2.5, 97.5], axis=0) if draws else (scores, scores)
+            keep = rng.random(len(pairs)) < beats
+            drawn = np.where(keep[:, None], pairs, pairs[:, ::-1])
+            draws.append(_fit([tuple(row) for row in drawn.tolist()], len(names)))
+    if draws:  # the draws' spread around their middle, placed on the estimate (the prior pulls
+        # every refit toward 1000, so the draws' own percentiles sit beside a strong estimate)
+        q_low, middle, q_high = np.percentile(draws, [2.5, 50, 97.5], axis=0)
+        low, high = scores - (middle - q_low), scores + (q_high - middle)
+    else:
+        low, high = scores, scores
     wins = {n: 0 for n in names}
     seen = {n: 0 for n in names}
     for v in votes:
@@ -142,7 +157,10 @@ def ranking(votes: Sequence[Vote], contenders: Sequence[str], resamples: int = 2
         if winner in wins:
             wins[winner] += 1
     unseen = [seen[n] == 0 for n in names]
-    scores, low, high = (np.where(unseen, np.nan, np.asarray(v, dtype=float)) for v in (scores, low, high))
+    scores, low, high = (
+        pd.array(np.where(unseen, np.nan, np.round(np.asarray(v, dtype=float))), dtype="Int64")
+        for v in (scores, low, high)
+    )
     frame = pd.DataFrame(
         {"contender": names, "score": scores, "low": low, "high": high,
          "wins": [wins[n] for n in names], "votes": [seen[n] for n in names]}
@@ -169,17 +187,10 @@ def win_rates(votes: Sequence[Vote], contenders: Sequence[str]) -> Any:
     return won / met.where(met > 0)
 
 
-def _fit(votes: Sequence[Vote], names: list[str]) -> Any:
-    import numpy as np
-
-    try:
-        import choix
-    except ImportError:
-        raise MissingDependencyError(
-            "the arena's ranking needs choix: pip install 'nbllm[compare]'"
-        ) from None
+def _comparisons(votes: Sequence[Vote], names: list[str]) -> list[tuple[int, int]]:
+    """(winner, loser) index pairs: a tie is one each way, "both bad" none."""
     index = {n: i for i, n in enumerate(names)}
-    data = []
+    data: list[tuple[int, int]] = []
     for v in votes:
         if v.a not in index or v.b not in index:
             continue
@@ -190,10 +201,23 @@ def _fit(votes: Sequence[Vote], names: list[str]) -> Any:
             data.append((b, a))
         elif v.winner == "tie":
             data.extend([(a, b), (b, a)])
+    return data
+
+
+def _fit(data: Sequence[tuple[int, int]], count: int) -> Any:
+    """Bradley-Terry scores on the Elo scale, centred on 1000."""
+    import numpy as np
+
+    try:
+        import choix
+    except ImportError:
+        raise MissingDependencyError(
+            "the arena's ranking needs choix: pip install 'nbllm[compare]'"
+        ) from None
     if not data:
-        return np.full(len(names), 1000.0)
+        return np.full(count, 1000.0)
     # alpha: a prior of about one pseudo-vote each way, so three votes cannot make a 1500-point gap
-    strengths = choix.ilsr_pairwise(len(names), data, alpha=1.0)
+    strengths = choix.ilsr_pairwise(count, list(data), alpha=1.0)
     return 1000.0 + ELO * (strengths - strengths.mean())
 
 

@@ -249,7 +249,7 @@ def plot_ranking(ranking: Any, win_rates: Any = None) -> Any:
     panels = 2 if win_rates is not None else 1
     figure = Figure(figsize=(5.5 * panels, max(3.0, 1.2 + 0.45 * len(ranking))), layout="constrained")
     axes = figure.subplots(1, panels, squeeze=False)[0]
-    order = ranking.iloc[::-1]
+    order = ranking.iloc[::-1].astype({"score": float, "low": float, "high": float})
     errors = [order["score"] - order["low"], order["high"] - order["score"]]
     axes[0].errorbar(order["score"], range(len(order)), xerr=errors, fmt="o", color=PALETTE[0], capsize=4)
     axes[0].set_yticks(

@@ -107,17 +107,23 @@ def write_log(llms: list[Any], path: Path) -> Path:
 
 
 def interactive(frame: Any) -> Any:
-    """An itables table in offline mode (its JavaScript inlined: no network needed)."""
+    """An itables table in offline mode (its JavaScript inlined: no network needed).
+
+    Only this table becomes interactive: ``itables.init_notebook_mode`` would make every later
+    DataFrame in the kernel a DataTable, and its dark-theme script runs before the library it
+    awaits is defined (an error in the browser's console)."""
     try:
-        import itables
+        from itables import to_html_datatable
+        from itables.javascript import generate_init_offline_itables_html
+        from itables.options import dt_bundle
     except ImportError:
         raise MissingDependencyError(
             "interactive tables need itables: pip install 'nbllm[compare]'"
         ) from None
     from IPython.display import HTML
 
-    itables.init_notebook_mode(connected=False)
-    return HTML(itables.to_html_datatable(frame, classes="display wrap compact", maxBytes=0, connected=False))
+    table = to_html_datatable(frame, classes="display wrap compact", maxBytes=0, connected=False)
+    return HTML(generate_init_offline_itables_html(dt_bundle) + table)
 
 
 def _png(figure: Any) -> str:

@@ -104,6 +104,9 @@ def page(jupyterlab: str) -> Iterator[Any]:
             page = browser.new_page(viewport={"width": 1400, "height": 1600})
             page.set_default_timeout(120_000)
             page.lab_url = jupyterlab
+            page.console_errors = []  # what the page logged as errors, and its uncaught exceptions
+            page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+            page.on("pageerror", lambda e: page.console_errors.append(str(e)))
             yield page
         finally:
             browser.close()
@@ -139,7 +142,8 @@ def wait_idle(page: Any) -> None:
 
 def run_all_cells(page: Any) -> None:
     """Run every cell through JupyterLab's own command once the kernel is idle (a menu click
-    that lands too early does nothing), and wait until the last cell has run."""
+    that lands too early does nothing), and wait until the last cell has run, or a cell has
+    failed (Run All stops there): its error is the test's failure."""
     wait_idle(page)
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     page.wait_for_function(
@@ -147,12 +151,20 @@ def run_all_cells(page: Any) -> None:
             const panel = window.jupyterapp.shell.currentWidget;
             const cells = panel.content.widgets.filter(c => c.model.type === 'code');
             const last = cells[cells.length - 1];
-            return last && last.model.executionCount !== null
+            const failed = cells.some(c => c.model.outputs.toJSON().some(o => o.output_type === 'error'));
+            return (failed || (last && last.model.executionCount !== null))
                    && panel.sessionContext.session.kernel.status === 'idle';
         }""",
         polling=250,
-        timeout=240_000,
+        timeout=600_000,  # lesson 04 runs 400 generations: about 4 minutes on two busy cores
     )
+    errors = page.evaluate(
+        """() => window.jupyterapp.shell.currentWidget.content.widgets
+                 .filter(c => c.model.type === 'code')
+                 .flatMap(c => c.model.outputs.toJSON().filter(o => o.output_type === 'error')
+                                .map(o => c.model.sharedModel.getSource() + '\\n' + o.ename + ': ' + o.evalue))"""
+    )
+    assert not errors, "a cell failed:\n" + "\n\n".join(errors)
 
 
 def run_cell(page: Any, index: int) -> None:

@@ -249,6 +249,12 @@ def test_a_comparison_reads_in_full_and_fits_the_page(page: Any) -> None:
         caption = table.locator("caption").text_content() or ""
         assert "Compared on SmolLM2-135M-Instruct" in caption, caption
         shot(page, "comparison.png")
+        # only the table asked for is interactive (the ranking above it stays a plain table),
+        # and nothing the notebook showed logged an error in the browser
+        interactive = panel.locator("table.dataTable")
+        interactive.first.wait_for()
+        assert interactive.count() == 1, interactive.count()
+        assert page.console_errors == [], page.console_errors
         arena_votes_by_click_and_key(page, panel)
     except Exception:
         shot(page, "comparison-failure.png")
@@ -288,13 +294,37 @@ def arena_votes_by_click_and_key(page: Any, panel: Any) -> None:
     answers = arena.locator(".nbllm-answer").all_inner_texts()
     assert len(answers) == 2 and not any(n in a for a in answers for n in ("careful", "wild"))  # blind
     cells = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets.length")
+    shown = arena.locator(".nbllm-answer").all_inner_texts()
     revealed = vote(lambda: arena.locator("button", has_text="A is better").click(), before + 1, "A")
     assert "careful (T=0.3)" in revealed and "wild (T=1.2)" in revealed, revealed
+    # the reveal names the pair it belongs to: the same two answers, each under its contender
+    sides = arena.locator(".nbllm-side").all_inner_texts()
+    assert sorted(sides) == sorted(["A was careful (T=0.3)", "B was wild (T=1.2)"]) or sorted(
+        sides
+    ) == sorted(["A was wild (T=1.2)", "B was careful (T=0.3)"]), sides
+    assert [t.split("\n", 1)[1] for t in arena.locator(".nbllm-answer").all_inner_texts()] == [
+        t.split("\n", 1)[1] for t in shown
+    ]
+    assert arena.locator("button.nbllm-vote").first.is_hidden()
+    # after a click the keys still work: focus went to the key strip, which shows it has it
+    keys = arena.locator(".nbllm-arena-keys")
+    assert keys.evaluate("el => document.activeElement === el")
+    assert "Keys on" in keys.inner_text() and "2px solid" in keys.get_attribute("style")
     shot(page, "arena-after-click.png")
+    page.keyboard.press("n")  # the next pair, blind again, with no reveal under it
+    page.wait_for_function(
+        "el => el.querySelectorAll('.nbllm-side')[0].textContent === 'A'",
+        arg=arena.element_handle(),
+        timeout=30_000,
+    )
+    status_now = arena.locator(".nbllm-status").inner_text()
+    assert "careful" not in status_now and "wild" not in status_now, status_now
+    assert not any(
+        n in a for a in arena.locator(".nbllm-answer").all_inner_texts() for n in ("careful", "wild")
+    )
 
     def press_b() -> None:
-        arena.locator(".nbllm-arena-keys").click()
-        page.keyboard.press("b")
+        page.keyboard.press("b")  # no click first: focus stayed in the arena
 
     vote(press_b, before + 2, "B")
     after = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets.length")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 import pytest
 
 import nbllm
@@ -81,7 +81,21 @@ def test_ties_split_and_no_votes_rank_level() -> None:
     level = ranking([], ["a", "b"], resamples=10)
     assert level["score"].isna().all() and level["votes"].tolist() == [0, 0]  # nobody voted: no score
     tied = ranking(_votes([("a", "b", "tie")], 8), ["a", "b"], resamples=50)
-    assert abs(tied["score"].iloc[0] - tied["score"].iloc[1]) < 1e-6
+    assert tied["score"].iloc[0] == tied["score"].iloc[1] == 1000
+    # eight ties are not certainty: each contender's interval has width, and it holds the score
+    assert ((tied["high"] - tied["low"]) >= 20).all(), tied
+    assert ((tied["low"] < tied["score"]) & (tied["score"] < tied["high"])).all(), tied
+    # more ties, more certainty: the interval narrows
+    many = ranking(_votes([("a", "b", "tie")], 200), ["a", "b"], resamples=50)
+    assert (many["high"] - many["low"]).max() < (tied["high"] - tied["low"]).min(), (many, tied)
+
+
+def test_votes_that_all_agree_still_leave_doubt_and_scores_are_whole_points() -> None:
+    table = ranking(_votes([("x", "y", "A")], 4), ["x", "y"], resamples=100).set_index("contender")
+    assert table.loc["x", "high"] - table.loc["x", "low"] > 0, table
+    assert table.loc["x", "low"] < table.loc["x", "score"], table
+    assert str(table["score"].dtype) == "Int64" and str(table["low"].dtype) == "Int64"
+    assert "." not in table.to_string()  # whole points: what people read is rounded
 
 
 @pytest.mark.slow
@@ -101,17 +115,25 @@ def test_an_arena_round_on_the_embedded_model(tmp_path: Path) -> None:
     send_state = arena.view.send_state
     arena.view.send_state = lambda key=None: (sent.append(set(key or ())), send_state(key))
     revealed = arena.vote("A")
-    # the next pair and its round reach the browser in one message
-    assert any({"answers", "round"} <= keys for keys in sent), sent
-    assert not any(("round" in keys) != ("answers" in keys) for keys in sent), sent
-    assert arena.view.round == 1 and arena.view.answers == [arena.current.answer_a, arena.current.answer_b]
-    arena._from_browser({"vote": "B", "round": 0})  # a click on the pair already voted on
-    assert len(VoteStore(path).votes()) == 1
+    # the decided pair stays on screen, named, with its round: the reveal never sits under the next pair
+    assert sent == [{"revealed", "said"}], sent  # the pair on screen stays; its names arrive at once
+    assert arena.view.round == 0 and arena.view.answers == [shown.answer_a, shown.answer_b]
+    assert arena.view.revealed == [shown.a, shown.b] and arena.view.said == "A"
     assert revealed is shown and "careful" in arena.status.value and "wild" in arena.status.value
-    assert "not counted" in arena.status.value
+    arena._from_browser({"vote": "B", "round": 0})  # a click on the pair already voted on
+    assert len(VoteStore(path).votes()) == 1 and "not counted" in arena.status.value
+    sent.clear()
+    arena._from_browser({"next": 0})  # "Next pair": the next pair, blind, with no reveal beside it
+    assert len(sent) == 1 and {"answers", "round", "revealed"} <= sent[0], sent  # in one message
+    assert arena.view.round == 1 and arena.view.revealed == [] and arena.view.said == ""
+    assert arena.view.answers == [arena.current.answer_a, arena.current.answer_b]
+    assert "careful" not in arena.status.value and "wild" not in arena.status.value
+    arena._from_browser({"next": 1})  # a second "next" skips nothing
+    assert arena.view.round == 1
     arena._from_browser({"vote": "B", "round": 1})  # a click on the pair on screen counts
-    assert [v.winner for v in VoteStore(path).votes()] == ["A", "B"] and arena.view.round == 2
-    arena.vote("tie")
+    assert [v.winner for v in VoteStore(path).votes()] == ["A", "B"] and arena.view.revealed
+    pending = arena.current
+    assert arena.vote("tie") is pending  # from code, on the pair being judged, revealed or not
     arena.vote("both bad")
     votes = VoteStore(path).votes()
     assert [v.winner for v in votes] == ["A", "B", "tie", "both_bad"] and votes[0].a == shown.a
@@ -131,7 +153,7 @@ def test_an_arena_round_on_the_embedded_model(tmp_path: Path) -> None:
 def test_few_votes_give_a_modest_gap_and_an_unvoted_contender_no_score() -> None:
     table = ranking(_votes([("x", "y", "A")], 3), ["x", "y", "z"], resamples=50).set_index("contender")
     assert 0 < table.loc["x", "score"] - table.loc["y", "score"] < 500  # three votes: no landslide
-    assert np.isnan(table.loc["z", "score"]) and table.loc["z", "votes"] == 0
+    assert pd.isna(table.loc["z", "score"]) and table.loc["z", "votes"] == 0
 
 
 @pytest.mark.slow

@@ -84,3 +84,20 @@ def test_bad_input_names_the_argument(embedded) -> None:
         nbllm.compare(["x"], params=[{}], llm=embedded, samples=0)
     with pytest.raises(nbllm.InvalidParameterError, match="column='question'"):
         nbllm.compare(TABLE, params=[{}], llm=embedded, column="question")
+
+
+def test_an_interactive_table_leaves_every_other_table_as_it_was() -> None:
+    """``interactive()`` makes its own table a DataTable; itables' notebook mode would make every
+    later DataFrame in the kernel one."""
+    import pandas as pd
+
+    from nbllm.notebook.report import interactive
+
+    plain = pd.DataFrame.__dict__.get("_repr_html_")
+    html = interactive(pd.DataFrame({"a": [1, 2]})).data
+    assert "DataTable" in html or "ITable" in html
+    assert pd.DataFrame.__dict__.get("_repr_html_") is plain
+    assert (
+        "<table" in pd.DataFrame({"b": [3]})._repr_html_()
+        and "ITable" not in pd.DataFrame({"b": [3]})._repr_html_()
+    )
