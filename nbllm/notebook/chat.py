@@ -246,7 +246,8 @@ class ChatWidget(w.VBox):
     @staticmethod
     def _row(role: str, *parts: w.Widget) -> w.HBox:
         label = w.HTML(
-            f"<b style='color:{ROLE_COLOURS.get(role, '#111')}'>{role}</b>", layout=w.Layout(width="80px")
+            f"<b style='color:{ROLE_COLOURS.get(role, '#111')}'>{html.escape(role)}</b>",
+            layout=w.Layout(width="80px"),
         )
         return w.HBox([label, *parts])
 

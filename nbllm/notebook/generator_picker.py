@@ -5,6 +5,7 @@ Built, and its dropdown handled, on the kernel's thread.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import ipywidgets as w
@@ -36,7 +37,7 @@ class GeneratorPicker(w.VBox):
         self.dropdown.value = name
 
     def _describe(self) -> None:
-        self.help.value = f"<i>{self.descriptions[self.dropdown.value]}</i>"
+        self.help.value = f"<i>{html.escape(self.descriptions[self.dropdown.value])}</i>"
 
     def build(self, job: Job, llm: Any, runs: int = 1, **options: Any) -> Any:
         """The selected generator for `job` on `llm`, `runs` being its runs, votes or variants."""

@@ -199,3 +199,11 @@ def show(results: Any) -> Any:
     if isinstance(results, pd.DataFrame) and "generation" not in results.columns:
         return HTML(wide_html(results))
     return HTML(results_html(results))
+
+
+def markdown_html(text: str) -> str:
+    """A model's answer rendered as Markdown, with any HTML in it shown as text: the answer is
+    not nbllm's to trust (a prompt can make a model write a script tag)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)

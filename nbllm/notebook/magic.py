@@ -18,7 +18,7 @@ import shlex
 from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from nbllm.errors import UsageError
 
@@ -102,7 +102,9 @@ class NBLLMMagics(Magics):
         args = parser.parse_args(magic_words(line))
         options = {k: v for k, v in vars(args).items() if v is not None}
         answer = self.current().run(cell, **options)
-        display(Markdown(answer))
+        from nbllm.notebook.html import markdown_html
+
+        display({"text/html": markdown_html(answer), "text/plain": answer}, raw=True)
         return answer
 
 

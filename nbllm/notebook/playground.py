@@ -171,12 +171,12 @@ class Playground(w.VBox):
 
         def progress(done: int, total: int) -> None:
             elapsed = time.monotonic() - started
-            self.status.value = f"<i>running {name}: {done} of {total} done · {elapsed:.1f} s</i>"
+            self.status.value = f"<i>running {html.escape(name)}: {done} of {total} done · {elapsed:.1f} s</i>"
 
         generator = self.picker.build(job, self.llm, self.runs.value, progress_callback=progress)
         start_run(self.llm)  # a CostMeter's "this run" counts from this Run
         self.run_button.disabled = True
-        self.status.value = f"<i>running {name}…</i>"
+        self.status.value = f"<i>running {html.escape(name)}…</i>"
         if self.results is not None:  # the previous results stay visible, marked as stale
             self.stale.value = (
                 "<i style='color:#92400e'>The table and plot below are from the previous run.</i>"

@@ -122,7 +122,10 @@ def interactive(frame: Any) -> Any:
         ) from None
     from IPython.display import HTML
 
-    table = to_html_datatable(frame, classes="display wrap compact", maxBytes=0, connected=False)
+    # allow_html=False even if the user allowed HTML for their own tables: answers are text
+    table = to_html_datatable(
+        frame, classes="display wrap compact", maxBytes=0, connected=False, allow_html=False
+    )
     return HTML(generate_init_offline_itables_html(dt_bundle) + table)
 
 
