@@ -2,19 +2,21 @@
 
 Runs on the caller's thread (validation, sending) and on one bridge thread per ProcessLLM
 (results in, Futures resolved). A ProcessLLM's child is created from a load function (sent
-with dill, so a function defined in a notebook cell works under the spawn start method). A bridge thread in the parent moves
-requests and results through multiprocessing queues and resolves Futures; a child that dies
-fails its pending Futures with WorkerDiedError instead of hanging the parent.
+with dill, so a function defined in a notebook cell works under the spawn start method). A
+bridge thread in the parent moves requests and results through multiprocessing queues and
+resolves Futures; a child that dies fails its pending Futures with WorkerDiedError instead of
+hanging the parent. In the child, a reader thread takes requests and cancels (a cancelled
+Future in the parent skips or stops its request) while the main thread runs one request at a
+time on nbllm's I/O loop.
 """
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import itertools
 import multiprocessing
-import pickle
 import queue
-import signal
 import threading
 import weakref
 from collections.abc import Callable
@@ -23,61 +25,10 @@ from typing import Any
 from nbllm.core.messages import to_batch
 from nbllm.core.outputs import GenerateOutput
 from nbllm.core.params import GenerationParams
-from nbllm.errors import BackendError, MissingDependencyError, UsageError, WorkerDiedError, WorkerLoadError
+from nbllm.errors import MissingDependencyError, UsageError, WorkerDiedError, WorkerLoadError
 from nbllm.llms.llamacpp_server import exit_words
+from nbllm.llms.process_child import child_main, unreadable
 from nbllm.llms.settings import check_num_generations
-
-
-def _child_main(payload: bytes, requests: Any, results: Any) -> None:
-    """The child process: load the LLM, then answer requests until the None sentinel."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the child stops
-    import dill
-
-    try:
-        llm = dill.loads(payload)()
-        llm.load()
-        results.put(("ready", llm.model_name))
-    except BaseException as exc:
-        results.put(("load-error", _portable(exc)))
-        return
-    while True:
-        request = requests.get()
-        if request is None:
-            break
-        request_id, payload = request
-        try:
-            inputs, num_generations, options, make_generator = dill.loads(payload)
-        except BaseException as exc:
-            results.put((request_id, "error", _pickled(_unreadable("the request", "child", exc))))
-            continue
-        try:
-            if make_generator is not None:  # run a generator on this LLM (LLMPool.generate_frame)
-                answer = dill.loads(make_generator)(llm).generate(inputs, **options)
-            else:
-                answer = llm.generate(inputs, num_generations, **options)
-        except BaseException as exc:
-            results.put((request_id, "error", _pickled(exc)))
-            continue
-        try:  # pickled here, not in the queue's feeder thread, which would drop it silently
-            results.put((request_id, "ok", dill.dumps(answer, recurse=True)))
-        except BaseException as exc:
-            results.put((request_id, "error", _pickled(_unreadable("the answer", "parent", exc))))
-    llm.unload()
-
-
-def _pickled(exc: BaseException) -> bytes:
-    """An error as bytes the bridge unpickles itself (a failure there fails the row, not it)."""
-    import dill
-
-    return dill.dumps(_portable(exc))
-
-
-def _unreadable(what: str, where: str, exc: BaseException) -> BackendError:
-    return BackendError(
-        f"{what} could not be sent to the {where} process ({type(exc).__name__}: {exc}). Define "
-        "structured-output classes and callbacks in an importable module, or keep objects that "
-        "hold locks, files or connections out of the call's options."
-    )
 
 
 def check_request(inputs: Any, num_generations: int, options: dict[str, Any]) -> None:
@@ -85,15 +36,6 @@ def check_request(inputs: Any, num_generations: int, options: dict[str, Any]) ->
     to_batch(inputs)
     check_num_generations(num_generations)
     GenerationParams(**{k: v for k, v in options.items() if k in GenerationParams.model_fields})
-
-
-def _portable(exc: BaseException) -> BaseException:
-    """The exception itself when it pickles (nbllm's do), else a BackendError describing it."""
-    try:
-        pickle.loads(pickle.dumps(exc))
-        return exc
-    except Exception:
-        return BackendError(f"{type(exc).__name__} in the child process: {exc}")
 
 
 class _ChildLink:
@@ -109,12 +51,16 @@ class _ChildLink:
         self.requests = ctx.Queue()
         self.results = ctx.Queue()
         self.process = ctx.Process(
-            target=_child_main,
+            target=child_main,
             args=(payload, self.requests, self.results),
             daemon=True,
             name="nbllm-process-llm",
         )
         self.pending: dict[int, concurrent.futures.Future[list[GenerateOutput]]] = {}
+        # The child runs one request at a time, so it is sent one at a time: a request waiting
+        # its turn stays here, where cancelling it is certain (not a race with the child).
+        self.backlog: collections.deque[tuple[int, bytes]] = collections.deque()
+        self.inflight: int | None = None
         self.ready: concurrent.futures.Future[str] = concurrent.futures.Future()
         self.ids = itertools.count()
         self.lock = threading.Lock()
@@ -153,23 +99,56 @@ class _ChildLink:
         request_id, status, payload = message
         with self.lock:
             future = self.pending.pop(request_id, None)
+            if request_id == self.inflight:
+                self.inflight = None
+                self.pump()
         if future is None or future.done():
             return
         import dill
 
         try:
-            value = dill.loads(payload)
+            value = dill.loads(payload) if status != "cancelled" else None
         except Exception as exc:  # a class the parent cannot import: that row fails, not the bridge
-            future.set_exception(_unreadable(f"the {'answer' if status == 'ok' else 'error'}", "parent", exc))
+            future.set_exception(unreadable(f"the {'answer' if status == 'ok' else 'error'}", "parent", exc))
             return
-        if status == "ok":
+        if status == "cancelled":
+            future.cancel()
+        elif status == "ok":
             future.set_result(value)
         else:
             future.set_exception(value)
 
+    def send(self, request_id: int, payload: bytes) -> None:
+        with self.lock:
+            self.backlog.append((request_id, payload))
+            self.pump()
+
+    def pump(self) -> None:
+        """Send the next request still wanted, if the child is free (the lock is held)."""
+        while self.inflight is None and self.backlog:
+            request_id, payload = self.backlog.popleft()
+            if request_id in self.pending:  # a cancelled one is simply never sent
+                self.inflight = request_id
+                self._put((request_id, payload))
+
+    def cancel(self, request_id: int) -> None:
+        """A Future was cancelled: drop its request if it waits its turn, stop it in the child
+        if it runs there."""
+        with self.lock:
+            self.pending.pop(request_id, None)
+            if request_id == self.inflight and not self.stopping.is_set():
+                self._put(("cancel", request_id))
+
+    def _put(self, message: tuple[Any, ...]) -> None:
+        try:
+            self.requests.put(message)
+        except (OSError, ValueError):  # the queue is closed: the child is gone, and fail_all says so
+            pass
+
     def fail_all(self, error: BaseException) -> None:
         with self.lock:
             pending, self.pending = self.pending, {}
+            self.backlog.clear()
         for future in pending.values():
             if not future.done():
                 future.set_exception(error)
@@ -270,7 +249,7 @@ class ProcessLLM:
         try:  # pickled now: the queue would pickle in a thread of its own and drop what fails
             payload = dill.dumps((inputs, num_generations, options, make_generator), recurse=True)
         except Exception as exc:
-            future.set_exception(_unreadable("the request", "child", exc))
+            future.set_exception(unreadable("the request", "child", exc))
             return future
         with link.lock:
             if link.stopping.is_set() or not link.process.is_alive():
@@ -278,7 +257,9 @@ class ProcessLLM:
                 return future
             request_id = next(link.ids)
             link.pending[request_id] = future
-        link.requests.put((request_id, payload))
+        link.send(request_id, payload)
+        # cancelling the Future (an interrupted pool call) cancels the work in the child too
+        future.add_done_callback(lambda done: done.cancelled() and link.cancel(request_id))
         return future
 
     def teardown(self, timeout: float = 10.0) -> None:

@@ -171,7 +171,9 @@ class Playground(w.VBox):
 
         def progress(done: int, total: int) -> None:
             elapsed = time.monotonic() - started
-            self.status.value = f"<i>running {html.escape(name)}: {done} of {total} done · {elapsed:.1f} s</i>"
+            self.status.value = (
+                f"<i>running {html.escape(name)}: {done} of {total} done · {elapsed:.1f} s</i>"
+            )
 
         generator = self.picker.build(job, self.llm, self.runs.value, progress_callback=progress)
         start_run(self.llm)  # a CostMeter's "this run" counts from this Run

@@ -132,17 +132,29 @@ class LLMPool:
         def done(_: Any) -> None:
             with lock:
                 remaining[0] -= 1
-                if remaining[0]:
+                if remaining[0] or merged.done():
                     return
             merged.set_result(self._merge(batch, parts))
 
+        def stop_parts(_: Any) -> None:  # a cancelled call cancels each member's share
+            if merged.cancelled():
+                for future, _, _ in parts:
+                    future.cancel()
+
         for future, _, _ in parts:
             future.add_done_callback(done)
+        merged.add_done_callback(stop_parts)
         return merged
 
     def generate(self, inputs: Any, num_generations: int = 1, **options: Any) -> GenerateOutputs:
-        """The merged outputs, as from an LLM: a list that shows itself as a table."""
-        return GenerateOutputs(self.submit(inputs, num_generations, **options).result())
+        """The merged outputs, as from an LLM: a list that shows itself as a table. An
+        interrupt while waiting cancels the members' work too."""
+        merged = self.submit(inputs, num_generations, **options)
+        try:
+            return GenerateOutputs(merged.result())
+        except BaseException:
+            merged.cancel()
+            raise
 
     def _merge(
         self, batch: list[Any], parts: list[tuple[concurrent.futures.Future[Any], int, int]]
