@@ -388,7 +388,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "md",
-            "### Try it\n1. Find a token the model was sure of (p above 0.9). Do its alternatives make sense?\n2. Pick an unlikely alternative early in the answer. How far does the new branch drift from the first?\n3. At which temperature does the sampler allow every alternative shown?",
+            "### Try it\n1. Find a token the model was sure of (p above 0.9). Do its alternatives make sense?\n2. Pick an unlikely alternative early in the answer. How far does the new branch drift from the first?\n3. Set the temperature to 2.0 and leave top_p at 0.2: which alternatives are allowed now? Then set top_p to 1.0. Which slider decides what is cut, and which only changes `q` among the tokens left? (In llama.cpp's order temperature comes last, after the cut.)",
         ),
     ],
 }
