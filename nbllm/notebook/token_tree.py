@@ -182,6 +182,8 @@ class TokenTree(w.VBox):
         parent = self.branches[source]
         if not 0 <= index < len(parent.steps):
             raise InvalidParameterError("select a token of the answer first.", "at")
+        while parent.parent is not None and parent.fork_at is not None and index < parent.fork_at:
+            parent = self.branches[parent.parent]  # a token of the shared part: fork from its owner
         step = parent.steps[index]
         if token == step.token:
             return parent
@@ -191,7 +193,7 @@ class TokenTree(w.VBox):
         choices = dict(_with_written(step))
         if token not in choices:
             raise InvalidParameterError(
-                f"{token!r} is not one of the model's alternatives at token {index + 1}.", "token"
+                f"{token!r} is not one of the model's alternatives at token #{index}.", "token"
             )
         prefix = "".join(s.token for s in parent.steps[:index]) + token
         rest = self._ask(prefix, max(1, self.max_tokens - index - 1))
@@ -228,22 +230,42 @@ class TokenTree(w.VBox):
     def _redraw(self, keep: int) -> None:
         branch = self.branch
         self.view.tokens = [{"t": s.token, "p": round(s.probability, 4)} for s in branch.steps]
-        self.view.branches = [self._label(b) for b in self.branches]
+        self.view.branches = [self._label(b) for b in self._drawn()]
+        count = len(self.branches)
         self.view.status = (
-            f"{len(branch.steps)} tokens · branch {branch.id} of {len(self.branches)} · "
-            "click a token to see the alternatives"
+            f"{len(branch.steps)} tokens · branch #{branch.id} of {count} branch{'es' if count > 1 else ''}"
+            " · click a token (or Tab to it and press Enter) to see the alternatives"
         )
         if self.view.selected == keep:
             self._show_alternatives()
         else:
             self.view.selected = keep
 
+    def _drawn(self) -> list[Branch]:
+        """The branches as the tree forked: each under its parent, its forks in token order."""
+        children: dict[Optional[int], list[Branch]] = {}
+        for b in self.branches:
+            children.setdefault(b.parent, []).append(b)
+        order: list[Branch] = []
+
+        def walk(parent: Optional[int]) -> None:
+            for child in sorted(children.get(parent, []), key=lambda c: (c.fork_at or 0, c.id)):
+                order.append(child)
+                walk(child.id)
+
+        walk(None)
+        return order
+
     def _label(self, b: Branch) -> dict[str, Any]:
+        # "#n" is always the index the code uses: tree.go(n), tree.select(n)
         if b.parent is None or b.fork_at is None:
-            label = f"#{b.id} the first answer"
+            label = f"branch #{b.id}: the first answer"
         else:
             was = self.branches[b.parent].steps[b.fork_at].token
-            label = f"#{b.id} token {b.fork_at + 1}: {b.steps[b.fork_at].token!r} instead of {was!r}"
+            label = (
+                f"branch #{b.id}: at token #{b.fork_at}, {b.steps[b.fork_at].token!r} instead of {was!r}"
+                f" (from branch #{b.parent})"
+            )
         return {"id": b.id, "label": label, "depth": b.depth, "current": b.id == self.current}
 
     def _show_alternatives(self) -> None:

@@ -27,7 +27,11 @@ function render({ model, el }) {
   const colour = (p) => `hsl(${Math.round(120 * p)}, 75%, ${Math.round(88 - 10 * p)}%)`;
   const pct = (p) => (100 * p).toFixed(p < 0.1 ? 1 : 0) + "%";
   const shown = (t) => t.replace(/\\n/g, "\\u21b5\\n") || "[end]";
+  // keys typed on a token (Enter, arrows) are the widget's, not JupyterLab's commands
+  root.setAttribute("data-lm-suppress-shortcuts", "true");
   function draw() {
+    const focused = document.activeElement && text.contains(document.activeElement)
+      ? document.activeElement.dataset.index : null;
     const selected = model.get("selected");
     const busy = model.get("busy");
     status.textContent = model.get("status");
@@ -36,17 +40,36 @@ function render({ model, el }) {
       span.className = "nbllm-token" + (i === selected ? " nbllm-selected" : "");
       span.textContent = shown(token.t);
       span.dataset.index = i;
-      span.title = `${pct(token.p)}: click to see what else the model could have written here`;
+      span.tabIndex = i === Math.max(selected, 0) ? 0 : -1;  // one tab stop; arrows move along
+      span.setAttribute("role", "button");
+      span.setAttribute("aria-pressed", i === selected ? "true" : "false");
+      span.setAttribute("aria-label", `token #${i}: ${JSON.stringify(token.t)}, ${pct(token.p)}`);
+      span.title = `token #${i}, ${pct(token.p)}: click to see what else the model could have written here`;
       span.style.background = colour(token.p);
-      span.addEventListener("click", () => { model.set("selected", i); model.save_changes(); });
+      const choose = () => { model.set("selected", i); model.save_changes(); };
+      span.addEventListener("click", choose);
+      span.addEventListener("keydown", (event) => {
+        const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+        if (event.key === "Enter" || event.key === " ") { event.preventDefault(); choose(); }
+        else if (step) {
+          event.preventDefault();
+          const next = text.querySelector(`[data-index="${i + step}"]`);
+          if (next) { next.tabIndex = 0; span.tabIndex = -1; next.focus(); }
+        } else return;
+        event.stopPropagation();
+      });
       return span;
     }));
+    if (focused !== null) {  // redrawn after a key: the focus stays on its token
+      const again = text.querySelector(`[data-index="${focused}"]`);
+      if (again) { again.tabIndex = 0; again.focus(); }
+    }
     alts.replaceChildren();
     const rows = model.get("alternatives");
     if (selected >= 0 && rows.length) {
       const head = document.createElement("div");
       head.className = "nbllm-tt-head";
-      head.textContent = `Token ${selected + 1}: what the model could have written there` +
+      head.textContent = `Token #${selected}: what the model could have written there` +
         (model.get("exact") ? "" : " (sampler probabilities approximate: only these tokens are known)");
       const table = document.createElement("table");
       table.className = "nbllm-tt-table";
@@ -100,6 +123,7 @@ _CSS = """
 .nbllm-tt-text { white-space: pre-wrap; line-height: 1.9em; margin: 6px 0; }
 .nbllm-token { cursor: pointer; border-radius: 3px; padding: 1px 0; margin-right: 1px; }
 .nbllm-token.nbllm-selected { outline: 2px solid #1d4ed8; }
+.nbllm-token:focus-visible { outline: 2px dashed #1d4ed8; outline-offset: 1px; }
 .nbllm-tt-head { color: #374151; margin: 4px 0; }
 .nbllm-tt-table td, .nbllm-tt-table th { padding: 2px 8px; text-align: left; }
 .nbllm-tt-table .nbllm-cut { color: #9ca3af; }

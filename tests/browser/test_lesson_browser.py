@@ -37,12 +37,35 @@ def test_the_token_tree_forks_at_a_clicked_token_in_a_real_browser(page: Any) ->
         )
         first = texts(tree)
         tokens = tree.locator(".nbllm-token")
-        # click a token: its alternatives show, with the model's probabilities (nothing is sent)
-        tokens.nth(2).click()
+        # by keyboard: Tab reaches the tokens (one tab stop), arrows move along, Enter selects
+        assert (
+            tokens.nth(0).get_attribute("role") == "button" and tokens.nth(0).get_attribute("tabindex") == "0"
+        )
+        assert "token #0" in tokens.nth(0).get_attribute("aria-label")
+        tokens.nth(0).focus()
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("ArrowRight")
+        assert tokens.nth(2).evaluate("el => document.activeElement === el")
+        page.keyboard.press("Enter")
         rows = tree.locator(".nbllm-tt-table tbody tr")
         rows.first.wait_for()
+        # one numbering: the widget's "#2" is the code's tree.select(2)
+        assert tree.locator(".nbllm-tt-head").inner_text().startswith("Token #2"), tree.locator(
+            ".nbllm-tt-head"
+        ).inner_text()
+        assert tokens.nth(2).get_attribute("aria-pressed") == "true"
+        # a click does the same (nothing is sent)
+        tokens.nth(1).click()
+        page.wait_for_function(
+            "el => el.querySelector('.nbllm-tt-head').innerText.startsWith('Token #1')",
+            arg=tree.element_handle(),
+        )
+        tokens.nth(2).click()
+        page.wait_for_function(
+            "el => el.querySelector('.nbllm-tt-head').innerText.startsWith('Token #2')",
+            arg=tree.element_handle(),
+        )
         assert rows.count() >= 2
-        assert tree.locator(".nbllm-tt-head").inner_text().startswith("Token 3")
         assert tree.locator(".nbllm-tt-table .nbllm-current").count() == 1  # the written token
         assert branches.count() == 2
         # pick another token there: the model writes on from it, a new branch appears
@@ -52,7 +75,8 @@ def test_the_token_tree_forks_at_a_clicked_token_in_a_real_browser(page: Any) ->
         page.wait_for_function(
             "el => el.querySelectorAll('.nbllm-branch').length === 3", arg=tree.element_handle()
         )
-        assert repr(picked) in tree.locator(".nbllm-branch.nbllm-current").inner_text()
+        current = tree.locator(".nbllm-branch.nbllm-current").inner_text()
+        assert repr(picked) in current and current.startswith("branch #2: at token #2,"), current
         forked = texts(tree)
         assert forked != first
         assert tokens.nth(2).inner_text().strip() == picked.replace("\n", "\u21b5\n").strip()
@@ -63,7 +87,7 @@ def test_the_token_tree_forks_at_a_clicked_token_in_a_real_browser(page: Any) ->
             "([el, text]) => [...el.querySelectorAll('.nbllm-token')].map(t => t.innerText).join('') === text",
             arg=[tree.element_handle(), first],
         )
-        branches.nth(2).click()
+        tree.locator(".nbllm-branch", has_text="branch #2:").click()
         page.wait_for_function(
             "([el, text]) => [...el.querySelectorAll('.nbllm-token')].map(t => t.innerText).join('') === text",
             arg=[tree.element_handle(), forked],

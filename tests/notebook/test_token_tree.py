@@ -105,3 +105,30 @@ def test_openai_s_own_api_cannot_fork_and_says_so_before_sending() -> None:
     llm = nbllm.OpenAILLM(model="gpt-4o-mini", api_key="sk-never-sent-anywhere-0")
     with pytest.raises(nbllm.UsageError, match="does not continue an unfinished answer"):
         openai_steps(llm, PROMPT, "The capital", 5, {})
+
+
+def test_a_fork_in_the_shared_part_hangs_under_the_branch_that_wrote_it(
+    embedded_session: nbllm.LlamaCppLLM,
+) -> None:
+    tree = nbllm.TokenTree(embedded_session, PROMPT, max_tokens=12, seed=2, temperature=0.8)
+    try:
+        first = tree.ready.result(timeout=300)
+        assert len(first.steps) >= 4
+        late = next(r["t"] for r in tree.select(3) if not r["current"])
+        one = tree.pick(late, at=3).result(timeout=300)
+        assert (one.parent, one.fork_at, one.depth) == (0, 3, 1)
+        # from branch 1, a token before its fork: that token is the first answer's, so is the fork
+        early = next(r["t"] for r in tree.select(1) if not r["current"])
+        two = tree.pick(early, at=1, branch=one.id).result(timeout=300)
+        assert (two.parent, two.fork_at, two.depth) == (0, 1, 1)
+        # drawn as it forked: under the first answer, its forks in token order
+        drawn = [(b["id"], b["depth"]) for b in tree.view.branches]
+        assert drawn == [(0, 0), (two.id, 1), (one.id, 1)]
+        # one numbering: what the widget says is what the code takes
+        labels = [b["label"] for b in tree.view.branches]
+        assert labels[0] == "branch #0: the first answer"
+        assert labels[1].startswith(f"branch #{two.id}: at token #1, ") and "(from branch #0)" in labels[1]
+        assert f"branch #{two.id} of 3 branches" in tree.view.status
+        assert tree.go(two.id) is two and tree.select(1)
+    finally:
+        tree.close()
