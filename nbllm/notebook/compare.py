@@ -203,17 +203,23 @@ def _estimate(
 ) -> list[Any]:
     """Each LLM's share of the grid, before anything is sent: shown, and refused if it would
     cross a budget."""
+    from nbllm.generators.sampler import label_of
     from nbllm.notebook import estimate as est
 
     if params:
-        estimates = [est.estimate_run(target, prompts, samples, {**options, **p}) for p in params]
-    elif llms:
-        estimates = [est.estimate_run(m, prompts, samples, options) for m in llms]
-    else:
         estimates = [
-            est.estimate_run(g.llm, prompts, 1, options, est.requests_per_input(g))
-            for g in generators
+            est.estimate_run(target, prompts, samples, {**options, **p}, label=label_of(p)) for p in params
+        ]
+    elif llms:
+        labels = _unique([m.model_name for m in llms])
+        estimates = [est.estimate_run(m, prompts, samples, options, label=n) for m, n in zip(llms, labels)]
+    else:
+        labels = _unique([g.name for g in generators or []])
+        estimates = [
+            e
+            for g, n in zip(generators, labels)
             if getattr(g, "llm", None) is not None
+            for e in est.estimate_generator(g, prompts, options, n)
         ]
     est.check_budget(estimates)
     est.show(estimates)

@@ -41,11 +41,13 @@ class RunEstimate:
     seconds: Optional[float]  # expected, at the recent speed; None: nothing measured yet
     speed: Optional[float]
     budget: Any = None
+    label: str = ""  # the variant this part of a run is (a setting, a model, a generator)
 
     def describe(self) -> str:
         mark = "" if self.exact else "≈"
+        who = f"{self.label} ({self.model})" if self.label and self.label != self.model else self.model
         parts = [
-            f"{self.model}: {self.requests} request{'s' if self.requests != 1 else ''} to send"
+            f"{who}: {self.requests} request{'s' if self.requests != 1 else ''} to send"
             + (f" ({self.held} held by the cache or the bundle)" if self.held else ""),
             f"{mark}{self.input_tokens:,} input tokens ({self.counted_by}) + at most {self.max_output_tokens:,} output",
         ]
@@ -62,6 +64,8 @@ class RunEstimate:
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return "under 1 s"
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
@@ -71,9 +75,11 @@ def estimate_run(
     samples: int = 1,
     params: Optional[dict[str, Any]] = None,
     requests_per_sample: int = 1,
+    label: str = "",
 ) -> RunEstimate:
     """The estimate for `samples` samples of each prompt on `llm` with `params` (call overrides).
-    `requests_per_sample` counts a generator's runs or votes (their cache is not looked at)."""
+    Prompts may be components (a generator's rendered job calls). `requests_per_sample` counts
+    requests the cache is not looked at for (an ExampleGenerator's writing and grading)."""
     options = dict(params or {})
     fresh = bool(options.pop("fresh", False))
     params = {k: v for k, v in options.items() if k not in CALL_OPTIONS}
@@ -95,17 +101,42 @@ def estimate_run(
     budget = None if serving else getattr(llm, "budget", None)  # a fallback is the embedded model: free
     priced = budget is not None and (budget.price_per_input_token or budget.price_per_output_token)
     cost = budget.cost_of(input_tokens, max_output) if priced else (0.0 if budget is not None else None)
-    speed, typical = _recent(llm)
+    speed, typical, stream = _recent(llm)
     seconds = None
-    if speed and requests:
-        per_request = min(typical or max_tokens, max_tokens) / speed
-        seconds = math.ceil(requests / max(1, getattr(llm, "concurrency", 1) or 1)) * per_request
+    if speed and stream and requests:
+        # as fast as the recent answers came, for as many at once as ran then; fewer at once
+        # (a run smaller than the engine's concurrency) each go at one answer's own speed
+        at_once = min(requests, max(1, getattr(llm, "concurrency", 1) or 1))
+        speed = min(speed, stream * at_once)
+        seconds = requests * min(typical or max_tokens, max_tokens) / speed
     counted = counts[0].method if counts else "nothing to send"
     if len({c.method for c in counts}) > 1:
         counted = "; ".join(sorted({c.method for c in counts}))
     return RunEstimate(
-        llm.model_name, requests, held, input_tokens, max_output, counted, exact, cost, seconds, speed, budget
-    )
+        llm.model_name, requests, held, input_tokens, max_output, counted, exact, cost, seconds, speed, budget,
+        label,
+    )  # fmt: skip
+
+
+def estimate_generator(
+    generator: Any, prompts: list[Any], options: dict[str, Any], label: str
+) -> list[RunEstimate]:
+    """A generator's part of a run, as it will send it: its job's rendered prompts, its job's
+    and its own parameters, its runs or votes as samples (so the cache counts), one estimate
+    per job-settings variant."""
+    runs = getattr(generator, "num_runs", None) or getattr(generator, "num_votes", None) or 1
+    variants = getattr(generator, "job_settings", None) or [None]
+    out = []
+    for settings in variants:
+        job = generator.job if settings is None else generator.job.with_settings(settings)
+        try:
+            calls = generator._calls(prompts, job)
+        except NBLLMError:
+            calls = prompts
+        params = {**job.params, **generator.params, **options}
+        name = label if settings is None else f"{label} · {settings.name}"
+        out.append(estimate_run(generator.llm, calls, int(runs), params, label=name))
+    return out
 
 
 def check_budget(estimates: list[RunEstimate]) -> None:
@@ -146,7 +177,10 @@ def requests_per_input(generator: Any) -> int:
 
 def _count(llm: Any, prompt: Any) -> TokenCount:
     try:
-        messages = to_messages(prompt, llm._effective_system_prompt)
+        if hasattr(prompt, "format_for_llm"):  # a component: a generator's job call
+            messages = prompt.format_for_llm()
+        else:
+            messages = to_messages(prompt, llm._effective_system_prompt)
     except (NBLLMError, AttributeError):
         return estimate(str(prompt))
     render = getattr(llm, "_render", None)
@@ -199,16 +233,28 @@ def _ceiling(llm: Any) -> int:
     return int(min(known) if known else budget.assumed_output_tokens)
 
 
-def _recent(llm: Any) -> tuple[Optional[float], Optional[float]]:
-    """Output tokens per second and per answer over the recent generated (not cached) answers."""
+def _recent(llm: Any) -> tuple[Optional[float], Optional[float], Optional[float]]:
+    """Output tokens per second (over the time the recent generated answers took together, so
+    answers made at once count as the engine made them), per answer, and one answer's own
+    speed (its tokens over its latency)."""
     log = getattr(getattr(llm, "engine", None), "log", None)
     if log is None:
-        return None, None
+        return None, None, None
     made = [
         e for e in list(log.entries)[-4 * RECENT :] if not e.cache_hit and e.latency > 0 and e.output_tokens
     ]
     made = made[-RECENT:]
     if not made:
-        return None, None
-    speed = sum(e.output_tokens for e in made) / sum(e.latency for e in made)
-    return speed, sum(e.output_tokens for e in made) / len(made)
+        return None, None, None
+    tokens = sum(e.output_tokens for e in made)
+    span = max(e.time for e in made) - min(e.time - e.latency for e in made)
+    speed = tokens / max(span, min(e.latency for e in made))
+    # one answer's own speed, from answers that ran alone; in a batch an answer's latency holds
+    # its wait for a slot, so without such answers the batch's throughput stands for it
+    alone = [
+        e
+        for e in made
+        if not any(o is not e and o.time - o.latency < e.time and e.time - e.latency < o.time for o in made)
+    ]
+    stream = sum(e.output_tokens for e in alone) / sum(e.latency for e in alone) if alone else speed
+    return speed, tokens / len(made), stream

@@ -60,6 +60,7 @@ class Playground(w.VBox):
         self.estimate = w.HTML(layout=w.Layout(min_height="3em"))  # the next Run's cost and time
         self._estimator = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbllm-estimate")
         self._asked = 0  # estimates asked for; only the newest is shown
+        self._started = 0.0  # when the last Run began
         self.llm.engine  # noqa: B018 - made here, on the kernel's thread, not first by the estimate thread
         self.stale = w.HTML(layout=w.Layout(min_height="1.5em"))
         self.table = w.Output()
@@ -155,7 +156,7 @@ class Playground(w.VBox):
         from nbllm.notebook.estimate import check_budget
 
         job = Job(instruction=self.instruction.value or "Answer.", template="{input}")
-        started = time.monotonic()
+        started = self._started = time.monotonic()
         name = self.picker.value
         try:
             estimate = self.estimated()
@@ -203,6 +204,8 @@ class Playground(w.VBox):
             replace_output(self.table, HTML(results_html(self.results)))
             replace_output(self.plot, figure_image(plot_tokens(self.results)))
             used = ", ".join(f"{k}={v}" for k, v in self.generation_params.set_values().items())
-            self.status.value = f"done: {html.escape(f'{self.picker.value} ({used})')}"
+            took = f" · took {time.monotonic() - self._started:.1f} s" if self._started else ""
+            self.status.value = f"done: {html.escape(f'{self.picker.value} ({used}){took}')}"
         finally:
             self.run_button.disabled = False
+            self.refresh_estimate()  # the next run's time, now measured on this one

@@ -67,3 +67,47 @@ def test_openai_tokens_by_tiktoken_when_its_encoding_is_here(
     assert counted.tokens == 9  # Hello , world ! How are you today ?
     estimate = estimate_run(llm, ["Hello, world! How are you today?"], 1, {"max_tokens": 10})
     assert estimate.exact and estimate.input_tokens == 9 + 4  # one message, four tokens around it
+
+
+def test_each_line_names_its_variant_and_counts_with_the_generators_own_settings(
+    embedded: nbllm.LlamaCppLLM,
+) -> None:
+    from nbllm.generators import Job, MajorVoteGenerator
+
+    result = nbllm.compare(
+        PROMPTS, params=[{"temperature": 0.3}, {"temperature": 1.2}], llm=embedded, max_tokens=4, seed=1
+    )
+    lines = [e.describe() for e in result.estimates]
+    assert lines[0].startswith("temperature=0.3 (SmolLM2-135M-Instruct)"), lines
+    assert lines[1].startswith("temperature=1.2 (SmolLM2-135M-Instruct)"), lines
+    job = Job(instruction="Answer with one word.", template="{q}", params={"max_tokens": 12})
+    vote = MajorVoteGenerator(job, embedded, num_votes=3, temperature=0.8, seed=2)
+    inputs = [{"q": "What colour is grass?"}, {"q": "What is 2 + 2?"}]
+    (before,) = nbllm.compare(inputs, generators=[vote]).estimates
+    # the job's max_tokens, its votes as samples of its rendered prompts
+    assert before.requests == 6 and before.max_output_tokens == 6 * 12, before.describe()
+    assert before.describe().startswith("MajorVoteGenerator (SmolLM2-135M-Instruct)")
+    (after,) = nbllm.compare(inputs, generators=[vote]).estimates
+    assert after.requests == 0 and after.held == 6, after.describe()  # all from the cache now
+
+
+def test_the_time_estimate_is_right_within_a_factor_of_three(embedded: nbllm.LlamaCppLLM) -> None:
+    import time
+
+    warm = [f"Write one sentence about the number {i}." for i in range(8)]
+    embedded.generate(
+        warm, num_generations=2, max_tokens=24, temperature=1.0, seed=3
+    )  # what speed is measured on
+    prompts = [f"Write one sentence about the colour of object {i}." for i in range(8)]
+    estimate = estimate_run(embedded, prompts, 4, {"max_tokens": 24, "temperature": 1.0, "seed": 5})
+    assert estimate.requests == 32 and estimate.seconds
+    started = time.monotonic()
+    embedded.generate(prompts, num_generations=4, max_tokens=24, temperature=1.0, seed=5)
+    took = time.monotonic() - started
+    assert took / 3 <= estimate.seconds <= took * 3, (estimate.seconds, took, estimate.describe())
+    # one request after batches: it goes at one answer's speed, not the batch's throughput
+    one = estimate_run(embedded, ["Write one sentence about a river."], 1, {"max_tokens": 24, "seed": 7})
+    started = time.monotonic()
+    embedded.generate(["Write one sentence about a river."], max_tokens=24, seed=7)
+    took = time.monotonic() - started
+    assert took / 3 <= one.seconds <= took * 3, (one.seconds, took, one.describe())
