@@ -102,12 +102,21 @@ class Sampler:
         return loop.run_sync(self(component, num_generations))
 
     # -- results per variant -------------------------------------------------------------------
-    async def arun(self, inputs: Any, num_generations: int = 1, **options: Any) -> list[VariantResult]:
-        """All variants, concurrently (the target's own limits apply), in variant order."""
+    async def arun(
+        self,
+        inputs: Any,
+        num_generations: int = 1,
+        progress_by_variant: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> list[VariantResult]:
+        """All variants, concurrently (the target's own limits apply), in variant order.
+        `progress_by_variant` gives each variant's label its own progress callback."""
         from nbllm.llms.base import LLM
 
         async def one(variant: dict[str, Any]) -> VariantResult:
             merged = {**options, **variant}  # a variant's own setting wins over a shared option
+            if progress_by_variant and progress_by_variant.get(label_of(variant)) is not None:
+                merged["progress"] = progress_by_variant[label_of(variant)]
             if isinstance(self.target, LLM):
                 results = await self.target.agenerate_many(inputs, num_generations, **merged)
             else:
@@ -116,5 +125,11 @@ class Sampler:
 
         return list(await asyncio.gather(*(one(v) for v in self._hyper_param_sampler())))
 
-    def run(self, inputs: Any, num_generations: int = 1, **options: Any) -> list[VariantResult]:
-        return loop.run_sync(self.arun(inputs, num_generations, **options))
+    def run(
+        self,
+        inputs: Any,
+        num_generations: int = 1,
+        progress_by_variant: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> list[VariantResult]:
+        return loop.run_sync(self.arun(inputs, num_generations, progress_by_variant, **options))

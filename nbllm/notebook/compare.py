@@ -122,6 +122,7 @@ def compare(
     samples: int | None = None,
     scorers: dict[str, Any] | None = None,
     column: str = "prompt",
+    progress: bool = True,
     **options: Any,
 ) -> Comparison:
     """Run `inputs` through each LLM, each parameter set (on `llm`, by default nbllm's default
@@ -131,7 +132,8 @@ def compare(
     ``samples=N`` makes N distinct samples per cell: the long table has each, the wide one the
     majority answer. ``scorers={"name": scorer}`` adds a column per scorer (nbllm.scorers).
     `inputs` may be a DataFrame: its `column` holds the prompts, and its other columns are
-    there for scorers (``scorers.reference("answer")``)."""
+    there for scorers (``scorers.reference("answer")``). ``progress`` shows a bar per variant
+    while it runs (a widget in a notebook)."""
     import datetime
 
     import pandas as pd
@@ -159,20 +161,31 @@ def compare(
         target = llm if llm is not None else default_llm()
     estimates = _estimate(prompts, num_generations, options, target, params, llms, generators)
     if params:
-        frames.append(to_dataframe(Sampler(target, variants=params).run(prompts, num_generations, **options)))
         labels = [label_of(p) for p in params]
-        models, used = [target.model_name], [target]
     elif llms:
         labels = _unique([m.model_name for m in llms])
-        for model, label in zip(llms, labels):
-            frames.append(to_dataframe(model.generate(prompts, num_generations, **options), variant=label))
-        models, used = labels, list(llms)
     else:
         labels = _unique([g.name for g in generators or []])
-        for generator, label in zip(generators or [], labels):
-            frames.append(to_dataframe(generator.generate(prompts, **options), variant=label))
-        used = [g.llm for g in generators or [] if getattr(g, "llm", None) is not None]
-        models = list(dict.fromkeys(m.model_name for m in used))
+    bars = _Bars(labels, len(prompts) * num_generations, progress and "progress" not in options)
+    try:
+        if params:
+            results = Sampler(target, variants=params).run(
+                prompts, num_generations, bars.callbacks, **options
+            )
+            frames.append(to_dataframe(results))
+            models, used = [target.model_name], [target]
+        elif llms:
+            for model, label in zip(llms, labels):
+                each = {**options, **({"progress": bars.callbacks[label]} if bars.callbacks else {})}
+                frames.append(to_dataframe(model.generate(prompts, num_generations, **each), variant=label))
+            models, used = labels, list(llms)
+        else:
+            for generator, label in zip(generators or [], labels):
+                frames.append(to_dataframe(bars.generate(generator, label, prompts, options), variant=label))
+            used = [g.llm for g in generators or [] if getattr(g, "llm", None) is not None]
+            models = list(dict.fromkeys(m.model_name for m in used))
+    finally:
+        bars.close()
     frame = summary.add_scores(pd.concat(frames, ignore_index=True), checked, rows)
     names = list(checked)
     cells = summary.summarise(frame, "variant", names)
@@ -224,6 +237,47 @@ def _estimate(
     est.check_budget(estimates)
     est.show(estimates)
     return estimates
+
+
+class _Bars:
+    """A progress bar per variant (tqdm: a widget in a notebook), each filling as its variant's
+    answers come in; all are closed when the table is made, or the run stops."""
+
+    def __init__(self, labels: list[str], total: int, show: bool) -> None:
+        self.callbacks: dict[str, Any] = {}
+        self._bars: list[Any] = []
+        if not show:
+            return
+        from tqdm.auto import tqdm
+
+        for label in labels:
+            bar = tqdm(total=total, desc=label, unit="answer", leave=True)
+            self._bars.append(bar)
+            self.callbacks[label] = self._report(bar)
+
+    @staticmethod
+    def _report(bar: Any) -> Any:
+        def report(done: int, total: int) -> None:  # on nbllm's callback thread
+            if bar.total != total:
+                bar.total = total
+            bar.update(done - bar.n)
+
+        return report
+
+    def generate(self, generator: Any, label: str, prompts: list[Any], options: dict[str, Any]) -> Any:
+        """Run a generator with this variant's bar as its progress callback (its own is kept)."""
+        own = generator.progress_callback
+        bar = self.callbacks.get(label)
+        if bar is not None:
+            generator.progress_callback = bar if own is None else (lambda d, t: (bar(d, t), own(d, t)))
+        try:
+            return generator.generate(prompts, **options)
+        finally:
+            generator.progress_callback = own
+
+    def close(self) -> None:
+        for bar in self._bars:
+            bar.close()
 
 
 def _inputs(inputs: Any, column: str) -> tuple[list[Any], list[dict[str, Any]]]:

@@ -6,6 +6,7 @@ are kept in test-artifacts/."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -249,6 +250,24 @@ def test_a_comparison_reads_in_full_and_fits_the_page(page: Any) -> None:
         caption = table.locator("caption").text_content() or ""
         assert "Compared on SmolLM2-135M-Instruct" in caption, caption
         shot(page, "comparison.png")
+        # compare() showed a bar per variant, each full when its table appeared (8 prompts; then
+        # 8 prompts x 20 samples)
+        full = {}
+        for index in range(
+            page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets.length")
+        ):
+            cell = page.evaluate(
+                """i => { const c = window.jupyterapp.shell.currentWidget.content.widgets[i];
+                          c.node.scrollIntoView(); return c.model.type; }""",
+                index,
+            )
+            if cell == "code":
+                page.wait_for_timeout(50)
+                text = panel.evaluate("el => el.textContent")
+                for done in ("8/8", "160/160"):
+                    found = len(re.findall(rf"(?<![\d/]){done}(?![\d/])", text))
+                    full[done] = max(full.get(done, 0), found)
+        assert full["8/8"] >= 2 and full["160/160"] >= 2, full
         # only the table asked for is interactive (the ranking above it stays a plain table),
         # and nothing the notebook showed logged an error in the browser
         interactive = panel.locator("table.dataTable")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -101,3 +102,30 @@ def test_an_interactive_table_leaves_every_other_table_as_it_was() -> None:
         "<table" in pd.DataFrame({"b": [3]})._repr_html_()
         and "ITable" not in pd.DataFrame({"b": [3]})._repr_html_()
     )
+
+
+def test_a_bar_per_variant_fills_as_its_answers_come_and_closes_with_the_table(
+    embedded: nbllm.LlamaCppLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tqdm.auto
+
+    made: list[Any] = []
+
+    class Recorded(tqdm.auto.tqdm):  # tqdm itself, with every bar kept for the test to read
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **{**kwargs, "disable": False})
+            made.append(self)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recorded)
+    result = nbllm.compare(
+        ["Name a colour.", "Name a fruit."], params=[{"temperature": 0.2}, {"temperature": 1.0}],
+        llm=embedded, samples=3, max_tokens=4, seed=1,
+    )  # fmt: skip
+    assert [b.desc for b in made] == result.labels == ["temperature=0.2", "temperature=1.0"]
+    assert all(b.n == b.total == 6 for b in made), [(b.n, b.total) for b in made]
+    assert all(b.disable for b in made)  # closed (tqdm disables a bar it closes) with the table
+    made.clear()
+    nbllm.compare(
+        ["Name a colour."], params=[{"temperature": 0.2}], llm=embedded, max_tokens=4, progress=False
+    )
+    assert made == []
