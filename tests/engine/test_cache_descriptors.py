@@ -1,6 +1,6 @@
 """The cache's writer thread ends when idle and lets its SQLite connection go: a chat with
 pauses never runs out of file descriptors (one connection and two descriptors leaked per pause
-before)."""
+before). Growth is bounded, not zero: lookups run on executor threads that keep theirs."""
 
 from __future__ import annotations
 
@@ -43,7 +43,11 @@ def test_pauses_leak_no_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     writer = llm.engine.recorder.writer
     writer_ended(writer)
     before = descriptors_on(path)
-    for i in range(25):  # 25 pauses: a message, then the writer idles out
+    for i in range(40):  # 40 pauses: a message, then the writer idles out
         llm.generate([f"message {i}"])
         writer_ended(writer)
-    assert descriptors_on(path) <= before, (before, descriptors_on(path))
+    # Lookups run on asyncio's default executor, whose threads (at most `readers`) each keep a
+    # connection (up to 3 descriptors: the file, its WAL and shared memory) for as long as they
+    # live; a connection leaked per pause would add 80 or more.
+    readers = min(32, (os.cpu_count() or 1) + 4)
+    assert descriptors_on(path) <= before + 3 * readers, (before, descriptors_on(path))

@@ -218,7 +218,8 @@ def test_temperature_explorer_uses_real_probabilities(embedded) -> None:
     assert len(explorer.tokens_logprobs) > 40_000
     assert sum(math.exp(lp) for _, lp in explorer.tokens_logprobs) == pytest.approx(1.0, abs=1e-3)
     # 'Paris' is so likely that min_p keeps nothing else; a question with many answers shows more
-    assert "keeps <b>1</b> token;" in explorer.samples.value
+    assert "keeps <b>1</b> token, with 1% or more." in explorer.samples.value
+    assert "other" not in explorer.samples.value  # no rest to speak of when there is none
     explorer.prompt.value = "Name a colour."
     explorer.answer_prefix.value = "My favourite colour is"
     explorer.temperature.value = 1.0
@@ -228,12 +229,13 @@ def test_temperature_explorer_uses_real_probabilities(embedded) -> None:
     assert drawn[0] >= model[0]  # top_k and min_p cut the tail; nothing else changed at T=1
     explorer.temperature.value = 0.0
     assert explorer.probabilities[0] == 1.0
-    assert "keeps <b>1</b> token;" in explorer.samples.value
+    assert "keeps <b>1</b> token," in explorer.samples.value
     explorer.temperature.value = 0.05
     kept = sum(p > 0 for p in explorer.probabilities)
     assert f"keeps <b>{kept}</b> token" in explorer.samples.value
     visible = sum(p >= 0.01 for p in explorer.probabilities)
-    assert kept > visible and f"<b>{visible}</b> of them ha" in explorer.samples.value  # as charted
+    assert kept > visible and f"<b>{visible}</b> of them with 1% or more" in explorer.samples.value
+    assert f"the other {kept - visible} too little to show" in explorer.samples.value  # as charted
     explorer.temperature.value = 2.0
     hot = explorer.probabilities
     assert hot[0] < drawn[0] and sum(p > 0 for p in hot) > 8
@@ -329,7 +331,9 @@ def test_the_playground_shows_what_its_next_run_costs_and_refuses_one_over_the_b
     embedded.budget.max_cost = 10.0
     playground.run().result(timeout=120)
     wait_for(lambda: "done:" in playground.status.value, timeout=60)
-    assert "this run:" in playground.estimate.value and embedded.budget.requests == 2
+    assert "took" in playground.status.value and embedded.budget.requests == 2
+    # after the run, the next one is counted again: both answers are cached now
+    wait_for(lambda: "0 requests to send (2 held by the cache" in playground.estimate.value, timeout=60)
 
 
 def test_temperature_explorer_prompt_is_editable(embedded) -> None:
