@@ -48,7 +48,7 @@ def child_main(payload: bytes, requests: Any, results: Any) -> None:
         except BaseException as exc:
             results.put((request_id, "error", _pickled(unreadable("the request", "child", exc))))
             continue
-        running = _start(llm, inputs, num_generations, options, make_generator)
+        running = start_request(llm, inputs, num_generations, options, make_generator)
         cancels.running(request_id, running)
         try:
             answer = running.result()
@@ -118,7 +118,7 @@ def _read_requests(requests: Any, work: queue.Queue[Any], cancels: _Cancels) -> 
             return
 
 
-def _start(
+def start_request(
     llm: Any, inputs: Any, num_generations: int, options: dict[str, Any], make_generator: bytes | None
 ) -> concurrent.futures.Future[Any]:
     """Start one request on nbllm's I/O loop, where cancelling it aborts its backend requests (an

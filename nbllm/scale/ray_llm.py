@@ -66,13 +66,29 @@ class _LLMActor:
     def describe(self) -> tuple[str, int]:
         return self.llm.model_name, os.getpid()
 
-    def generate(self, inputs: Any, num_generations: int, options: dict[str, Any]) -> list[GenerateOutput]:
-        return list(self.llm.generate(inputs, num_generations, **options))
+    async def generate(
+        self, inputs: Any, num_generations: int, options: dict[str, Any]
+    ) -> list[GenerateOutput]:
+        return list(await self._run(inputs, num_generations, options, None))
 
-    def run_generator(self, payload: bytes, inputs: list[Any], params: dict[str, Any]) -> Any:
-        import dill
+    async def run_generator(self, payload: bytes, inputs: list[Any], params: dict[str, Any]) -> Any:
+        return await self._run(inputs, 1, params, payload)
 
-        return dill.loads(payload)(self.llm).generate(inputs, **params)
+    async def _run(
+        self, inputs: Any, num_generations: int, options: dict[str, Any], payload: bytes | None
+    ) -> Any:
+        """On nbllm's I/O loop, so that ray.cancel (an interrupted pool call) stops the request
+        and aborts its backend requests, as a ProcessLLM's child does."""
+        import asyncio
+
+        from nbllm.llms.process_child import start_request
+
+        future = start_request(self.llm, inputs, num_generations, options, payload)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
 
 
 class RayLLM:
@@ -86,7 +102,10 @@ class RayLLM:
         if not callable(load_llm_fn):
             raise UsageError("RayLLM needs a function that returns an LLM.")
         ray = connect()
-        self._actor_class = ray.remote(num_cpus=num_cpus, max_restarts=0, max_task_retries=0)(_LLMActor)
+        # an async actor taking one request at a time: ray.cancel reaches the one running
+        self._actor_class = ray.remote(
+            num_cpus=num_cpus, max_restarts=0, max_task_retries=0, max_concurrency=1
+        )(_LLMActor)
         self.start_timeout = start_timeout
         self._payload = dill.dumps(load_llm_fn, recurse=True)
         self._actor = self._actor_class.remote(self._payload)
@@ -152,6 +171,8 @@ class RayLLM:
             return result
 
         def done(raw: concurrent.futures.Future[Any]) -> None:
+            if result.done():  # cancelled by the caller
+                return
             error = raw.exception()
             if error is None:
                 result.set_result(raw.result())
@@ -162,6 +183,7 @@ class RayLLM:
             result.set_exception(error)
 
         ref.future().add_done_callback(done)
+        result.add_done_callback(lambda r: r.cancelled() and _cancel(ref))
         return result
 
     def teardown(self, timeout: float = 10.0) -> None:
@@ -171,6 +193,14 @@ class RayLLM:
             ray_module().kill(self._actor, no_restart=True)
         except Exception:
             pass  # already gone
+
+
+def _cancel(ref: Any) -> None:
+    """Cancel an actor task: skipped if it waits its turn, stopped if it runs."""
+    try:
+        ray_module().cancel(ref)
+    except Exception:
+        pass  # finished meanwhile, or the actor is gone
 
 
 def _unwrap(fn: Callable[[], Any]) -> Any:

@@ -242,3 +242,34 @@ def test_variants_over_a_table_land_under_their_rows_and_a_poison_row_fails_alon
     (poison,) = table[table["input"] == "POISON"].itertuples()
     assert poison.row == 2 and "killed its worker 2 times" in poison.error
     assert restarts == 4  # twice as a chunk, twice alone
+
+
+def marked_loader():
+    def load():
+        from tests.reliability.test_process_cancel import _Marked
+
+        return _Marked(cache=False)
+
+    return load
+
+
+def test_a_cancelled_call_stops_in_the_ray_actor(cluster: None, tmp_path: Path) -> None:
+    """As with a ProcessLLM: the request running in the actor is stopped and one waiting its
+    turn never runs, so the actor is free for the next call at once."""
+    import time
+
+    from tests.reliability.test_process_cancel import _wait_for
+
+    member = nbllm.RayLLM(marked_loader(), num_cpus=1)
+    try:
+        assert member.model_name == "scripted"
+        running = member.generate([f"slow {tmp_path / 'first'}"])
+        queued = member.generate([f"slow {tmp_path / 'second'}"])
+        _wait_for(tmp_path / "first")  # the actor is running the first request
+        assert running.cancel() and queued.cancel()
+        started = time.monotonic()
+        (answer,) = member.generate(["quick"]).result(timeout=60)
+        assert answer.generations[0].ok and time.monotonic() - started < 30
+        assert not (tmp_path / "second").exists(), "a cancelled request that had not started was run"
+    finally:
+        member.teardown()
