@@ -106,9 +106,12 @@ class TemperatureExplorer(w.VBox):
         visible = sum(1 for p in probabilities if p >= 0.01)
         k, m = self.settings.get("top_k") or 0, self.settings.get("min_p") or 0.0
         chain = f"top_k={k}, top_p={self.top_p.value:.2f}, min_p={m:g}, then temperature"
+        if visible == kept:
+            shown = "all of them with 1% or more" if kept > 1 else "with 1% or more"
+        else:
+            shown = f"<b>{visible}</b> of them with 1% or more, the other {kept - visible} too little to show as a bar"
         self.samples.value = (
-            f"The sampler ({html.escape(chain)}) keeps <b>{kept}</b> token{'s' * (kept != 1)}; "
-            f"<b>{visible}</b> of them ha{'ve' if visible != 1 else 's'} 1% or more, the rest too little "
-            f"to show as a bar. {SAMPLES} fresh samples: "
+            f"The sampler ({html.escape(chain)}) keeps <b>{kept}</b> token{'s' * (kept != 1)}, {shown}. "
+            f"{SAMPLES} fresh samples: "
             + " ".join(f"<code>{html.escape(repr(tokens[i]))}</code>" for i in draws)
         )
