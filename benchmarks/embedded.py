@@ -2,7 +2,10 @@
 
 The baseline is llama.cpp's C++ server run by itself in its own process (the same xllamacpp
 build nbllm's engine uses, started with a few lines of its own API, no nbllm code) and driven by
-a plain aiohttp client: what a user would run instead. On a native build (the llama-server
+a plain aiohttp client: what a user would run instead. Every measured batch is new to the
+process that answers it (fresh_prompts), as a batch of new questions is: repeating one batch
+would let the server answer from its prompt cache, where nbllm answers a repeat from its own
+cache. On a native build (the llama-server
 binary of llama-cpp-server-py-core, an older llama.cpp built from source) nbllm runs that
 binary (server_binary=) and is measured against it alone.
 
@@ -26,13 +29,21 @@ import nbllm
 from benchmarks.common import Figure, free_port
 from nbllm.llms.llamacpp import _default_threads
 
-PROMPTS = [
-    f"Write a short story about {t}."
-    for t in (
-        "the sea", "a cat", "Paris", "winter", "a robot", "the moon", "coffee", "trains",
-        "music", "a forest", "rain", "a library", "bicycles", "chess", "the desert", "volcanoes",
-    )
-]  # fmt: skip
+SUBJECTS = (
+    "the sea", "a cat", "Paris", "winter", "a robot", "the moon", "coffee", "trains",
+    "music", "a forest", "rain", "a library", "bicycles", "chess", "the desert", "volcanoes",
+)  # fmt: skip
+PROMPTS = [f"Write a short story about {s}." for s in SUBJECTS]
+_numbers = iter(range(1000, 10**6))
+
+
+def fresh_prompts() -> list[str]:
+    """16 prompts no process has seen, numbered from their first word on: a server's prompt
+    cache can reuse only the chat template's opening and a digit or two (as with a batch of new
+    questions), never a prompt it answered in an earlier round."""
+    return [f"Request {next(_numbers)}. Write a short story about {s}." for s in SUBJECTS]
+
+
 MAX_TOKENS = 64
 ROUNDS = 3
 KEY = "bench-key"
@@ -111,6 +122,15 @@ def _body(prompt: str, **params: object) -> dict:
     return {"messages": [{"role": "user", "content": prompt}], "max_tokens": MAX_TOKENS, **params}
 
 
+def _greedy() -> list[dict]:
+    return [_body(p, temperature=0) for p in fresh_prompts()]
+
+
+def _samples() -> list[dict]:
+    prompt = fresh_prompts()[0]
+    return [_body(prompt, temperature=0.8, top_p=0.9, seed=s) for s in range(8)]
+
+
 async def _direct(url: str, bodies: list[dict]) -> int:
     """Every body at once to the server; the output tokens it reports."""
     import aiohttp
@@ -165,32 +185,34 @@ def embedded_figures() -> list[Figure]:
     llm = nbllm.LlamaCppLLM(cache=False, system_prompt="")  # the defaults; no system prompt, as direct
     llm.load()
     greedy = [_body(p, temperature=0) for p in PROMPTS]
-    samples = [_body(PROMPTS[0], temperature=0.8, top_p=0.9, seed=s) for s in range(8)]
     slots: dict[int, float] = {}
     ours: list[float] = []  # nbllm's batch, measured beside each server setting
-    batch = {"nbllm": lambda: _tokens(llm.generate(PROMPTS, max_tokens=MAX_TOKENS, temperature=0))}
+    batch = {"nbllm": lambda: _tokens(llm.generate(fresh_prompts(), max_tokens=MAX_TOKENS, temperature=0))}
     for parallel in (1, 4, 8, 16):
         with llama_server(parallel, THREADS) as url:
             asyncio.run(_direct(url, greedy[:1]))
-            rates = _best_of({**batch, "server": lambda u=url: asyncio.run(_direct(u, greedy))})
+            rates = _best_of({**batch, "server": lambda u=url: asyncio.run(_direct(u, _greedy()))})
             slots[parallel] = rates["server"]
             ours.append(rates["nbllm"])
             if parallel == 8:
                 n8 = _best_of(
                     {
                         "nbllm": lambda: _tokens(
-                            llm.generate(PROMPTS[0], num_generations=8, max_tokens=MAX_TOKENS,
+                            llm.generate(fresh_prompts()[0], num_generations=8, max_tokens=MAX_TOKENS,
                                          temperature=0.8, top_p=0.9, seed=0)
                         ),
-                        "server": lambda u=url: asyncio.run(_direct(u, samples)),
+                        "server": lambda u=url: asyncio.run(_direct(u, _samples())),
                     }
                 )  # fmt: skip
             if parallel == 1:
-                one = {**greedy[0], "max_tokens": 128}
                 stream = _best_of(
                     {
-                        "nbllm": lambda: len(list(llm.stream(PROMPTS[0], max_tokens=128, temperature=0))),
-                        "server": lambda u=url, b=one: asyncio.run(_direct_stream(u, b)),
+                        "nbllm": lambda: len(
+                            list(llm.stream(fresh_prompts()[0], max_tokens=128, temperature=0))
+                        ),
+                        "server": lambda u=url: asyncio.run(
+                            _direct_stream(u, _body(fresh_prompts()[0], temperature=0, max_tokens=128))
+                        ),
                     }
                 )
     llm.unload()
@@ -234,13 +256,13 @@ def _native(greedy: list[dict]) -> tuple[dict[str, float], str]:
     os.environ["LD_LIBRARY_PATH"] = str(binary.parent)  # that build's own libraries
     llm = nbllm.LlamaCppLLM(cache=False, system_prompt="", server_binary=str(binary))
     llm.load()
-    batch = {"nbllm": lambda: _tokens(llm.generate(PROMPTS, max_tokens=MAX_TOKENS, temperature=0))}
+    batch = {"nbllm": lambda: _tokens(llm.generate(fresh_prompts(), max_tokens=MAX_TOKENS, temperature=0))}
     alone: dict[int, float] = {}
     ours: list[float] = []
     for parallel in (4, 8, 16):
         with llama_server_binary(parallel, THREADS) as url:
             asyncio.run(_direct(url, greedy[:1]))
-            rates = _best_of({**batch, "server": lambda u=url: asyncio.run(_direct(u, greedy))})
+            rates = _best_of({**batch, "server": lambda u=url: asyncio.run(_direct(u, _greedy()))})
             alone[parallel] = rates["server"]
             ours.append(rates["nbllm"])
     llm.unload()
@@ -266,7 +288,9 @@ def sweep() -> None:
             llm = nbllm.LlamaCppLLM(cache=False, system_prompt="", concurrency=parallel, n_threads=threads)
             llm.load()
             rate = max(
-                _rate(lambda m=llm: _tokens(m.generate(PROMPTS, max_tokens=MAX_TOKENS, temperature=0)))
+                _rate(
+                    lambda m=llm: _tokens(m.generate(fresh_prompts(), max_tokens=MAX_TOKENS, temperature=0))
+                )
                 for _ in range(ROUNDS)
             )
             print(f"slots {parallel:2d} threads {threads}: {rate:6.1f} tok/s", flush=True)

@@ -29,12 +29,17 @@ SUITES = {
 }
 
 
+def _met(figure: Figure) -> str:
+    """yes or NO against a target; a figure only reported has none to meet."""
+    return "—" if figure.target == "report" else "yes" if figure.met else "NO"
+
+
 def table(figures: list[Figure]) -> str:
     lines = ["| figure | nbllm | baseline | ratio | target | met |", "|---|---|---|---|---|---|"]
     for f in figures:
         lines.append(
             f"| {f.name} | {f.nbllm:.3f} {f.unit} | {f.baseline:.3f} {f.unit} | {f.ratio:.2f}x | {f.target} | "
-            f"{'yes' if f.met else 'NO'}{' — ' + f.note if f.note else ''} |"
+            f"{_met(f)}{' — ' + f.note if f.note else ''} |"
         )
     return "\n".join(lines)
 
