@@ -58,8 +58,11 @@ class Comparison:
             row: dict[str, Any] = {"variant": label}
             for name in self.scores:
                 rows_of = self.frame[self.frame["variant"] == label]
-                row[name] = rows_of.groupby("input_index")[name].mean().mean()  # per input, as significance
-                if label != self.labels[0]:
+                mean = rows_of.groupby("input_index")[name].mean().mean()  # per input, as significance
+                row[name] = round(float(mean), 3)
+                if label == self.labels[0] and len(self.labels) > 1:
+                    row[f"{name} vs {self.labels[0]}"] = "(the baseline)"
+                elif label != self.labels[0]:
                     try:
                         row[f"{name} vs {self.labels[0]}"] = significance(
                             self.frame, self.labels[0], label, name

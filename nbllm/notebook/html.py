@@ -7,15 +7,17 @@ Pure: runs on whatever thread calls it (the kernel's, or nbllm-callbacks for liv
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 STYLE = (
     "<style>.nbllm-results{border-collapse:collapse;font-size:13px;max-width:100%}"
     ".nbllm-results.nbllm-results th{background:#f3f4f6;text-align:left;padding:4px 8px;border-bottom:2px solid #d1d5db}"
+    ".nbllm-results th.short{white-space:nowrap}"
     ".nbllm-results td{padding:4px 8px;border-bottom:1px solid #e5e7eb;vertical-align:top}"
     ".nbllm-results td.text{text-align:left;max-width:42em;white-space:pre-wrap;overflow-wrap:break-word;"
     "word-break:normal;line-height:1.5em}"
-    ".nbllm-results td.input{min-width:10em}.nbllm-results td.generation,.nbllm-results td.votes{min-width:16em}"
+    ".nbllm-results td.input{min-width:10em;max-width:24em}.nbllm-results td.generation,.nbllm-results td.votes{min-width:16em}"
     ".nbllm-scroll{overflow-x:auto;max-width:100%}"
     ".nbllm-results td.text div{max-height:15em;overflow-y:auto}"
     ".nbllm-results td.err{color:#b91c1c}.nbllm-results td.num{text-align:right;font-variant-numeric:tabular-nums}"
@@ -37,6 +39,17 @@ SHOWN = (
     "recorded",
     "error",
 )
+# Short headers, so the numbers' columns stay narrow and the texts get the width.
+HEADERS = {
+    "generation_index": "sample",
+    "input_tokens": "tokens in",
+    "output_tokens": "tokens out",
+    "latency": "seconds",
+    "tokens_per_second": "tokens/s",
+    "cache_hit": "cached",
+}
+# Columns shown only when some row has something in them.
+SPARSE = ("generator", "cache_hit", "recorded", "error")
 # What marks an answer replayed from a bundle (nbllm.replay) in tables and widgets.
 RECORDED_BADGE = (
     '<span class="nbllm-recorded" title="replayed from a bundle, not generated now" style="background:#fef3c7;'
@@ -44,26 +57,39 @@ RECORDED_BADGE = (
 )
 
 
-def results_html(results: Any, max_rows: int = 200) -> str:
-    """An HTML table of any nbllm result set (or of a DataFrame from ``to_dataframe``)."""
+def results_html(results: Any, max_rows: int = 200, scores: list[str] | tuple[str, ...] = ()) -> str:
+    """An HTML table of any nbllm result set (or of a DataFrame from ``to_dataframe``);
+    `scores` are columns of scores shown after the answer, to three significant digits."""
     import pandas as pd
 
     from nbllm.notebook.frames import to_dataframe
 
     frame = results if isinstance(results, pd.DataFrame) else to_dataframe(results)
-    columns = [c for c in SHOWN if c in frame.columns]
-    head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in columns)
+    columns = [c for c in SHOWN if c in frame.columns and not (c in SPARSE and _empty(frame[c]))]
+    if scores:
+        at = columns.index("generation") + 1 if "generation" in columns else len(columns)
+        columns[at:at] = [c for c in scores if c in frame.columns]
+    head = "".join(
+        f"<th{'' if c in ('input', 'generation', 'votes') else ' class=short'}>"
+        f"{html.escape(HEADERS.get(c, c.replace('_', ' ')))}</th>"
+        for c in columns
+    )
     body = []
     for _, row in frame.head(max_rows).iterrows():
         cells = []
         for c in columns:
             value = row[c]
             if c in ("input", "generation", "votes"):
-                text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
-                cells.append(f'<td class="text {c}"><div>{html.escape(text)}</div></td>')
+                cells.append(f'<td class="text {c}"><div>{html.escape(trimmed(_text(value)))}</div></td>')
             elif c == "error":
                 cells.append(
                     f'<td class="err">{html.escape(str(value)) if isinstance(value, str) else ""}</td>'
+                )
+            elif c in scores:
+                cells.append(
+                    f'<td class="num">{value:.3g}</td>'
+                    if _number(value)
+                    else f"<td>{html.escape(_text(value))}</td>"
                 )
             elif c in ("latency", "tokens_per_second"):
                 cells.append(
@@ -76,11 +102,7 @@ def results_html(results: Any, max_rows: int = 200) -> str:
             elif c == "recorded":
                 cells.append(f"<td>{RECORDED_BADGE if value is True else ''}</td>")
             else:
-                shown = (
-                    ""
-                    if value is None or (isinstance(value, float) and pd.isna(value))
-                    else html.escape(str(value))
-                )
+                shown = html.escape(_text(value))
                 cells.append(
                     f'<td class="num">{shown}</td>'
                     if c.endswith("tokens") or c == "generation_index"
@@ -102,8 +124,9 @@ def results_html(results: Any, max_rows: int = 200) -> str:
         parts.append(
             f"{int(frame['recorded'].astype(bool).sum())} {RECORDED_BADGE} (replayed, not generated)"
         )
-    if frame["error"].notna().any():
-        parts.append(f"<b>{int(frame['error'].notna().sum())} errors</b>")
+    if "error" in frame and frame["error"].notna().any():
+        errors = int(frame["error"].notna().sum())
+        parts.append(f"<b>{errors} {'error' if errors == 1 else 'errors'}</b>")
     summary = f"<p>{' · '.join(parts)}</p>"
     return (
         f'{STYLE}{summary}<div class="nbllm-scroll"><table class="nbllm-results"><thead><tr>{head}</tr></thead>'
@@ -118,13 +141,14 @@ WIDE_STYLE = (
     # doubled class: JupyterLab right-aligns output table cells with a two-class selector
     ".nbllm-wide.nbllm-wide td{padding:4px 8px;border-bottom:1px solid #e5e7eb;vertical-align:top;text-align:left;"
     "white-space:pre-wrap;overflow-wrap:anywhere;line-height:1.45em}"
-    ".nbllm-wide.nbllm-wide th.num{width:5.5em}"
+    ".nbllm-wide.nbllm-wide th.num{width:6.5em;overflow-wrap:normal}"
     ".nbllm-wide.nbllm-wide td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
     ".nbllm-wide details summary{cursor:pointer;color:#374151}"
     ".nbllm-wide caption{caption-side:top;text-align:left;color:#4b5563;padding:2px 0 6px}"
     ".nbllm-wide .nbllm-note{color:#6b7280;font-size:11px;white-space:normal;margin-top:3px}"
     "</style>"
 )
+_LEADING_BLANKS = re.compile(r"\A(?:[ \t]*\r?\n)+")
 CLAMP = 280  # characters shown before a long answer folds away behind "show all"
 
 
@@ -140,11 +164,11 @@ def wide_html(
     "show all" toggle (plain HTML, so it works on GitHub and in exported notebooks too).
     `notes` puts a summary line under a cell, by (input_index, column); `others` folds the
     cell's other answers (with how many samples gave each) behind a toggle."""
-    import pandas as pd
 
     numeric = {"input_index", "generation_index"}
+    # nbllm's own column names read as words; variant labels (model names) stay as they are
     head = "".join(
-        f"<th{' class=num' if c in numeric else ''}>{html.escape(str(c).replace('_', ' '))}</th>"
+        f"<th class=num>{c.replace('_', ' ')}</th>" if c in numeric else f"<th>{html.escape(str(c))}</th>"
         for c in wide.columns
     )
     rows = []
@@ -152,13 +176,14 @@ def wide_html(
         cells = []
         for column in wide.columns:
             value = row[column]
-            text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+            text = trimmed(_text(value))
             extra = (notes or {}).get((row.get("input_index"), column))
             below = f'<div class="nbllm-note">{_badged(extra)}</div>' if extra else ""
             rest = (others or {}).get((row.get("input_index"), column))
             if rest:
-                items = "".join(f"<li>{html.escape(str(a))} <i>({n}×)</i></li>" for a, n in rest)
-                below += f"<details><summary>{len(rest)} other answers</summary><ul>{items}</ul></details>"
+                items = "".join(f"<li>{html.escape(trimmed(str(a)))} <i>({n}×)</i></li>" for a, n in rest)
+                other = "1 other answer" if len(rest) == 1 else f"{len(rest)} other answers"
+                below += f"<details><summary>{other}</summary><ul>{items}</ul></details>"
             if column in numeric:
                 cells.append(f'<td class="num">{html.escape(text)}</td>')
             elif len(text) > CLAMP:
@@ -175,6 +200,39 @@ def wide_html(
         f'{WIDE_STYLE}<table class="nbllm-wide">{title}<thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>{more}"
     )
+
+
+def trimmed(text: str) -> str:
+    """`text` as a cell shows it: without the blank lines a model may put before or after an
+    answer (the data keeps them)."""
+    return _LEADING_BLANKS.sub("", text).rstrip()
+
+
+def _text(value: Any) -> str:
+    """A cell's value as text: nothing for a missing one (never "None" or "nan")."""
+    import pandas as pd
+
+    missing = value is None or (
+        not isinstance(value, str) and pd.api.types.is_scalar(value) and pd.isna(value)
+    )
+    return "" if missing else str(value)
+
+
+def _number(value: Any) -> bool:
+    import math
+    import numbers
+
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
+
+
+def _empty(column: Any) -> bool:
+    """True when no row of `column` holds anything: no text, no True, no number."""
+    import pandas as pd
+
+    def filled(v: Any) -> bool:
+        return v != "" if isinstance(v, str) else v is not None and not pd.isna(v) and bool(v)
+
+    return not any(filled(v) for v in column)
 
 
 def _badged(note: str) -> str:

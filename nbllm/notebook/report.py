@@ -19,7 +19,11 @@ from nbllm.errors import MissingDependencyError
 
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}
+<style>body{{font-family:system-ui,sans-serif;margin:2em auto;padding:0 1em;max-width:1200px}}
+img{{max-width:100%;height:auto}}
+table.nbllm-scores{{border-collapse:collapse;font-size:13px;margin:1em 0}}
+table.nbllm-scores th,table.nbllm-scores td{{padding:4px 8px;border-bottom:1px solid #e5e7eb;text-align:left}}
+details.nbllm-every>summary{{cursor:pointer;font-size:1.3em;font-weight:bold;margin:1em 0}}
 table.nbllm-meta td{{padding:2px 12px 2px 0;vertical-align:top}}
 .nbllm-note{{color:#555;font-size:0.85em;margin-top:4px}}</style></head>
 <body><h1>{title}</h1>{body}</body></html>
@@ -47,7 +51,9 @@ def body_html(comparison: Any) -> str:
                      f"samples under {html.escape(comparison.labels[0])} (a permutation test, p &lt; 0.05).</p>")  # fmt: skip
     if comparison.scores and len(comparison.labels) > 1:
         table = comparison.score_table()
-        parts.append(table.to_html(index=False, float_format=lambda v: f"{v:.3g}", classes="nbllm-scores"))
+        parts.append(
+            table.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3g}", classes="nbllm-scores")
+        )
     parts.append(
         f'<img alt="{html.escape(comparison.caption)}" src="data:image/png;base64,{_png(comparison.figure)}"/>'
     )
@@ -78,8 +84,13 @@ def write_report(comparison: Any, path: Path) -> Path:
         f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(str(v))}</td></tr>" for k, v in meta.items()
     )
     body = f"<table class='nbllm-meta'>{rows}</table>" + body_html(comparison)
-    body += "<h2>Every sample</h2>" + comparison.long.to_html(
-        index=False, na_rep="", float_format=lambda v: f"{v:.3g}"
+    from nbllm.notebook.html import results_html
+
+    long = comparison.long
+    body += (
+        f"<details class='nbllm-every'><summary>Every sample ({len(long)} rows)</summary>"
+        + results_html(long, max_rows=len(long), scores=comparison.scores)
+        + "</details>"
     )
     path.write_text(PAGE.format(title="nbllm comparison", body=body), encoding="utf-8")
     return path
@@ -122,14 +133,31 @@ def interactive(frame: Any) -> Any:
         ) from None
     from IPython.display import HTML
 
+    # long texts (prompts, answers) get room to read; every column reads left to right
+    texts = [
+        i
+        for i, c in enumerate(frame.columns)
+        if frame[c].map(lambda v: isinstance(v, str) and len(v) > 30).any()
+    ]
+    column_defs = [
+        {"className": "dt-left nbllm-text", "targets": texts},
+        {"className": "dt-left", "targets": "_all"},
+    ]
     # allow_html=False even if the user allowed HTML for their own tables: answers are text
     table = to_html_datatable(
-        frame, classes="display wrap compact", maxBytes=0, connected=False, allow_html=False
+        frame,
+        classes="display wrap compact",
+        maxBytes=0,
+        connected=False,
+        allow_html=False,
+        columnDefs=column_defs,
+        scrollX=True,
     )
-    return HTML(generate_init_offline_itables_html(dt_bundle) + table)
+    style = "<style>.dataTable td.nbllm-text{min-width:18em;white-space:pre-wrap}</style>"
+    return HTML(style + generate_init_offline_itables_html(dt_bundle) + table)
 
 
 def _png(figure: Any) -> str:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    figure.savefig(buffer, format="png", bbox_inches="tight")  # a legend outside the axes is kept
     return base64.b64encode(buffer.getvalue()).decode()

@@ -39,12 +39,25 @@ def test_the_report_opens_offline_in_a_browser(tmp_path: Path) -> None:
             text = page.inner_text("body")
             image = page.evaluate("() => [...document.images].map(i => i.complete && i.naturalWidth)")
             rows = page.evaluate("() => document.querySelectorAll('table.nbllm-wide tbody tr').length")
+            # it reads like the notebook view: as wide as the window, every sample folded away
+            width, height = page.evaluate(
+                "() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+            )
+            folded = page.evaluate(
+                "() => [...document.querySelectorAll('details.nbllm-every')].map(d => d.open)"
+            )
+            images_fit = page.evaluate(
+                "() => [...document.images].every(i => i.getBoundingClientRect().right <= 1300)"
+            )
             page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
         finally:
             browser.close()
     assert requests == [report.as_uri()], requests  # nothing from the network
     assert image and all(width and width > 100 for width in image), image
     assert rows == 2
+    assert width <= 1300 and images_fit, (width, images_fit)
+    assert folded == [False] and height < 4000, (folded, height)
+    assert "NaN" not in text and "nan" not in text.split()
     for expected in ("SmolLM2-135M-Instruct", "temperature=0.2", "temperature=1.3", "right capital",
                      "samples per cell", "nbllm", result.created[:10], "agree", "Every sample"):  # fmt: skip
         assert expected in text, expected
