@@ -46,6 +46,7 @@ class ChatWidget(w.VBox):
         self._live: TextBox | None = None
         self._queued: list[str] = []  # messages sent while a reply streams, waiting their turn
         self._lock = threading.Lock()
+        self._drawing = threading.RLock()  # one drawing of the transcript at a time
         # Turns run one at a time, in order, on the chat's own thread: a message sent while a
         # reply streams waits for it, and the stream never holds nbllm's callback thread.
         self._turns = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbllm-chat")
@@ -78,10 +79,13 @@ class ChatWidget(w.VBox):
             future: concurrent.futures.Future[str] = concurrent.futures.Future()
             future.set_result("")
             return future
+        # the message moves from the box to its queued row in one step: the row is added to the
+        # transcript (not the whole transcript drawn again), then the box is emptied
+        with self._drawing:
+            with self._lock:
+                self._queued.append(text)
+            self.transcript.children = (*self.transcript.children, self._queued_row(text))
         self.message.value = ""
-        with self._lock:
-            self._queued.append(text)
-        self.render()
         return self._turn(self._send_turn, text)
 
     def regenerate(self) -> concurrent.futures.Future[str]:
@@ -200,7 +204,7 @@ class ChatWidget(w.VBox):
     def _refresh_branches(self) -> None:
         self._rendering = True
         try:
-            self.branch.options = [f"branch {i + 1} ({len(b)} messages)" for i, b in enumerate(self.branches)]
+            self.branch.options = [_branch_label(i, self.branches) for i in range(len(self.branches))]
             self.branch.index = self.llm.conversation.current
         finally:
             self._rendering = False
@@ -216,13 +220,17 @@ class ChatWidget(w.VBox):
 
     # -- view -----------------------------------------------------------------------------------
     def render(self) -> None:
+        with self._drawing:
+            self._draw()
+
+    def _draw(self) -> None:
         rows = []
         for index, message in enumerate(self.llm.history):
             box = TextBox(value=message["content"], layout=w.Layout(width="60%"))
             button = {"layout": w.Layout(width="auto", flex="0 0 auto")}
             save = w.Button(description="save edit", disabled=True, **button)
             remove = w.Button(description="delete", **button)
-            marker = w.HTML(layout=w.Layout(width="auto", flex="0 0 auto"))
+            marker = w.HTML(layout=w.Layout(width="110px", flex="0 0 110px"))  # room kept: no shift
             box.observe(
                 lambda change, s=save, m=marker, old=message["content"]: _mark(change["new"] != old, s, m),
                 names="value",
@@ -234,27 +242,55 @@ class ChatWidget(w.VBox):
             rows.append(self._row("assistant", self._live))
         with self._lock:
             queued = list(self._queued)
-        for text in queued:
-            box = TextBox(value=text, disabled=True, layout=w.Layout(width="60%"))
-            tag = w.HTML(
-                "<i class='nbllm-queued' style='color:#6b7280'>queued: sent after this reply</i>",
-                layout=w.Layout(width="auto", flex="0 0 auto"),
-            )
-            rows.append(self._row("user", box, tag))
+        rows.extend(self._queued_row(text) for text in queued)
         self.transcript.children = tuple(rows)
 
+    def _queued_row(self, text: str) -> w.HBox:
+        box = TextBox(value=text, disabled=True, layout=w.Layout(width="60%"))
+        tag = w.HTML(
+            "<i class='nbllm-queued' style='color:#6b7280'>queued: sent after this reply</i>",
+            layout=w.Layout(width="auto", flex="0 0 auto"),
+        )
+        return self._row("user", box, tag)
+
     @staticmethod
-    def _row(role: str, *parts: w.Widget) -> w.HBox:
+    def _row(role: str, box: w.Widget, *extras: w.Widget) -> w.HBox:
+        """A message's row, laid out alike whatever it holds: the role, the message box at a
+        fixed share of the width, then its buttons and marks in the space left (they wrap
+        there rather than squeeze the box or move its left edge)."""
         label = w.HTML(
             f"<b style='color:{ROLE_COLOURS.get(role, '#111')}'>{html.escape(role)}</b>",
-            layout=w.Layout(width="80px"),
+            layout=w.Layout(width="80px", flex="0 0 80px"),
         )
-        return w.HBox([label, *parts])
+        box.layout.flex = "0 0 60%"
+        actions = w.HBox(list(extras), layout=w.Layout(flex="1 1 0", min_width="0", flex_flow="row wrap"))
+        return w.HBox([label, box, actions], layout=w.Layout(width="100%"))
 
     def close(self) -> None:
         self._unwatch()
         self._turns.shutdown(wait=False, cancel_futures=True)
         super().close()
+
+
+def _branch_label(index: int, branches: list[list[dict[str, str]]]) -> str:
+    """A branch named by what it holds: the words where it leaves the first branch (the first
+    words of its first message, for the first branch), and its length."""
+    branch = branches[index]
+    first = branches[0]
+    at = next((i for i, m in enumerate(branch) if i >= len(first) or m != first[i]), None)
+    if index == 0 or at is None:
+        at = next((i for i, m in enumerate(branch) if m["role"] == "user"), 0)
+    words = branch[at]["content"].split() if branch else []
+    start = 0
+    if index and at < len(first):  # an edited message: from a little before the first new word
+        old = first[at]["content"].split()
+        same = next((i for i, (a, b) in enumerate(zip(words, old)) if a != b), min(len(words), len(old)))
+        start = max(0, same - 2)
+    said = (
+        ("…" if start else "") + " ".join(words[start : start + 5]) + ("…" if len(words) > start + 5 else "")
+    )
+    count = f"{len(branch)} message{'s' * (len(branch) != 1)}"
+    return f"{index + 1}: “{said}” · {count}" if said else f"{index + 1}: empty"
 
 
 def _mark(unsaved: bool, save: w.Button, marker: w.HTML) -> None:

@@ -106,6 +106,11 @@ def test_playground_run_button_fills_table_and_plot(embedded) -> None:
     assert sum(int(part.split("×")[0]) for part in frame["votes"][0].split(" | ")) == 3
 
 
+def marks(row) -> str:
+    """What a chat row says beside its message box (its buttons' and marks' text)."""
+    return " ".join(str(getattr(c, "value", "")) for c in row.children[2].children)
+
+
 def test_chat_widget_streams_and_edits_with_branches(embedded) -> None:
     chat = ChatWidget(embedded, max_tokens=12)
     reply = chat.send("My name is Ann.").result(timeout=60)
@@ -117,6 +122,8 @@ def test_chat_widget_streams_and_edits_with_branches(embedded) -> None:
     chat.edit(0, "My name is Bob.").result(timeout=60)
     assert embedded.history[0]["content"] == "My name is Bob." and len(embedded.history) == 2
     assert len(chat.branches) == 2 and len(chat.branches[0]) == 4
+    # each branch is named by its words: where it leaves the first one
+    assert chat.branch.options == ("1: “My name is Ann.” · 4 messages", "2: “…name is Bob.” · 2 messages")
     chat.branch.index = 0
     assert len(embedded.history) == 4 and embedded.history[0]["content"] == "My name is Ann."
     # regenerate gives a fresh sample of the last reply
@@ -127,11 +134,11 @@ def test_chat_widget_streams_and_edits_with_branches(embedded) -> None:
     chat.delete(3)
     assert len(embedded.history) == 3 and len(chat.transcript.children) == 3
     # an edit not saved yet is marked, and saving it clears the mark
-    box, save, marker = (
-        chat.transcript.children[0].children[1],
-        chat.transcript.children[0].children[2],
-        (chat.transcript.children[0].children[4]),
-    )
+    box = chat.transcript.children[0].children[1]
+    save, _, marker = chat.transcript.children[0].children[2].children
+    # every row is laid out alike: role, box at a fixed share, then its buttons and marks
+    assert {row.children[1].layout.flex for row in chat.transcript.children} == {"0 0 60%"}
+    assert marker.layout.width == "110px"  # the mark's room is kept, so it never moves the row
     assert save.disabled and marker.value == ""
     box.value = "My name is Cy."
     assert "unsaved edit" in marker.value and not save.disabled
@@ -148,6 +155,14 @@ def test_chat_widget_streams_and_edits_with_branches(embedded) -> None:
     embedded.chat("Hello.", max_tokens=6)
     assert len(chat.branches) == branches + 1 and chat.branches[chat.branch.index] == embedded.history
     assert len(chat.transcript.children) == 2
+    # a message sent while a reply streams shows at once as queued, as the box empties
+    first = chat.send("Tell me a story.")
+    chat.message.value = "And another."
+    second = chat.send()
+    assert chat.message.value == ""
+    last = chat.transcript.children[-1]
+    assert last.children[1].value == "And another." and "queued" in last.children[2].children[0].value
+    first.result(timeout=60), second.result(timeout=60)
 
 
 def test_a_message_sent_while_a_reply_streams_waits_its_turn(embedded) -> None:
@@ -158,7 +173,7 @@ def test_a_message_sent_while_a_reply_streams_waits_its_turn(embedded) -> None:
     first = chat.send("Please tell me a long story about a cat named Tom.")
     wait_for(lambda: chat._live is not None and chat._live.value)  # the reply is streaming
     second = chat.send("Second message: what is 2+2?")  # Enter again, before the reply ends
-    queued = [row for row in chat.transcript.children if "queued" in str(row.children[-1].value)]
+    queued = [row for row in chat.transcript.children if "queued" in marks(row)]
     assert len(queued) == 1 and queued[0].children[1].value == "Second message: what is 2+2?"
     assert "1 message queued" in chat.status.value
     assert callbacks.call(lambda: "free").result(timeout=5) == "free"  # the stream does not hold it
@@ -169,7 +184,7 @@ def test_a_message_sent_while_a_reply_streams_waits_its_turn(embedded) -> None:
     assert story != answer and embedded.history[2]["content"] == "Second message: what is 2+2?"
     # the second request held the whole conversation, the first reply included
     assert embedded.last_generation is not None and chat.status.value.endswith("tok/s")
-    assert not any("queued" in str(row.children[-1].value) for row in chat.transcript.children)
+    assert not any("queued" in marks(row) for row in chat.transcript.children)
 
 
 def test_chat_sends_on_enter(embedded) -> None:
