@@ -44,3 +44,13 @@ def test_jupyterlab_finds_the_extension_here() -> None:
     )
     extension = found["nbllm-lab"]
     assert (Path(extension["ext_path"]) / extension["jupyterlab"]["_build"]["load"]).is_file()
+
+
+def test_jupyterlab_asks_no_news_question_where_nbllm_is_installed() -> None:
+    """A class opening JupyterLab meets no "get notified about Jupyter news?" popup: the
+    extension turns off JupyterLab's announcements plugin (news and update checks)."""
+    from jupyter_core.paths import jupyter_path
+    from jupyterlab_server.config import get_page_config
+
+    config = get_page_config(jupyter_path("labextensions"))
+    assert "@jupyterlab/apputils-extension:announcements" in config["disabledExtensions"]

@@ -43,6 +43,8 @@ class ParamsPanel(w.VBox):
         self.top_p = w.FloatSlider(min=0.01, max=1.0, step=0.01, description="top_p", **SLIDER)
         self.max_tokens = w.IntSlider(min=1, max=1024, step=1, description="max_tokens", **SLIDER)
         self.notes = {name: w.HTML(layout=w.Layout(width="auto")) for name in SLIDERS}
+        for note in self.notes.values():
+            note.add_class("nbllm-one-line")
         self.resets = {
             name: w.Button(description="reset", tooltip=f"unset {name}: the model's default applies",
                            layout=w.Layout(width="auto"))

@@ -1,4 +1,6 @@
-"""How nbllm's widgets look in a saved notebook reopened without their kernel.
+"""How nbllm's widgets look in a saved notebook reopened without their kernel, and one rule
+for every nbllm slider: its track keeps its width when its readout shows or hides, so the
+sliders of a panel line up whatever has been touched.
 
 JupyterLab restores saved widgets and marks every one of them disconnected with a red
 broken-link icon: a chat shows about twenty over its labels. Inside an nbllm widget those
@@ -17,6 +19,8 @@ import ipywidgets as w
 
 CSS = """
 .nbllm-widget .jupyter-widgets-disconnected::before { content: none; display: none; }
+.nbllm-widget .widget-hslider .slider-container { flex: 0 0 230px; }
+.nbllm-widget .nbllm-one-line, .nbllm-widget .nbllm-one-line * { white-space: nowrap; }
 .nbllm-widget.jupyter-widgets-disconnected::before {
   content: "Saved view: run this cell to use the widget again.";
   display: block; font: italic 12px/1.4 var(--jp-ui-font-family, sans-serif);
