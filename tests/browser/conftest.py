@@ -204,3 +204,58 @@ def execute(page: Any, code: str) -> None:
         }""",
         code,
     )
+
+
+# What a student's laptop shows: a 1,400 x 900 window with JupyterLab's file browser open.
+LAPTOP = {"width": 1400, "height": 900}
+
+# Parts of the notebook in view that do not fit it: a table wider than its output area (an
+# interactive one scrolls by design), a code line longer than its editor.
+UNFIT = """() => {
+    const panel = window.jupyterapp.shell.currentWidget.node;
+    const shown = el => { const r = el.getBoundingClientRect(); return r.height > 0 && r.bottom > 0 && r.top < innerHeight; };
+    const found = [];
+    for (const t of panel.querySelectorAll('.jp-OutputArea-output table:not(.dataTable)')) {
+        const area = t.closest('.jp-OutputArea-output');
+        if (t.closest('.dataTables_wrapper, .dt-container') || !shown(t)) continue;
+        const over = t.getBoundingClientRect().right - area.getBoundingClientRect().right;
+        if (over > 1) found.push(`a table ${Math.round(over)}px too wide: ` + t.innerText.slice(0, 60));
+    }
+    for (const s of panel.querySelectorAll('.jp-InputArea-editor .cm-scroller')) {
+        if (shown(s) && s.scrollWidth > s.clientWidth + 1) found.push('a code line cut: ' + s.innerText.slice(0, 60));
+    }
+    return found;
+}"""
+
+
+def screenshots(page: Any, name: str) -> list[str]:
+    """Page through the open notebook at LAPTOP size, keeping a screenshot of each screen in
+    test-artifacts/screenshots/; returns what did not fit (see UNFIT). The page's own size
+    comes back afterwards."""
+    before = page.viewport_size
+    folder = ARTIFACTS / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob(f"{Path(name).stem}-*.png"):
+        old.unlink()
+    page.set_viewport_size(LAPTOP)
+    unfit: list[str] = []
+    try:
+        page.evaluate("() => window.jupyterapp.shell.activateById('filebrowser')")
+        scroller = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer"
+        page.locator(scroller).first.wait_for()
+        screen = 0
+        while True:
+            page.wait_for_timeout(150)  # JupyterLab renders the cells that came into view
+            page.screenshot(path=str(folder / f"{Path(name).stem}-{screen + 1:02d}.png"))
+            unfit += [f"{name}: {p}" for p in page.evaluate(UNFIT) if f"{name}: {p}" not in unfit]
+            at_end = page.evaluate(
+                """s => { const el = document.querySelector(s); const top = el.scrollTop;
+                          el.scrollTop = top + el.clientHeight * 0.9; return el.scrollTop === top; }""",
+                scroller,
+            )
+            screen += 1
+            if at_end or screen >= 60:
+                break
+    finally:
+        page.set_viewport_size(before)
+    return unfit

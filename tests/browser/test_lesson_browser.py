@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import open_notebook, run_all_cells, shot
+from tests.browser.conftest import open_notebook, run_all_cells, screenshots, shot
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -25,6 +25,7 @@ def test_the_token_tree_forks_at_a_clicked_token_in_a_real_browser(page: Any) ->
         run_all_cells(page)
         assert panel.get_by_text("Error displaying widget").count() == 0
         assert panel.locator(".nbllm-recorded").count() >= 3  # the replayed grid is marked
+        assert screenshots(page, "08_how_text_is_sampled.ipynb") == []
         tree = panel.locator(".nbllm-tokentree")
         tree.wait_for()
         tree.locator(".nbllm-token").first.wait_for()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import ROOT, execute, open_notebook, run_all_cells, run_cell, shot
+from tests.browser.conftest import ROOT, execute, open_notebook, run_all_cells, run_cell, screenshots, shot
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -216,6 +216,7 @@ def test_temperature_explorer_in_a_real_browser(page: Any) -> None:
             arg=[explorer.element_handle(), second],
         )
         shot(page, "temperature-explorer.png")
+        assert screenshots(page, "05_temperature_and_top_p.ipynb") == []
     except Exception:
         shot(page, "explorer-failure.png")
         raise
@@ -274,6 +275,7 @@ def test_a_comparison_reads_in_full_and_fits_the_page(page: Any) -> None:
         interactive.first.wait_for()
         assert interactive.count() == 1, interactive.count()
         assert page.console_errors == [], page.console_errors
+        assert screenshots(page, "04_comparisons.ipynb") == []
         arena_votes_by_click_and_key(page, panel)
     except Exception:
         shot(page, "comparison-failure.png")
