@@ -17,7 +17,8 @@ STYLE = (
     ".nbllm-results td{padding:4px 8px;border-bottom:1px solid #e5e7eb;vertical-align:top}"
     ".nbllm-results td.text{text-align:left;max-width:42em;white-space:pre-wrap;overflow-wrap:break-word;"
     "word-break:normal;line-height:1.5em}"
-    ".nbllm-results td.input{min-width:10em;max-width:24em}.nbllm-results td.generation,.nbllm-results td.votes{min-width:16em}"
+    ".nbllm-results td.input{min-width:8em;max-width:24em}.nbllm-results td.generation,.nbllm-results td.votes{min-width:12em}"
+    ".nbllm-results td.stats{white-space:nowrap;color:#4b5563;font-size:12px;font-variant-numeric:tabular-nums}"
     ".nbllm-scroll{overflow-x:auto;max-width:100%}"
     ".nbllm-results td.text div{max-height:15em;overflow-y:auto}"
     ".nbllm-results td.err{color:#b91c1c}.nbllm-results td.num{text-align:right;font-variant-numeric:tabular-nums}"
@@ -31,10 +32,7 @@ SHOWN = (
     "variant",
     "generator",
     "model",
-    "input_tokens",
-    "output_tokens",
-    "latency",
-    "tokens_per_second",
+    "stats",
     "cache_hit",
     "recorded",
     "error",
@@ -42,12 +40,11 @@ SHOWN = (
 # Short headers, so the numbers' columns stay narrow and the texts get the width.
 HEADERS = {
     "generation_index": "sample",
-    "input_tokens": "tokens in",
-    "output_tokens": "tokens out",
-    "latency": "seconds",
-    "tokens_per_second": "tokens/s",
+    "stats": "tokens · time",
     "cache_hit": "cached",
 }
+# The numbers of a generation, shown together in one narrow column ("stats").
+STATS = ("input_tokens", "output_tokens", "latency", "tokens_per_second")
 # Columns shown only when some row has something in them.
 SPARSE = ("generator", "cache_hit", "recorded", "error")
 # What marks an answer replayed from a bundle (nbllm.replay) in tables and widgets.
@@ -65,7 +62,8 @@ def results_html(results: Any, max_rows: int = 200, scores: list[str] | tuple[st
     from nbllm.notebook.frames import to_dataframe
 
     frame = results if isinstance(results, pd.DataFrame) else to_dataframe(results)
-    columns = [c for c in SHOWN if c in frame.columns and not (c in SPARSE and _empty(frame[c]))]
+    present = set(frame.columns) | ({"stats"} if set(STATS) & set(frame.columns) else set())
+    columns = [c for c in SHOWN if c in present and not (c in SPARSE and _empty(frame[c]))]
     if scores:
         at = columns.index("generation") + 1 if "generation" in columns else len(columns)
         columns[at:at] = [c for c in scores if c in frame.columns]
@@ -78,7 +76,7 @@ def results_html(results: Any, max_rows: int = 200, scores: list[str] | tuple[st
     for _, row in frame.head(max_rows).iterrows():
         cells = []
         for c in columns:
-            value = row[c]
+            value = row.get(c)
             if c in ("input", "generation", "votes"):
                 cells.append(f'<td class="text {c}"><div>{html.escape(trimmed(_text(value)))}</div></td>')
             elif c == "error":
@@ -91,12 +89,8 @@ def results_html(results: Any, max_rows: int = 200, scores: list[str] | tuple[st
                     if _number(value)
                     else f"<td>{html.escape(_text(value))}</td>"
                 )
-            elif c in ("latency", "tokens_per_second"):
-                cells.append(
-                    f'<td class="num">{value:.2f}</td>'
-                    if isinstance(value, float) and not pd.isna(value)
-                    else "<td></td>"
-                )
+            elif c == "stats":
+                cells.append(f'<td class="stats">{_stats(row)}</td>')
             elif c == "cache_hit":
                 cells.append(f"<td>{'✓' if value is True else ''}</td>")
             elif c == "recorded":
@@ -104,9 +98,7 @@ def results_html(results: Any, max_rows: int = 200, scores: list[str] | tuple[st
             else:
                 shown = html.escape(_text(value))
                 cells.append(
-                    f'<td class="num">{shown}</td>'
-                    if c.endswith("tokens") or c == "generation_index"
-                    else f"<td>{shown}</td>"
+                    f'<td class="num">{shown}</td>' if c == "generation_index" else f"<td>{shown}</td>"
                 )
         body.append("<tr>" + "".join(cells) + "</tr>")
     more = (
@@ -206,6 +198,18 @@ def trimmed(text: str) -> str:
     """`text` as a cell shows it: without the blank lines a model may put before or after an
     answer (the data keeps them)."""
     return _LEADING_BLANKS.sub("", text).rstrip()
+
+
+def _stats(row: Any) -> str:
+    """A generation's numbers in two short lines: tokens in → out, then seconds and speed."""
+    got = {name: row.get(name) for name in STATS if _number(row.get(name))}
+    tokens = " → ".join(str(int(got[n])) for n in ("input_tokens", "output_tokens") if n in got)
+    time = []
+    if "latency" in got:
+        time.append(f"{got['latency']:.2f} s")
+    if "tokens_per_second" in got:
+        time.append(f"{got['tokens_per_second']:.0f} tok/s")
+    return "<br>".join(part for part in (f"{tokens} tokens" if tokens else "", " · ".join(time)) if part)
 
 
 def _text(value: Any) -> str:

@@ -243,6 +243,7 @@ def screenshots(page: Any, name: str) -> list[str]:
         page.evaluate("() => window.jupyterapp.shell.activateById('filebrowser')")
         scroller = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer"
         page.locator(scroller).first.wait_for()
+        page.evaluate("s => { document.querySelector(s).scrollTop = 0; }", scroller)  # from the top
         screen = 0
         while True:
             page.wait_for_timeout(150)  # JupyterLab renders the cells that came into view
