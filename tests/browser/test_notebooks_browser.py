@@ -271,7 +271,7 @@ def test_a_comparison_reads_in_full_and_fits_the_page(page: Any) -> None:
         assert full["8/8"] >= 2 and full["160/160"] >= 2, full
         # only the table asked for is interactive (the ranking above it stays a plain table),
         # and nothing the notebook showed logged an error in the browser
-        interactive = panel.locator("table.dataTable")
+        interactive = panel.locator(".dt-container, .dataTables_wrapper")  # one per table, scrolling or not
         interactive.first.wait_for()
         assert interactive.count() == 1, interactive.count()
         assert page.console_errors == [], page.console_errors
