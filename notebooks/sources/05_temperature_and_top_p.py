@@ -14,9 +14,7 @@
 import nbllm
 
 llm = nbllm.LlamaCppLLM()
-explorer = nbllm.TemperatureExplorer(
-    llm, "Name a colour.", "My favourite colour is", top_n=12
-)
+explorer = nbllm.TemperatureExplorer(llm, "Name a colour.", "Colour:", top_n=12)
 explorer
 
 # %% [markdown]
