@@ -31,6 +31,8 @@ class Comparison:
     llms: list[Any] = field(default_factory=list, repr=False)
     created: str = ""
     estimates: list[Any] = field(default_factory=list)  # what the grid was expected to cost, before it ran
+    identities: list[Any] = field(default_factory=list)  # of the models, as saved (save / load)
+    nbllm_version: str = ""  # of the nbllm that made it, for a loaded run
 
     @property
     def long(self) -> Any:
@@ -59,7 +61,7 @@ class Comparison:
             for name in self.scores:
                 rows_of = self.frame[self.frame["variant"] == label]
                 mean = rows_of.groupby("input_index")[name].mean().mean()  # per input, as significance
-                row[name] = round(float(mean), 3)
+                row[name] = round(float(mean), 2)  # as the cells' notes show it
                 if label == self.labels[0] and len(self.labels) > 1:
                     row[f"{name} vs {self.labels[0]}"] = "(the baseline)"
                 elif label != self.labels[0]:
@@ -108,6 +110,28 @@ class Comparison:
 
         return interactive(getattr(self, which))
 
+    def save(self, path: str | Path) -> Path:
+        """Keep this run in one file (answers, scores, settings, model identities, nbllm's
+        version; ``.json`` is added when it has no suffix) to load and compare with later."""
+        from nbllm.notebook.saved_runs import save
+
+        return save(self, Path(path))
+
+    @staticmethod
+    def load(path: str | Path) -> Comparison:
+        """A run saved with ``save``, as a Comparison (its tables, notes and plot made again)."""
+        from nbllm.notebook.saved_runs import read
+
+        return assemble(**read(Path(path)))
+
+    def versus(self, saved: Comparison | str | Path) -> Any:
+        """This run against a saved one (a Comparison or its file), paired by input and
+        variant: per score the difference with its interval and a paired test (the
+        statistics of ``significance``), and the answers that changed."""
+        from nbllm.notebook.saved_runs import versus
+
+        return versus(self, saved if isinstance(saved, Comparison) else Comparison.load(saved))
+
     def _repr_html_(self) -> str:
         from nbllm.notebook.report import body_html
 
@@ -143,8 +167,7 @@ def compare(
 
     from nbllm.generators.sampler import Sampler, label_of
     from nbllm.notebook import cells as summary
-    from nbllm.notebook.frames import to_dataframe, to_wide
-    from nbllm.notebook.plots import plot_comparison
+    from nbllm.notebook.frames import to_dataframe
     from nbllm.notebook.scorers import resolve
 
     chosen = [x for x in (llms, params, generators) if x]
@@ -190,7 +213,27 @@ def compare(
     finally:
         bars.close()
     frame = summary.add_scores(pd.concat(frames, ignore_index=True), checked, rows)
-    names = list(checked)
+    created = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    return assemble(frame, list(checked), labels, models, dict(options), used, created, estimates)
+
+
+def assemble(
+    frame: Any,
+    names: list[str],
+    labels: list[str],
+    models: list[str],
+    options: dict[str, Any],
+    used: list[Any],
+    created: str,
+    estimates: list[Any],
+    **saved: Any,
+) -> Comparison:
+    """A Comparison from its long table: the per-cell summary, the wide table, the marked cells
+    and the plot (for a run just made, and for one loaded from a file)."""
+    from nbllm.notebook import cells as summary
+    from nbllm.notebook.frames import to_wide
+    from nbllm.notebook.plots import plot_comparison
+
     cells = summary.summarise(frame, "variant", names)
     many = int(cells["samples"].max()) > 1 if len(cells) else False
     if many:
@@ -202,9 +245,8 @@ def compare(
     wide = wide[[c for c in wide.columns if c not in labels] + [c for c in labels if c in wide.columns]]
     marks = summary.significant_cells(frame, "variant", labels, names) if many else {}
     figure = plot_comparison(frame, by="variant", scores=names)
-    created = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     return Comparison(
-        frame, wide, figure, models, dict(options), cells, names, labels, marks, used, created, estimates
+        frame, wide, figure, models, options, cells, names, labels, marks, used, created, estimates, **saved
     )
 
 

@@ -62,12 +62,7 @@ def body_html(comparison: Any) -> str:
 
 def write_report(comparison: Any, path: Path) -> Path:
     """Write the report to `path` (``.html`` is added when it has no suffix)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        nbllm_version = version("nbllm")
-    except PackageNotFoundError:
-        nbllm_version = "unknown (not installed)"
+    nbllm_version = installed_version()
     path = path if path.suffix else path.with_suffix(".html")
     meta = {
         "models": ", ".join(comparison.models) or "?",
@@ -94,6 +89,16 @@ def write_report(comparison: Any, path: Path) -> Path:
     )
     path.write_text(PAGE.format(title="nbllm comparison", body=body), encoding="utf-8")
     return path
+
+
+def installed_version() -> str:
+    """The version of the nbllm that made a report or a saved run."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("nbllm")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def parquet(frame: Any, path: Path) -> Path:
