@@ -44,6 +44,12 @@ def test_playground_in_a_real_browser(page: Any) -> None:
         page.wait_for_function("([el, old]) => el.innerText !== old", arg=[readout.element_handle(), before])
         after = readout.inner_text()
         assert float(after) > float(before)
+        # the touched slider shows its readout and reset button; its track keeps its width, so
+        # the sliders still line up
+        tracks = playground.locator(".widget-hslider .slider-container").evaluate_all(
+            "els => els.map(e => Math.round(e.getBoundingClientRect().width))"
+        )
+        assert len(tracks) >= 3 and len(set(tracks)) == 1, tracks
         # a slider only changes the playground's parameters: nothing is generated
         page.wait_for_timeout(500)
         table = playground.locator("table.nbllm-results")
