@@ -158,7 +158,7 @@ class Arena(w.VBox):
         names = {ident: name for name, ident in self.ids.items()}
         everything = self.store.votes()
         mine = [
-            Vote(v.prompt, names[v.a_id], names[v.b_id], v.winner, v.voter, v.a_id, v.b_id)
+            Vote(v.prompt, names[v.a_id], names[v.b_id], v.winner, v.voter, v.a_id, v.b_id, v.uid)
             for v in everything
             if v.a_id in names and v.b_id in names
         ]
@@ -176,7 +176,32 @@ class Arena(w.VBox):
     def plot_ranking(self) -> Any:
         from nbllm.notebook.plots import plot_ranking
 
-        return plot_ranking(self.ranking(), self.win_rates())
+        votes = self.votes()
+        voters = len({v.voter for v in votes})
+        basis = f"{voters} voter{'s' * (voters != 1)}, {len(votes)} vote{'s' * (len(votes) != 1)}"
+        return plot_ranking(self.ranking(), self.win_rates(), basis=basis)
+
+    def export_votes(self, path: str | Path) -> Path:
+        """Copy this arena's votes (each with its id) to the vote file at `path`, for a
+        teacher to pool with ``Arena.pooled``; votes the file already holds are not added again."""
+        target = VoteStore(path)
+        have = {v.uid for v in target.votes()}
+        for vote in self._split()[0]:
+            if vote.uid not in have:
+                target.add(vote)
+        return target.path
+
+    @staticmethod
+    def pooled(sources: Any, arena: Arena | None = None) -> Any:
+        """One ranking from many vote files (a folder, a file, or a list of them: each
+        student's ``export_votes``, or one shared file). A vote held by two files counts once;
+        votes about other contenders or prompts than `arena`'s (by default, the first file's)
+        are left out, and ``left_out`` says whose they are."""
+        from nbllm.notebook.arena_pool import pool
+
+        if arena is None:
+            return pool(sources)
+        return pool(sources, ids=arena.ids, prompts=arena.prompts)
 
     def _draw(self, tries: int = 3) -> Pair:
         """The next pair; one where a contender failed to answer (a 429, a dead engine) is

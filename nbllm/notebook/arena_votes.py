@@ -12,6 +12,7 @@ import json
 import math
 import sqlite3
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +26,10 @@ ELO = 400 / math.log(10)  # Bradley-Terry log-strengths on the Elo scale, centre
 SCHEMA = """CREATE TABLE IF NOT EXISTS votes (
     id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, prompt TEXT NOT NULL,
     a TEXT NOT NULL, b TEXT NOT NULL, winner TEXT NOT NULL, voter TEXT NOT NULL DEFAULT '',
-    a_id TEXT NOT NULL DEFAULT '', b_id TEXT NOT NULL DEFAULT '')"""
-# Files written before votes carried what was compared: the columns are added, empty.
-ADDED_COLUMNS = ("a_id", "b_id")
+    a_id TEXT NOT NULL DEFAULT '', b_id TEXT NOT NULL DEFAULT '', uid TEXT NOT NULL DEFAULT '')"""
+# Files written before votes carried what was compared (and an id of their own): the columns
+# are added, empty.
+ADDED_COLUMNS = ("a_id", "b_id", "uid")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Vote:
     voter: str = ""
     a_id: str = ""  # what the contender really was (model identity, settings, template...)
     b_id: str = ""
+    uid: str = ""  # the vote's own id: a vote read from two files counts once when pooled
 
 
 def choice(value: str) -> str:
@@ -87,8 +90,8 @@ class VoteStore:
         try:
             with db:
                 db.execute(
-                    "INSERT INTO votes (time, prompt, a, b, winner, voter, a_id, b_id)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO votes (time, prompt, a, b, winner, voter, a_id, b_id, uid)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         time.time(),
                         vote.prompt,
@@ -98,20 +101,40 @@ class VoteStore:
                         vote.voter,
                         vote.a_id,
                         vote.b_id,
+                        vote.uid or uuid.uuid4().hex,
                     ),
                 )
         finally:
             db.close()
 
     def votes(self) -> list[Vote]:
-        db = self._connect()
-        try:
-            rows = db.execute(
-                "SELECT prompt, a, b, winner, voter, a_id, b_id FROM votes ORDER BY id"
-            ).fetchall()
-        finally:
-            db.close()
-        return [Vote(*row) for row in rows]
+        return read_votes(self.path)
+
+
+def read_votes(path: str | Path) -> list[Vote]:
+    """Every vote in the file at `path`, oldest first, read without writing to it (a vote from
+    before votes had ids gets one made of what it holds)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidParameterError(f"No vote file at {path}.", "path")
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        have = {row[1] for row in db.execute("PRAGMA table_info(votes)")}
+        if not have:
+            raise InvalidParameterError(f"{path} holds no arena votes.", "path")
+        wanted = ["time", "prompt", "a", "b", "winner", "voter", *ADDED_COLUMNS]
+        columns = ", ".join(c if c in have else "''" for c in wanted)
+        rows = db.execute(f"SELECT {columns} FROM votes ORDER BY id").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise InvalidParameterError(f"{path} is not an arena's vote file ({exc}).", "path") from None
+    finally:
+        db.close()
+    votes = []
+    for when, *fields in rows:
+        if not fields[-1]:
+            fields[-1] = hashlib.sha256(repr((when, *fields[:-1])).encode()).hexdigest()[:32]
+        votes.append(Vote(*fields))
+    return votes
 
 
 def ranking(votes: Sequence[Vote], contenders: Sequence[str], resamples: int = 200, seed: int = 0) -> Any:

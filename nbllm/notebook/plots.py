@@ -240,9 +240,10 @@ def replace_output(output: Any, *objects: Any) -> None:
     output.outputs = tuple(shown)
 
 
-def plot_ranking(ranking: Any, win_rates: Any = None) -> Any:
+def plot_ranking(ranking: Any, win_rates: Any = None, basis: str = "") -> Any:
     """An arena's ranking: each contender's score with its bootstrap interval, best on top, and
-    beside it the win-rate matrix (row beat column) when given."""
+    beside it the win-rate matrix (row beat column) when given; `basis` says what it rests on
+    ("3 voters, 48 votes")."""
     from matplotlib.figure import Figure
 
     _register_png_formatter()
@@ -255,7 +256,8 @@ def plot_ranking(ranking: Any, win_rates: Any = None) -> Any:
     axes[0].set_yticks(
         range(len(order)), [f"{c} ({v} votes)" for c, v in zip(order["contender"], order["votes"])]
     )
-    axes[0].set(title="Ranking (Bradley-Terry, 95% interval)", xlabel="score (Elo scale)")
+    title = "Ranking (Bradley-Terry, 95% interval)" + (f"\n{basis}" if basis else "")
+    axes[0].set(title=title, xlabel="score (Elo scale)")
     axes[0].spines[["top", "right"]].set_visible(False)
     if win_rates is not None:
         image = axes[1].imshow(win_rates.to_numpy(dtype=float), vmin=0, vmax=1, cmap="RdYlGn")

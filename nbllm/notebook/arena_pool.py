@@ -1,0 +1,121 @@
+"""A class's votes in one ranking: the vote files of many kernels (each student's export, or
+one shared file) read together, each vote counted once however many files hold it, and the
+votes about other contenders or other prompts left out with a note that says whose they are.
+
+Runs on the caller's thread (the files are read, never written).
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nbllm.errors import InvalidParameterError
+from nbllm.notebook.arena_votes import Vote, ranking, read_votes, win_rates
+
+PATTERNS = ("*.sqlite3", "*.sqlite", "*.db")  # what a folder of vote files holds
+
+
+@dataclass
+class Pooled:
+    """Every voter's votes as one ranking: ``ranking`` (as ``Arena.ranking``), ``win_rates``,
+    how many ``voters``, ``votes`` and ``files`` it rests on, and what was ``left_out``."""
+
+    ranking: Any
+    win_rates: Any
+    voters: int
+    votes: int
+    files: int
+    left_out: list[str] = field(default_factory=list)
+
+    @property
+    def basis(self) -> str:
+        return f"{self.voters} voter{'s' * (self.voters != 1)}, {self.votes} vote{'s' * (self.votes != 1)}"
+
+    def plot(self) -> Any:
+        """The ranking and win rates, the title saying how many voters and votes they rest on."""
+        from nbllm.notebook.plots import plot_ranking
+
+        return plot_ranking(self.ranking, self.win_rates, basis=self.basis)
+
+    def _repr_html_(self) -> str:
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.left_out)
+        return (
+            f"<p>One ranking from {self.basis} in {self.files} file{'s' * (self.files != 1)}.</p>"
+            + self.ranking.to_html(index=False, na_rep="")
+            + (f"<p>Left out:</p><ul>{notes}</ul>" if notes else "")
+        )
+
+
+def pool(sources: Any, ids: dict[str, str] | None = None, prompts: list[str] | None = None) -> Pooled:
+    """Pool the vote files in `sources` (a file, a folder of them, or a list of either).
+
+    `ids` (name -> what the contender is) and `prompts` are the arena's; without them the
+    contenders and prompts are those of the first file's votes. A vote is counted once by its
+    id; a vote about other contenders or prompts, or one that does not say what was compared,
+    is left out and the note names the file and voter it came from."""
+    files = _files(sources)
+    read = [(path, vote) for path in files for vote in read_votes(path)]
+    if ids is None:
+        first = [v for p, v in read if p == files[0] and v.a_id and v.b_id]
+        if not first:
+            raise InvalidParameterError(f"{files[0]} holds no votes that say what was compared.", "sources")
+        names: dict[str, Counter[str]] = {}
+        for v in first:
+            names.setdefault(v.a_id, Counter())[v.a] += 1
+            names.setdefault(v.b_id, Counter())[v.b] += 1
+        ids = {count.most_common(1)[0][0]: ident for ident, count in names.items()}
+        prompts = prompts or list(dict.fromkeys(v.prompt for v in first))
+    known = {ident: name for name, ident in ids.items()}
+    asked = set(prompts or [])
+    counted: dict[str, Vote] = {}
+    other: Counter[tuple[str, str, str]] = Counter()  # (why, file, voter) -> votes
+    for path, v in read:
+        who = v.voter or path.stem
+        if not (v.a_id and v.b_id):
+            other["do not say what was compared (made before votes did)", path.name, who] += 1
+        elif v.a_id not in known or v.b_id not in known:
+            other["are about other contenders", path.name, who] += 1
+        elif asked and v.prompt not in asked:
+            other["are about other prompts", path.name, who] += 1
+        elif v.uid not in counted:
+            counted[v.uid] = Vote(
+                v.prompt, known[v.a_id], known[v.b_id], v.winner, who, v.a_id, v.b_id, v.uid
+            )
+    votes = list(counted.values())
+    left_out = [
+        f"{n} vote{'s' * (n != 1)} in {file} (voter {voter!r}) {why}"
+        for (why, file, voter), n in other.items()
+    ]
+    contenders = list(ids)
+    return Pooled(
+        ranking(votes, contenders),
+        win_rates(votes, contenders),
+        len({v.voter for v in votes}),
+        len(votes),
+        len(files),
+        left_out,
+    )
+
+
+def _files(sources: Any) -> list[Path]:
+    items = [sources] if isinstance(sources, (str, Path)) else list(sources)
+    found: list[Path] = []
+    for item in map(Path, items):
+        if item.is_dir():
+            inside = sorted({p for pattern in PATTERNS for p in item.glob(pattern)})
+            if not inside:
+                raise InvalidParameterError(
+                    f"The folder {item} holds no vote files ({', '.join(PATTERNS)}).", "sources"
+                )
+            found.extend(inside)
+        elif item.is_file():
+            found.append(item)
+        else:
+            raise InvalidParameterError(f"No vote file or folder at {item}.", "sources")
+    if not found:
+        raise InvalidParameterError("Pool needs at least one vote file or folder.", "sources")
+    return list(dict.fromkeys(p.resolve() for p in found))
