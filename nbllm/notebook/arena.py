@@ -22,7 +22,7 @@ import ipywidgets as w
 
 from nbllm.errors import InvalidParameterError
 from nbllm.notebook.arena_view import LABELS, ArenaView
-from nbllm.notebook.arena_votes import Vote, VoteStore, choice, contender_id, ranking, win_rates
+from nbllm.notebook.arena_votes import Vote, VoteStore, choice, contender_id, ranking, rests_on, win_rates
 from nbllm.notebook.style import offline_style
 
 
@@ -177,8 +177,7 @@ class Arena(w.VBox):
         from nbllm.notebook.plots import plot_ranking
 
         votes = self.votes()
-        voters = len({v.voter for v in votes})
-        basis = f"{voters} voter{'s' * (voters != 1)}, {len(votes)} vote{'s' * (len(votes) != 1)}"
+        basis = rests_on(len({v.voter for v in votes}), len(votes))
         return plot_ranking(self.ranking(), self.win_rates(), basis=basis)
 
     def export_votes(self, path: str | Path) -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nbllm.errors import InvalidParameterError
-from nbllm.notebook.arena_votes import Vote, ranking, read_votes, win_rates
+from nbllm.notebook.arena_votes import Vote, ranking, read_votes, rests_on, win_rates
 
 PATTERNS = ("*.sqlite3", "*.sqlite", "*.db")  # what a folder of vote files holds
 
@@ -33,7 +33,7 @@ class Pooled:
 
     @property
     def basis(self) -> str:
-        return f"{self.voters} voter{'s' * (self.voters != 1)}, {self.votes} vote{'s' * (self.votes != 1)}"
+        return rests_on(self.voters, self.votes)
 
     def plot(self) -> Any:
         """The ranking and win rates, the title saying how many voters and votes they rest on."""

@@ -44,6 +44,11 @@ class Vote:
     uid: str = ""  # the vote's own id: a vote read from two files counts once when pooled
 
 
+def rests_on(voters: int, votes: int) -> str:
+    """What a ranking rests on, in words: "3 voters, 48 votes"."""
+    return f"{voters} voter{'s' * (voters != 1)}, {votes} vote{'s' * (votes != 1)}"
+
+
 def choice(value: str) -> str:
     """A vote as one of CHOICES ("a", "B", "Tie", "both bad" are accepted), or an error."""
     normal = str(value).strip().replace(" ", "_")

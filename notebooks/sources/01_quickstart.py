@@ -20,11 +20,12 @@ llm
 # `generate` takes a prompt (or chat messages, or a list of them) and returns, per input, `num_generations` samples with their statistics. In a notebook the result shows itself as a table. `seed=7` makes the samples the same on every run (and on Binder).
 
 # %%
+questions = [
+    "What is the capital of France? Answer in one sentence.",
+    "Name three colours of the rainbow.",
+]
 outputs = llm.generate(
-    [
-        "What is the capital of France? Answer in one sentence.",
-        "Name three colours of the rainbow.",
-    ],
+    questions,
     num_generations=3,
     temperature=0.5,
     max_tokens=60,
@@ -59,10 +60,7 @@ nbllm.plot_tokens_per_second(outputs)
 
 # %%
 again = llm.generate(
-    [
-        "What is the capital of France? Answer in one sentence.",
-        "Name three colours of the rainbow.",
-    ],
+    questions,
     num_generations=3,
     temperature=0.5,
     max_tokens=60,
