@@ -27,7 +27,7 @@ from pathlib import Path
 
 import nbllm
 from benchmarks.common import Figure, free_port
-from nbllm.llms.llamacpp import _default_threads
+from nbllm.llms.llamacpp.llm import _default_threads
 
 SUBJECTS = (
     "the sea", "a cat", "Paris", "winter", "a robot", "the moon", "coffee", "trains",

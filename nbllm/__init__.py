@@ -22,8 +22,8 @@ _EXPORTS: dict[str, str] = {
     "BudgetExceededError": "nbllm.errors",
     "BundleError": "nbllm.errors",
     "CacheError": "nbllm.errors",
-    "EngineDiedError": "nbllm.errors",
-    "EngineStartError": "nbllm.errors",
+    "ServerDiedError": "nbllm.errors",
+    "ServerStartError": "nbllm.errors",
     "InvalidInputError": "nbllm.errors",
     "InvalidParameterError": "nbllm.errors",
     "MissingDependencyError": "nbllm.errors",
@@ -59,8 +59,8 @@ _EXPORTS: dict[str, str] = {
     # backends
     "AsyncLLM": "nbllm.llms.base",
     "LLM": "nbllm.llms.base",
-    "LlamaCppLLM": "nbllm.llms.llamacpp",
-    "OpenAILLM": "nbllm.llms.openai_compatible",
+    "LlamaCppLLM": "nbllm.llms.llamacpp.llm",
+    "OpenAILLM": "nbllm.llms.openai.llm",
     "default_llm": "nbllm.llms.default",
     "BundleSession": "nbllm.llms.bundles",
     "record": "nbllm.llms.bundles",
@@ -82,7 +82,7 @@ _EXPORTS: dict[str, str] = {
     "list_generators": "nbllm.generators",
     # scaling out
     "LLMPool": "nbllm.scale.pool",
-    "ProcessLLM": "nbllm.llms.process",
+    "ProcessLLM": "nbllm.scale.process",
     "RayLLM": "nbllm.scale.ray_llm",
     # notebook layer
     "ChatWidget": "nbllm.notebook.chat",
@@ -157,8 +157,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         BudgetExceededError,
         BundleError,
         CacheError,
-        EngineDiedError,
-        EngineStartError,
         InvalidInputError,
         InvalidParameterError,
         MissingDependencyError,
@@ -167,6 +165,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         NBLLMWarning,
         NotRecordedError,
         ParseError,
+        ServerDiedError,
+        ServerStartError,
         StreamInterruptedError,
         TransientBackendError,
         UnsupportedParameterError,
@@ -192,9 +192,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from nbllm.llms.bundles import BundleSession, record, replay
     from nbllm.llms.default import default_llm
     from nbllm.llms.embedded import embedded_model_path
-    from nbllm.llms.llamacpp import LlamaCppLLM
-    from nbllm.llms.openai_compatible import OpenAILLM
-    from nbllm.llms.process import ProcessLLM
+    from nbllm.llms.llamacpp.llm import LlamaCppLLM
+    from nbllm.llms.openai.llm import OpenAILLM
     from nbllm.llms.second_model import gemma_llm
     from nbllm.notebook.arena import Arena
     from nbllm.notebook.chat import ChatWidget
@@ -213,4 +212,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from nbllm.notebook.teaching import TemperatureExplorer
     from nbllm.notebook.token_tree import TokenTree
     from nbllm.scale.pool import LLMPool
+    from nbllm.scale.process import ProcessLLM
     from nbllm.scale.ray_llm import RayLLM

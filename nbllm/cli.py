@@ -30,25 +30,29 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--fresh", action="store_true", help="skip the cache lookup: new samples")
     gen.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     sub.add_parser(
-        "check", help="start the embedded engine in its own process, decode a few tokens, say what runs"
+        "check",
+        help="start the embedded model's server in its own process, decode a few tokens, say what runs",
     )
     return parser
 
 
 def check() -> int:
-    """What the embedded model runs on, proven by one short generation in the engine process."""
+    """What the embedded model runs on, proven by one short generation in the server process."""
     import importlib.metadata
     import time
 
-    from nbllm.llms.llamacpp import LlamaCppLLM
+    from nbllm.llms.llamacpp.llm import LlamaCppLLM
 
     llm = LlamaCppLLM(cache=False, concurrency=1)
     try:
-        binary = llm.engine_process.settings.server_binary
-        engine = f"llama-server at {binary}" if binary else None
-        engine = engine or f"llama.cpp server from xllamacpp {importlib.metadata.version('xllamacpp')}"
+        binary = llm.server_process.settings.server_binary
+        server = f"llama-server at {binary}" if binary else None
+        server = server or f"llama.cpp server from xllamacpp {importlib.metadata.version('xllamacpp')}"
     except importlib.metadata.PackageNotFoundError:
-        print("nbllm: error: the embedded engine needs xllamacpp: pip install xllamacpp", file=sys.stderr)
+        print(
+            "nbllm: error: the embedded model's server needs xllamacpp: pip install xllamacpp",
+            file=sys.stderr,
+        )
         return 2
     except NBLLMError as exc:
         print(f"nbllm: error: {exc}", file=sys.stderr)
@@ -63,11 +67,11 @@ def check() -> int:
     if not generation.ok:
         print(f"nbllm: error: {generation.error}", file=sys.stderr)
         return 2
-    process = llm.engine_process
-    print(f"engine: {engine} (process {process.pid}, 127.0.0.1)")
+    process = llm.server_process
+    print(f"server: {server} (process {process.pid}, 127.0.0.1)")
     print(f"model: {llm.resolved_path}")
     print(
-        f"first answer in {time.perf_counter() - started:.1f} s (engine start included): {generation.text!r}"
+        f"first answer in {time.perf_counter() - started:.1f} s (server start included): {generation.text!r}"
     )
     return 0
 

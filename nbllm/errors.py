@@ -11,11 +11,11 @@
     │   ├── AuthenticationError    the API key was refused
     │   ├── TransientBackendError  worth retrying (429, 5xx, timeouts, dropped connections)
     │   │   └── StreamInterruptedError  a stream was cut and its retry gave another answer
-    │   ├── EngineStartError       the embedded llama.cpp engine could not start (its log says why)
+    │   ├── ServerStartError       the embedded model's llama.cpp server could not start (its log says why)
     │   ├── NotRecordedError       a replayed bundle holds no answer to this request
     │   └── WorkerDiedError        a child process holding an LLM died
     │       ├── WorkerLoadError    it could not load its LLM; starting it again would not help
-    │       └── EngineDiedError    the embedded engine died holding this request; it restarts
+    │       └── ServerDiedError    the embedded model's server died holding this request; it restarts
     ├── CacheError                 the output cache file cannot be used; names the path
     ├── BundleError                a replay bundle cannot be read or is damaged; names the entry
     ├── BudgetExceededError        a request would cross the budget; it was not sent
@@ -100,12 +100,12 @@ class WorkerLoadError(WorkerDiedError):
     """The child process (or Ray actor) could not load its LLM: starting it again would not help."""
 
 
-class EngineStartError(BackendError):
-    """The embedded engine's process exited (or hung) before it was ready: the model cannot load."""
+class ServerStartError(BackendError):
+    """llama.cpp's server process for the embedded model exited (or hung) before it was ready."""
 
 
-class EngineDiedError(WorkerDiedError):
-    """The embedded engine's process died while it held this request; it is restarted for the rest."""
+class ServerDiedError(WorkerDiedError):
+    """llama.cpp's server process died while it held this request; a new one takes the rest."""
 
 
 class StreamInterruptedError(TransientBackendError):

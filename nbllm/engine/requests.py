@@ -7,6 +7,7 @@ caller's thread, or the I/O loop for a generator's calls).
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -20,7 +21,7 @@ from nbllm.engine.cache import cache_key
 from nbllm.engine.components import Component
 from nbllm.engine.ratelimit import RateLimiter
 from nbllm.engine.thunk import ModelOutputThunk
-from nbllm.errors import InvalidInputError, NBLLMError
+from nbllm.errors import InvalidInputError, NBLLMError, TransientBackendError
 
 # openai-python waits for a server's Retry-After only up to a minute; longer asks get backoff.
 MAX_RETRY_AFTER = 60.0
@@ -81,6 +82,19 @@ class RetryPolicy:
         if retry_after is not None and 0 < retry_after <= self.max_retry_after:
             return retry_after
         return backoff
+
+    def call_sync(self, call: Callable[[], Any]) -> Any:
+        """`call()` on the caller's thread, retried on passing faults (a server still loading its
+        model, a dropped connection) as the engine retries a generation, with backoff."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return call()
+            except TransientBackendError as exc:
+                if attempt > self.max_retries:
+                    raise
+                time.sleep(self.delay(attempt, exc.retry_after))
 
 
 RawCall = Callable[[RawRequest], Awaitable[list[RawGeneration]]]

@@ -16,8 +16,8 @@ from nbllm.generators.jobs import Example, Job, JobCall, JobSettings
 from nbllm.generators.registry import GENERATORS, get_generator, list_generators
 from nbllm.generators.sampler import Sampler, VariantResult, grid
 from nbllm.generators.simple import Generator
-from nbllm.llms.process import ProcessLLM
 from nbllm.scale.pool import LLMPool, split_generations
+from nbllm.scale.process import ProcessLLM
 
 __all__ = [
     "GENERATORS",

@@ -142,7 +142,7 @@ def _fallback(fallback: Any) -> Any:
     if fallback is None:
         return None
     if fallback == "embedded":
-        from nbllm.llms.llamacpp import LlamaCppLLM
+        from nbllm.llms.llamacpp.llm import LlamaCppLLM
 
         return LlamaCppLLM()
     if hasattr(fallback, "_engine_config"):

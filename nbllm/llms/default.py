@@ -19,8 +19,8 @@ def default_llm(model: str | None = None, base_url: str | None = None, **config:
     - nothing given: the embedded SmolLM2-135M-Instruct, offline.
     - a bare model name: OpenAILLM against the OpenAI API (needs OPENAI_API_KEY).
     """
-    from nbllm.llms.llamacpp import LlamaCppLLM
-    from nbllm.llms.openai_compatible import OpenAILLM
+    from nbllm.llms.llamacpp.llm import LlamaCppLLM
+    from nbllm.llms.openai.llm import OpenAILLM
 
     if base_url is not None:
         if not model:

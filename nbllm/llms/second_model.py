@@ -43,7 +43,7 @@ def gemma_llm(**config: Any) -> Any:
     A base model follows no chat turns (its file has no chat template; Gemma's turn format
     gives it nonsense), so prompts are rendered as instructions and responses (the "alpaca"
     format) and an answer stops where the model would start the next instruction."""
-    from nbllm.llms.llamacpp import LlamaCppLLM
+    from nbllm.llms.llamacpp.llm import LlamaCppLLM
 
     settings: dict[str, Any] = {"prompt_format": "alpaca", "params": {"stop": ["###"]}, **config}
     return LlamaCppLLM(model_path=str(gemma_model_path()), **settings)

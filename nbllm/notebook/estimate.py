@@ -222,7 +222,7 @@ def _ceiling(llm: Any) -> int:
     """The most one request can write without max_tokens, as the engine's budget holds it: the
     model's known maximum output or its context, else the budget's assumed_output_tokens."""
     from nbllm.engine.budget import Budget
-    from nbllm.llms.openai_models import known_output_ceiling
+    from nbllm.llms.openai.models import known_output_ceiling
 
     model = getattr(llm, "model", None)
     limits = [known_output_ceiling(model) if isinstance(model, str) else None]

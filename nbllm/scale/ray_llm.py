@@ -81,7 +81,7 @@ class _LLMActor:
         and aborts its backend requests, as a ProcessLLM's child does."""
         import asyncio
 
-        from nbllm.llms.process_child import start_request
+        from nbllm.scale.process_child import start_request
 
         future = start_request(self.llm, inputs, num_generations, options, payload)
         try:
@@ -148,7 +148,7 @@ class RayLLM:
         self, inputs: Any, num_generations: int = 1, **options: Any
     ) -> concurrent.futures.Future[list[GenerateOutput]]:
         """Send a request to the actor; the Future resolves to one GenerateOutput per input."""
-        from nbllm.llms.process import check_request
+        from nbllm.scale.process import check_request
 
         check_request(inputs, num_generations, options)
         return self._call(lambda: self._actor.generate.remote(inputs, num_generations, options))

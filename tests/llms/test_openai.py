@@ -142,7 +142,7 @@ def test_api_key_never_appears_anywhere(
 def test_a_request_refused_for_its_shape_is_told_apart_from_a_passing_failure(
     status: int, text: str, refused: bool
 ) -> None:
-    from nbllm.llms.openai_errors import _status_error, refuses_request
+    from nbllm.llms.openai.errors import _status_error, refuses_request
 
     assert refuses_request(status, text) is refused
     error = _status_error(status, text, {})

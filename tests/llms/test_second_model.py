@@ -37,7 +37,7 @@ def test_gemma_is_assembled_once_checked_and_answers(fresh_path: Path) -> None:
     (out,) = llm.generate(["Name three colours of the rainbow."], max_tokens=24, temperature=0.0)
     text = out.generations[0].text
     assert out.generations[0].ok and text.strip() and "###" not in text  # it stops at the next instruction
-    assert llm.engine_process is not nbllm.LlamaCppLLM(cache=False).engine_process  # its own engine
+    assert llm.server_process is not nbllm.LlamaCppLLM(cache=False).server_process  # its own engine
 
 
 def test_a_damaged_file_is_made_again(fresh_path: Path) -> None:

@@ -93,7 +93,7 @@ CRASH_CELLS = [
     "    killed = []\n"
     "    def progress(done, total):\n"
     "        if done >= 2 and not killed:\n"
-    "            killed.append(llm.engine_process.pid)\n"
+    "            killed.append(llm.server_process.pid)\n"
     "            os.kill(killed[0], sig)\n"
     "    return killed, progress",
     "killed, progress = killer(signal.SIGSEGV)\n"
@@ -104,7 +104,7 @@ CRASH_CELLS = [
     "outs = llm.generate(prompts, max_tokens=40, progress=progress, fresh=True)\n"
     "print('KILL', len(outs), sum(g.ok for o in outs for g in o.generations),"
     " sorted({type(g.error).__name__ for o in outs for g in o.generations if g.error}))",
-    "print('KEPT', keep['answer'], os.getpid() != llm.engine_process.pid, bool(llm.run('Say ok.', max_tokens=4)))",
+    "print('KEPT', keep['answer'], os.getpid() != llm.server_process.pid, bool(llm.run('Say ok.', max_tokens=4)))",
 ]
 
 
@@ -119,6 +119,6 @@ def test_a_crashing_engine_never_takes_the_kernel_down() -> None:
         for cell, label in ((nb.cells[1], "SEGV"), (nb.cells[2], "KILL")):
             words = text_of(cell).split()
             assert words[:2] == [label, "6"], text_of(cell)
-            assert int(words[2]) >= 4 and "EngineDiedError" in text_of(cell), text_of(cell)
+            assert int(words[2]) >= 4 and "ServerDiedError" in text_of(cell), text_of(cell)
         assert "KEPT 42 True True" in text_of(nb.cells[3])
         assert client.km.provisioner.process.pid == kernel_pid and client.km.is_alive()

@@ -100,7 +100,7 @@ def test_which_alternatives_a_sampler_allows() -> None:
 
 
 def test_openai_s_own_api_cannot_fork_and_says_so_before_sending() -> None:
-    from nbllm.llms.token_steps import openai_steps
+    from nbllm.llms.openai.steps import token_steps as openai_steps
 
     llm = nbllm.OpenAILLM(model="gpt-4o-mini", api_key="sk-never-sent-anywhere-0")
     with pytest.raises(nbllm.UsageError, match="does not continue an unfinished answer"):

@@ -56,21 +56,21 @@ def test_generators_without_an_llm_share_one_loaded_model() -> None:
     job = nbllm.Job(instruction="Answer briefly.", template="{input}")
     first, second = nbllm.Generator(job), nbllm.AsyncGenerator(job)
     assert first.llm is not second.llm  # each keeps its own parameters and history
-    assert first.llm.engine_process is second.llm.engine_process  # but the model is loaded once
+    assert first.llm.server_process is second.llm.server_process  # but the model is loaded once
 
 
 @pytest.mark.slow
 def test_the_embedded_model_loads_off_the_io_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    from nbllm.llms.llamacpp_server import EngineProcess
+    from nbllm.llms.llamacpp.server import ServerProcess
 
     loaded_on: list[str] = []
-    start = EngineProcess._start
+    start = ServerProcess._start
 
-    def watched(self: EngineProcess) -> None:
+    def watched(self: ServerProcess) -> None:
         loaded_on.append(threading.current_thread().name)
         start(self)
 
-    monkeypatch.setattr(EngineProcess, "_start", watched)
+    monkeypatch.setattr(ServerProcess, "_start", watched)
     llm = nbllm.LlamaCppLLM(n_ctx=1024, cache=False)  # its own settings: a real start, not a shared one
     generator = nbllm.Generator(nbllm.Job(instruction="Answer.", template="{input}"), llm)
     generator.generate("Say yes.", max_tokens=4)

@@ -15,8 +15,8 @@ from typing import Any
 from nbllm.core.schema import parse_json_answer
 from nbllm.engine.requests import RawGeneration, RawRequest
 from nbllm.errors import BackendError, NBLLMError, ParseError, redact
-from nbllm.llms import openai_wire as wire
-from nbllm.llms.openai_endpoint import (
+from nbllm.llms.openai import wire
+from nbllm.llms.openai.capabilities import (
     first_line,
     mentions_response_format,
     next_structured_mode,

@@ -26,7 +26,7 @@ from typing import Any, Optional, Protocol, Union
 from nbllm.engine.cache import default_cache_dir
 from nbllm.engine.requests import RawGeneration, RawRequest
 from nbllm.errors import BackendError, BatchNotFinishedError, NBLLMError, UsageError
-from nbllm.llms.openai_wire import generations
+from nbllm.llms.openai.wire import generations
 
 PENDING = {"validating", "in_progress", "finalizing", "cancelling"}
 WITH_OUTPUT = {"completed", "expired", "cancelled"}  # ended, with the answers made before the end

@@ -1,7 +1,7 @@
-"""The embedded engine's process: llama.cpp's server on 127.0.0.1, started and stopped by nbllm.
+"""The embedded model's server's process: llama.cpp's server on 127.0.0.1, started and stopped by nbllm.
 
 Native code that can crash (a CPU kernel llama.cpp picked wrongly, a bad model file, out of
-memory) runs in this child process, never in the user's kernel. `EngineProcess` starts it with a
+memory) runs in this child process, never in the user's kernel. `ServerProcess` starts it with a
 random key, waits for its readiness line, notices when it has died and starts a new one for the
 next request, and keeps the last lines of its log for the error the affected rows get.
 
@@ -27,8 +27,8 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from nbllm.errors import EngineDiedError, EngineStartError, ModelNotFoundError
-from nbllm.llms.llamacpp_child import LOAD_FAILED
+from nbllm.errors import ModelNotFoundError, ServerDiedError, ServerStartError
+from nbllm.llms.llamacpp.child import LOAD_FAILED
 
 START_TIMEOUT = 120.0
 MAC_BIN_DIRS = ("/opt/homebrew/bin", "/usr/local/bin")
@@ -45,8 +45,8 @@ WINDOWS_CRASHES = {
 
 
 @dataclass(frozen=True)
-class EngineSettings:
-    """What one engine process is started with; LLMs with equal settings share the process."""
+class ServerSettings:
+    """What one server process is started with; LLMs with equal settings share the process."""
 
     model_path: str
     n_ctx: int
@@ -60,19 +60,19 @@ class EngineSettings:
     start_timeout: float = field(default=START_TIMEOUT, compare=False)
 
 
-class EngineProcess:
+class ServerProcess:
     """One llama.cpp server process, restarted on demand after it dies."""
 
-    def __init__(self, settings: EngineSettings) -> None:
+    def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.key = secrets.token_urlsafe(24)
         self.restarts = 0
         self._box: list[subprocess.Popen[str] | None] = [None]  # shared with the finalizer
-        self._box_log: list[Path | None] = [None]  # likewise: the log goes when the engine does
+        self._box_log: list[Path | None] = [None]  # likewise: the log goes when the server does
         self._address: str | None = None
         self._log_path: Path | None = None
         self._lock = threading.Lock()
-        self._start_error: EngineStartError | None = None
+        self._start_error: ServerStartError | None = None
         self._tails: dict[int, str] = {}  # a dead process's last log lines, by pid
         _RUNNING.add(self)
         weakref.finalize(self, _terminate, self._box, self._box_log)
@@ -98,7 +98,7 @@ class EngineProcess:
         return self._proc is not None and self._proc.poll() is None
 
     def running_address(self) -> str | None:
-        """The address of a running engine without waiting (None when it must be started)."""
+        """The address of a running server without waiting (None when it must be started)."""
         address = self._address
         return address if address is not None and self.alive() else None
 
@@ -126,7 +126,7 @@ class EngineProcess:
         env = {**os.environ, "NBLLM_ENGINE_KEY": self.key}
         with os.fdopen(fd, "w") as log:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "nbllm.llms.llamacpp_child", json.dumps(config)],
+                [sys.executable, "-m", "nbllm.llms.llamacpp.child", json.dumps(config)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -147,8 +147,8 @@ class EngineProcess:
             tail = self.log_tail()
             self._kill()
             what = "could not load" if definite else "did not start with"
-            error = EngineStartError(
-                f"the embedded llama.cpp engine {what} {Path(settings.model_path).name}: {words}. "
+            error = ServerStartError(
+                f"the embedded model's llama.cpp server {what} {Path(settings.model_path).name}: {words}. "
                 + (
                     "Check that the file is a GGUF model llama.cpp supports; on a machine whose CPU "
                     "lacks AVX2, see the README's 'When the embedded model cannot run'."
@@ -165,13 +165,13 @@ class EngineProcess:
         # nothing else should come on stdout; whatever does is read, so a full pipe never blocks it
         threading.Thread(target=_drain, args=(self._proc,), daemon=True, name="nbllm-engine-drain").start()
 
-    def died_error(self, proc: subprocess.Popen[str]) -> EngineDiedError:
+    def died_error(self, proc: subprocess.Popen[str]) -> ServerDiedError:
         """The error for a request the process `proc` held when it died."""
-        return EngineDiedError(
-            f"the embedded llama.cpp engine (process {proc.pid}) died while answering this request: "
-            f"{_exit_words(proc)}. nbllm starts a new engine for the remaining rows; the rows "
+        return ServerDiedError(
+            f"the embedded model's llama.cpp server (process {proc.pid}) died while answering this request: "
+            f"{_exit_words(proc)}. nbllm starts a new server for the remaining rows; the rows "
             "that finished are kept (and cached). Run the call again for this row; if it kills "
-            "the engine every time, shorten or change its prompt, or lower n_ctx/n_parallel if "
+            "the server every time, shorten or change its prompt, or lower n_ctx/n_parallel if "
             f"memory ran out. Last lines of its log:\n{self._tails.get(proc.pid) or self.log_tail()}"
         )
 
@@ -218,7 +218,7 @@ class EngineProcess:
 
 def find_server_binary(named: str | None, platform: str = sys.platform) -> str | None:
     """The user's own llama-server (``named``, else ``NBLLM_LLAMA_SERVER``), found before any
-    start; None runs the engine that comes with nbllm (the xllamacpp wheel). On a Mac, Homebrew's
+    start; None runs the server that comes with nbllm (the xllamacpp wheel). On a Mac, Homebrew's
     folders are searched too: a Jupyter started from the Dock has them off its PATH."""
     chosen = named or os.environ.get("NBLLM_LLAMA_SERVER") or None
     if chosen is None:
@@ -230,13 +230,13 @@ def find_server_binary(named: str | None, platform: str = sys.platform) -> str |
         source = "server_binary" if named else "NBLLM_LLAMA_SERVER"
         raise ModelNotFoundError(
             f"{source} names {chosen!r}, which is not a program here: give the full path of a "
-            "llama-server binary, or unset it to use the engine that comes with nbllm."
+            "llama-server binary, or unset it to use the server that comes with nbllm."
         )
     return found
 
 
 def own_process_group(platform: str = os.name) -> dict:
-    """Popen arguments that keep a Ctrl-C in the kernel (or its console) from the engine, and
+    """Popen arguments that keep a Ctrl-C in the kernel (or its console) from the server, and
     on Windows open no console window for it."""
     if platform == "nt":
         return {"creationflags": 0x200 | 0x08000000}  # CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW
@@ -244,7 +244,7 @@ def own_process_group(platform: str = os.name) -> dict:
 
 
 def kill_tree_command(pid: int, platform: str = os.name) -> list[str] | None:
-    """How the engine's whole process tree is ended: its process group on POSIX (the child leads
+    """How the server's whole process tree is ended: its process group on POSIX (the child leads
     one), ``taskkill /T`` on Windows."""
     return ["taskkill", "/T", "/F", "/PID", str(pid)] if platform == "nt" else None
 
@@ -303,24 +303,24 @@ def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
 
 # Engines by settings: LLMs of the same file and settings share one process; it stops when the
 # last of them lets go (or at exit).
-_SHARED: weakref.WeakValueDictionary[EngineSettings, EngineProcess] = weakref.WeakValueDictionary()
-_RUNNING: weakref.WeakSet[EngineProcess] = weakref.WeakSet()
+_SHARED: weakref.WeakValueDictionary[ServerSettings, ServerProcess] = weakref.WeakValueDictionary()
+_RUNNING: weakref.WeakSet[ServerProcess] = weakref.WeakSet()
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_engine(settings: EngineSettings) -> EngineProcess:
+def shared_server(settings: ServerSettings) -> ServerProcess:
     with _SHARED_LOCK:
-        engine = _SHARED.get(settings)
-        if engine is None:
-            engine = EngineProcess(settings)
-            _SHARED[settings] = engine
+        server = _SHARED.get(settings)
+        if server is None:
+            server = ServerProcess(settings)
+            _SHARED[settings] = server
         else:
-            engine.settings = settings  # equal but for start_timeout: the newest one applies
-        return engine
+            server.settings = settings  # equal but for start_timeout: the newest one applies
+        return server
 
 
 def _terminate(box: list[subprocess.Popen[str] | None], log: list[Path | None]) -> None:
-    """Stop an engine nobody holds any more: closing its stdin makes it exit; its log file goes
+    """Stop a server nobody holds any more: closing its stdin makes it exit; its log file goes
     once it has (Windows cannot remove a file the process still writes), on a thread of its own."""
     proc, path = box[0], log[0]
     if proc is not None and proc.poll() is None and proc.stdin is not None:
@@ -342,9 +342,9 @@ def _remove_after(proc: subprocess.Popen[str] | None, path: Path) -> None:
 
 
 def _stop_all() -> None:
-    for engine in list(_RUNNING):
+    for server in list(_RUNNING):
         try:
-            engine.stop()
+            server.stop()
         except Exception:
             pass
 

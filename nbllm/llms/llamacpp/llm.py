@@ -1,11 +1,11 @@
 """LlamaCppLLM: a GGUF model run by llama.cpp's server in a child process (the embedded default).
 
-The model never runs in the user's process: `EngineProcess` starts llama.cpp's own C++ server
+The model never runs in the user's process: `ServerProcess` starts llama.cpp's own C++ server
 (the portable, prebuilt ``xllamacpp`` wheel) on 127.0.0.1 and this backend talks to it over HTTP
 from nbllm's I/O loop. The server decodes up to ``n_parallel`` sequences together (continuous
 batching), so the prompts of a batch, the samples of ``num_generations``, votes and grid cells
 share each decode step. If the process dies, the requests it held fail with
-`EngineDiedError` and the next request starts a new one.
+`ServerDiedError` and the next request starts a new one.
 
 The raw calls run on nbllm's I/O loop; the sync helpers (tokens, next-token distribution,
 hidden states) block the calling thread only.
@@ -33,12 +33,12 @@ from nbllm.engine.requests import RawGeneration, RawRequest
 from nbllm.errors import BackendError, MissingDependencyError, ModelNotFoundError, TransientBackendError
 from nbllm.llms.base import AsyncLLM
 from nbllm.llms.embedded import EMBEDDED_NAME, EMBEDDED_SAMPLING, EMBEDDED_SYSTEM_PROMPT, embedded_model_path
-from nbllm.llms.llamacpp_child import DIRECT
-from nbllm.llms.llamacpp_http import json_or_text, lost, shared_session, wait_dead
-from nbllm.llms.llamacpp_server import EngineProcess, EngineSettings, find_server_binary, shared_engine
+from nbllm.llms.llamacpp import steps
+from nbllm.llms.llamacpp.child import DIRECT
+from nbllm.llms.llamacpp.http import json_or_text, lost, shared_session, wait_dead
+from nbllm.llms.llamacpp.server import ServerProcess, ServerSettings, find_server_binary, shared_server
 from nbllm.llms.model_files import file_sha256
 from nbllm.llms.token_counts import TokenCount
-from nbllm.llms.token_steps import llamacpp_steps
 
 _RENAMED = {"repetition_penalty": "repeat_penalty"}
 # Measured here (benchmarks/embedded.py): 16 slots, each with its own context (0.9 GB; a
@@ -54,15 +54,15 @@ def _default_threads() -> int:
 class LlamaCppLLM(AsyncLLM):
     """A llama.cpp model. Without ``model_path`` it is the embedded SmolLM2-135M-Instruct.
 
-    LlamaCppLLMs of the same file and engine settings share one engine process.
+    LlamaCppLLMs of the same file and server settings share one server process.
     """
 
     model_path: Optional[str] = None
     concurrency: int = Field(
-        DEFAULT_PARALLEL, ge=1, description="Requests in flight; the engine decodes them together."
+        DEFAULT_PARALLEL, ge=1, description="Requests in flight; the server decodes them together."
     )
     n_parallel: Optional[int] = Field(
-        None, ge=1, le=64, description="Sequences the engine decodes together (default: concurrency)."
+        None, ge=1, le=64, description="Sequences the server decodes together (default: concurrency)."
     )
     n_ctx: int = Field(2048, ge=128, description="Context tokens per sequence.")
     n_threads: Optional[int] = Field(None, ge=1, description="Decode threads (default: up to 4 cores).")
@@ -79,11 +79,11 @@ class LlamaCppLLM(AsyncLLM):
     server_binary: Optional[str] = Field(
         None,
         description="A llama-server binary of your own (a native or Homebrew build) to run the "
-        "model with; default: the NBLLM_LLAMA_SERVER environment variable, else the engine that "
+        "model with; default: the NBLLM_LLAMA_SERVER environment variable, else the server that "
         "comes with nbllm (the xllamacpp wheel).",
     )
     start_timeout: float = Field(
-        120.0, gt=0, description="Seconds the engine may take to load the model before the call fails."
+        120.0, gt=0, description="Seconds the server may take to load the model before the call fails."
     )
 
     supports_streaming: ClassVar[bool] = True
@@ -102,8 +102,8 @@ class LlamaCppLLM(AsyncLLM):
         }
     )
 
-    _process: Optional[EngineProcess] = PrivateAttr(None)
-    _embedder: Optional[EngineProcess] = PrivateAttr(None)
+    _process: Optional[ServerProcess] = PrivateAttr(None)
+    _embedder: Optional[ServerProcess] = PrivateAttr(None)
 
     # -- identity and settings --------------------------------------------------------------
     @property
@@ -131,7 +131,7 @@ class LlamaCppLLM(AsyncLLM):
         return {"backend": "llama.cpp", "file": path.name, "sha256": digest, "chat_format": self.chat_format}
 
     def _check_ready(self) -> None:
-        """The model file must exist; the engine starts in the first call, off the I/O loop."""
+        """The model file must exist; the server starts in the first call, off the I/O loop."""
         path = self.resolved_path
         if not path.is_file():
             raise ModelNotFoundError(f"no GGUF model file at {str(path)!r}; check model_path.")
@@ -139,9 +139,9 @@ class LlamaCppLLM(AsyncLLM):
     def _context_size(self) -> int:
         return self.n_ctx
 
-    def _settings(self, embedding: bool = False) -> EngineSettings:
+    def _settings(self, embedding: bool = False) -> ServerSettings:
         threads = self.n_threads or _default_threads()
-        return EngineSettings(
+        return ServerSettings(
             model_path=str(self.resolved_path),
             n_ctx=self.n_ctx,
             n_parallel=1 if embedding else (self.n_parallel or self.concurrency),
@@ -155,25 +155,25 @@ class LlamaCppLLM(AsyncLLM):
         )
 
     @property
-    def engine_process(self) -> EngineProcess:
-        """The engine process this LLM sends to (shared by LLMs with the same settings)."""
+    def server_process(self) -> ServerProcess:
+        """The server process this LLM sends to (shared by LLMs with the same settings)."""
         settings = self._settings()
         if self._process is None or self._process.settings != settings:
-            self._process = self._engine_for(settings)
+            self._process = self._server_for(settings)
         return self._process
 
-    def _engine_for(self, settings: EngineSettings) -> EngineProcess:
+    def _server_for(self, settings: ServerSettings) -> ServerProcess:
         if settings.server_binary is None:
-            _check_engine_installed()
+            _check_server_installed()
         self._check_ready()
-        return shared_engine(settings)
+        return shared_server(settings)
 
     def load(self) -> None:
-        """Start the engine process now (otherwise the first request starts it)."""
-        self.engine_process.address()
+        """Start the server process now (otherwise the first request starts it)."""
+        self.server_process.address()
 
     def unload(self) -> None:
-        """Let go of the engine; its process stops when no LLM holds it any more."""
+        """Let go of the server; its process stops when no LLM holds it any more."""
         self._process = None
         self._embedder = None
 
@@ -195,9 +195,9 @@ class LlamaCppLLM(AsyncLLM):
         body["messages"] = [dict(m) for m in request.messages]
         return "/v1/chat/completions", body
 
-    async def _target(self) -> tuple[EngineProcess, Any, str]:
-        """The engine process, the process that will hold the request, and its address."""
-        process = self.engine_process
+    async def _target(self) -> tuple[ServerProcess, Any, str]:
+        """The server process, the process that will hold the request, and its address."""
+        process = self.server_process
         proc = process.proc
         address = process.running_address()
         if address is None:  # start it (or a new one) off the I/O loop: the model load blocks
@@ -206,7 +206,7 @@ class LlamaCppLLM(AsyncLLM):
         return process, proc, address
 
     @staticmethod
-    async def _post(process: EngineProcess, address: str, path: str, body: dict[str, Any]) -> Any:
+    async def _post(process: ServerProcess, address: str, path: str, body: dict[str, Any]) -> Any:
         session = await shared_session()
         return await session.post(
             address + path, json=body, headers={"Authorization": f"Bearer {process.key}"}
@@ -239,7 +239,7 @@ class LlamaCppLLM(AsyncLLM):
         ]
 
     async def _astream_raw(self, request: RawRequest) -> AsyncIterator[str | RawGeneration]:
-        """Token by token from the engine's server-sent events."""
+        """Token by token from the server's server-sent events."""
         import aiohttp
 
         path, body = self._body(request, stream=True)
@@ -275,12 +275,12 @@ class LlamaCppLLM(AsyncLLM):
         error = answer.get("error") if isinstance(answer, dict) else None
         message = error.get("message") if isinstance(error, dict) else str(answer)[:300]
         if status == 503:
-            return TransientBackendError(f"the embedded engine is busy loading: {message}")
+            return TransientBackendError(f"the embedded model's server is busy loading: {message}")
         return BackendError(f"llama.cpp refused the request: {message} (n_ctx={self.n_ctx} per sequence)")
 
     # -- what else the model can tell (caller's thread) -------------------------------------
-    def _post_sync(self, process: EngineProcess, path: str, body: dict[str, Any] | None) -> Any:
-        """POST `body` to the engine (GET without one) from the caller's thread."""
+    def _post_sync(self, process: ServerProcess, path: str, body: dict[str, Any] | None) -> Any:
+        """POST `body` to the server (GET without one) from the caller's thread."""
         if loop.in_io_thread():
             raise RuntimeError("LlamaCppLLM's sync helpers block; call them outside nbllm's I/O loop.")
         address = process.address()
@@ -297,13 +297,13 @@ class LlamaCppLLM(AsyncLLM):
             raise self._refused(exc.code, json_or_text(exc.read())) from None
         except OSError as exc:
             if proc is None or not wait_dead(proc):
-                raise TransientBackendError(f"the embedded engine did not answer: {exc}") from None
+                raise TransientBackendError(f"the embedded model's server did not answer: {exc}") from None
             raise process.died_error(proc) from None
 
     def count_tokens(self, text: str) -> int:
         """Tokens in `text` by the model's own tokenizer (no special tokens added)."""
         answer = self._post_sync(
-            self.engine_process, "/tokenize", {"content": text, "add_special": False, "parse_special": True}
+            self.server_process, "/tokenize", {"content": text, "add_special": False, "parse_special": True}
         )
         return len(answer["tokens"])
 
@@ -311,10 +311,10 @@ class LlamaCppLLM(AsyncLLM):
         return TokenCount(self.count_tokens(text), f"{self.model_name}'s tokenizer", True)
 
     def sampler_settings(self) -> dict[str, Any]:
-        """The sampler chain a request of this LLM meets in the engine: llama.cpp's order
-        (``samplers``) and its top_k, top_p, min_p and temperature, the engine's defaults with
+        """The sampler chain a request of this LLM meets in the server: llama.cpp's order
+        (``samplers``) and its top_k, top_p, min_p and temperature, the server's defaults with
         this LLM's defaults and params over them."""
-        defaults = self._post_sync(self.engine_process, "/props", None)["default_generation_settings"]
+        defaults = self._post_sync(self.server_process, "/props", None)["default_generation_settings"]
         engine = defaults.get("params", defaults)
         settings = {name: engine[name] for name in ("top_k", "top_p", "min_p", "temperature")}
         for layer in (self.default_params(), self.params.set_values()):
@@ -333,12 +333,12 @@ class LlamaCppLLM(AsyncLLM):
         """
         prompt = self._render(to_messages(input, self._effective_system_prompt)) + answer_prefix
         answer = self._post_sync(
-            self.engine_process,
+            self.server_process,
             "/completion",
             {
                 "prompt": prompt,
                 "n_predict": 1,
-                "n_probs": top_n or 2**31 - 1,  # the engine sends at most the whole vocabulary
+                "n_probs": top_n or 2**31 - 1,  # the server sends at most the whole vocabulary
                 "temperature": 0,
                 "cache_prompt": False,
                 "post_sampling_probs": False,
@@ -352,7 +352,7 @@ class LlamaCppLLM(AsyncLLM):
     ) -> list[TokenStep]:
         """The tokens the model writes after `answer_prefix`, each with the `top_k` tokens it
         could have written there and their real probabilities (see nbllm.TokenTree)."""
-        return llamacpp_steps(self, input, answer_prefix, top_k, params)
+        return steps.token_steps(self, input, answer_prefix, top_k, params)
 
     def _render(self, messages: Any) -> str:
         if self.prompt_formatting_fn is not None:
@@ -363,7 +363,7 @@ class LlamaCppLLM(AsyncLLM):
         """Per-token embeddings, a numpy array [num_tokens, hidden_size] per input.
 
         Chat inputs are rendered with the ChatML template (SmolLM2's) unless this LLM has its
-        own prompt format. A second engine process, in embedding mode, computes them.
+        own prompt format. A second server process, in embedding mode, computes them.
         """
         import numpy as np
 
@@ -372,7 +372,7 @@ class LlamaCppLLM(AsyncLLM):
             for i, x in enumerate(inputs)
         ]
         if self._embedder is None:
-            self._embedder = self._engine_for(self._settings(embedding=True))
+            self._embedder = self._server_for(self._settings(embedding=True))
         states = []
         for text in texts:
             (item,) = self._post_sync(self._embedder, "/embedding", {"content": text})
@@ -380,21 +380,21 @@ class LlamaCppLLM(AsyncLLM):
         return states
 
 
-def _check_engine_installed() -> None:
+def _check_server_installed() -> None:
     import importlib.util
 
     if importlib.util.find_spec("xllamacpp") is None:
         raise MissingDependencyError(
-            "the embedded llama.cpp engine needs the xllamacpp package: pip install xllamacpp"
+            "the embedded model's llama.cpp server needs the xllamacpp package: pip install xllamacpp"
         )
 
 
 @functools.lru_cache(maxsize=1)
 def _counter() -> Any:
-    return LlamaCppLLM(cache=False)  # the default settings: it shares the default LLM's engine
+    return LlamaCppLLM(cache=False)  # the default settings: it shares the default LLM's server
 
 
 def count_embedded_tokens(text: str) -> int:
     """Tokens in `text` by the embedded model's tokenizer, for counting where a server sends no
-    usage (its engine process starts on first use; blocks the calling thread)."""
+    usage (its server process starts on first use; blocks the calling thread)."""
     return _counter().count_tokens(text)

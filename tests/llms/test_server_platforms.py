@@ -14,7 +14,8 @@ import pytest
 
 import nbllm
 from nbllm import LlamaCppLLM
-from nbllm.llms import llamacpp_child, llamacpp_server
+from nbllm.llms.llamacpp import child as llamacpp_child
+from nbllm.llms.llamacpp import server as llamacpp_server
 
 
 def test_a_death_in_words_on_each_platform() -> None:
@@ -75,19 +76,19 @@ def test_a_binary_gets_the_same_settings_and_no_key_on_its_command_line() -> Non
 def test_a_missing_binary_is_named_before_any_start(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NBLLM_LLAMA_SERVER", "no-such-llama-server")
     with pytest.raises(nbllm.ModelNotFoundError, match="NBLLM_LLAMA_SERVER names 'no-such-llama-server'"):
-        _ = LlamaCppLLM(cache=False).engine_process
+        _ = LlamaCppLLM(cache=False).server_process
     with pytest.raises(nbllm.ModelNotFoundError, match="server_binary names"):
-        _ = LlamaCppLLM(cache=False, server_binary="/nowhere/llama-server").engine_process
+        _ = LlamaCppLLM(cache=False, server_binary="/nowhere/llama-server").server_process
 
 
 @pytest.mark.slow
 def test_a_hung_start_is_not_remembered() -> None:
     llm = LlamaCppLLM(cache=False, n_ctx=640, start_timeout=0.05)  # an engine of its own
-    with pytest.raises(nbllm.EngineStartError, match=r"did not start with .*tries again"):
+    with pytest.raises(nbllm.ServerStartError, match=r"did not start with .*tries again"):
         llm.load()
     # the same engine, given time: it starts (a hang or a kill is not a definite failure)
     patient = LlamaCppLLM(cache=False, n_ctx=640, start_timeout=120)
-    assert patient.engine_process is llm.engine_process
+    assert patient.server_process is llm.server_process
     assert patient.run("Say hi.", max_tokens=4)
 
 
@@ -106,7 +107,7 @@ def test_a_llama_server_of_ones_own_runs_the_model(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("LD_LIBRARY_PATH", str(binary.parent))  # that build's own libraries
     monkeypatch.setenv("NBLLM_LLAMA_SERVER", str(binary))
     llm = LlamaCppLLM(cache_path=str(tmp_path / "c.sqlite3"), concurrency=2, n_ctx=1024)
-    process = llm.engine_process
+    process = llm.server_process
     assert process.settings.server_binary == str(binary)
     outputs = llm.generate(["Say hi.", "Name a colour."], max_tokens=8, temperature=0)
     assert all(g.ok and g.text.strip() for o in outputs for g in o.generations)
@@ -127,7 +128,7 @@ def _children(pid: int) -> list[int]:
 
 
 def test_the_child_ends_as_its_server_ended() -> None:
-    code = "from nbllm.llms.llamacpp_child import exit_like; exit_like(-15)"
+    code = "from nbllm.llms.llamacpp.child import exit_like; exit_like(-15)"
     done = subprocess.run([sys.executable, "-c", code], timeout=30)
     assert done.returncode == -15
     done = subprocess.run([sys.executable, "-c", code.replace("-15", "3")], timeout=30)

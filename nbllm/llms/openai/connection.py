@@ -23,8 +23,8 @@ from nbllm.errors import (
     TransientBackendError,
     redact,
 )
-from nbllm.llms.openai_errors import convert
-from nbllm.llms.openai_models import context_length
+from nbllm.llms.openai.errors import convert
+from nbllm.llms.openai.models import context_length
 
 OPENAI_URL = "https://api.openai.com/v1"
 NO_KEY = "not-needed"  # what a server that needs no key is sent

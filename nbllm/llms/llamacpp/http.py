@@ -1,5 +1,5 @@
-"""Talking to the embedded engine's server on 127.0.0.1: one aiohttp session for every engine
-process, and what a dropped connection means (the engine died, or a passing fault).
+"""Talking to the embedded model's server's server on 127.0.0.1: one aiohttp session for every server
+process, and what a dropped connection means (the server died, or a passing fault).
 
 Runs on nbllm's I/O loop; `wait_dead` blocks, so it runs in a worker thread.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 from nbllm.engine import loop
 from nbllm.errors import BackendError, TransientBackendError
-from nbllm.llms.llamacpp_server import EngineProcess
+from nbllm.llms.llamacpp.server import ServerProcess
 
 
 def json_or_text(raw: bytes) -> Any:
@@ -23,7 +23,7 @@ def json_or_text(raw: bytes) -> Any:
 
 
 def wait_dead(proc: Any, timeout: float = 2.0) -> bool:
-    """Whether the engine process has died (waiting a moment: a crash drops the connection first)."""
+    """Whether the server process has died (waiting a moment: a crash drops the connection first)."""
     try:
         proc.wait(timeout)
     except Exception:
@@ -31,15 +31,17 @@ def wait_dead(proc: Any, timeout: float = 2.0) -> bool:
     return True
 
 
-async def lost(process: EngineProcess, proc: Any, exc: Exception) -> BackendError:
-    """A dropped connection: the engine's death (not retried) or a passing fault (retried)."""
+async def lost(process: ServerProcess, proc: Any, exc: Exception) -> BackendError:
+    """A dropped connection: the server's death (not retried) or a passing fault (retried)."""
     if proc is not None and await asyncio.to_thread(wait_dead, proc):
         return process.died_error(proc)
-    return TransientBackendError(f"the embedded engine dropped the connection: {type(exc).__name__}: {exc}")
+    return TransientBackendError(
+        f"the embedded model's server dropped the connection: {type(exc).__name__}: {exc}"
+    )
 
 
 class _Session:
-    """One aiohttp session on nbllm's I/O loop for every engine process."""
+    """One aiohttp session on nbllm's I/O loop for every server process."""
 
     session: Any = None
 

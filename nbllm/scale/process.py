@@ -26,9 +26,9 @@ from nbllm.core.messages import to_batch
 from nbllm.core.outputs import GenerateOutput
 from nbllm.core.params import GenerationParams
 from nbllm.errors import MissingDependencyError, UsageError, WorkerDiedError, WorkerLoadError
-from nbllm.llms.llamacpp_server import exit_words
-from nbllm.llms.process_child import child_main, unreadable
+from nbllm.llms.llamacpp.server import exit_words
 from nbllm.llms.settings import check_num_generations
+from nbllm.scale.process_child import child_main, unreadable
 
 
 def check_request(inputs: Any, num_generations: int, options: dict[str, Any]) -> None:

@@ -1,6 +1,6 @@
 """The child process that runs llama.cpp's server for the embedded model (never the kernel).
 
-Started by ``nbllm.llms.llamacpp_server`` as ``python -m nbllm.llms.llamacpp_child CONFIG``
+Started by ``nbllm.llms.llamacpp.server`` as ``python -m nbllm.llms.llamacpp.child CONFIG``
 (CONFIG is JSON). It runs llama.cpp's own C++ server on 127.0.0.1, answering only requests that
 carry the parent's key, in one of two ways:
 
@@ -180,7 +180,7 @@ def main() -> None:
     try:
         server = xllamacpp.Server(_params(config))
     except Exception as exc:  # the model did not load: llama.cpp said why in the log
-        print(f"nbllm: the engine could not load the model: {exc}", file=sys.stderr, flush=True)
+        print(f"nbllm: the server could not load the model: {exc}", file=sys.stderr, flush=True)
         os._exit(LOAD_FAILED)  # at once: the parent reads the code as soon as stdout closes
     print(f"{READY} {server.listening_address}", file=ready, flush=True)
     sys.stdin.read()  # until the parent closes the pipe

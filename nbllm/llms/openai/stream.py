@@ -15,10 +15,10 @@ from typing import Any
 
 from nbllm.engine.requests import RawGeneration, RawRequest
 from nbllm.errors import NBLLMError
-from nbllm.llms import openai_wire as wire
-from nbllm.llms.openai_endpoint import first_line
-from nbllm.llms.openai_errors import refused_request_text
-from nbllm.llms.openai_notes import estimated, with_seed_note
+from nbllm.llms.openai import wire
+from nbllm.llms.openai.capabilities import first_line
+from nbllm.llms.openai.errors import refused_request_text
+from nbllm.llms.openai.notes import estimated, with_seed_note
 
 
 async def stream(llm: Any, request: RawRequest) -> AsyncIterator[str | RawGeneration]:

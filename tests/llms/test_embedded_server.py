@@ -16,7 +16,7 @@ import pytest
 
 import nbllm
 from nbllm import LlamaCppLLM
-from nbllm.llms.llamacpp_server import EngineDiedError, EngineStartError
+from nbllm.llms.llamacpp.server import ServerDiedError, ServerStartError
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ PROMPTS = [f"Write two sentences about the number {i}." for i in range(8)]
 
 def test_the_model_runs_in_another_process(embedded_session: LlamaCppLLM) -> None:
     assert embedded_session.run("Say hi.", max_tokens=4)
-    process = embedded_session.engine_process
+    process = embedded_session.server_process
     assert process.alive() and process.pid != os.getpid()
     assert "xllamacpp" not in sys.modules and "llama_cpp" not in sys.modules
 
@@ -36,7 +36,7 @@ def _kill_after(llm: LlamaCppLLM, finished: int, sig: signal.Signals) -> tuple[l
 
     def progress(count: int, _total: int) -> None:
         if count >= finished and not killed:
-            pid = llm.engine_process.pid
+            pid = llm.server_process.pid
             assert pid is not None
             killed.append(pid)
             os.kill(pid, sig)
@@ -48,7 +48,7 @@ def _kill_after(llm: LlamaCppLLM, finished: int, sig: signal.Signals) -> tuple[l
 def test_a_crash_mid_batch_fails_only_the_rows_it_held(tmp_path: Path, sig: signal.Signals) -> None:
     llm = LlamaCppLLM(cache_path=str(tmp_path / "c.sqlite3"), concurrency=2, n_ctx=1024)
     killed, progress = _kill_after(llm, 2, sig)
-    restarts = llm.engine_process.restarts  # LLMs with these settings share the process
+    restarts = llm.server_process.restarts  # LLMs with these settings share the process
     outputs = llm.generate(PROMPTS, max_tokens=48, temperature=0.7, progress=progress)
 
     assert len(outputs) == len(PROMPTS) and killed
@@ -56,10 +56,10 @@ def test_a_crash_mid_batch_fails_only_the_rows_it_held(tmp_path: Path, sig: sign
     ok = [g for o in outputs for g in o.generations if g.ok]
     assert 1 <= len(errors) <= 2, errors  # the rows in flight when it died, no more
     for error in errors:
-        assert isinstance(error, EngineDiedError)
+        assert isinstance(error, ServerDiedError)
         assert sig.name in str(error) and "Last lines of its log" in str(error)
     assert len(ok) >= len(PROMPTS) - 2  # the rest of the batch went on, on a new engine
-    process = llm.engine_process
+    process = llm.server_process
     assert process.restarts == restarts + 1 and process.alive() and process.pid != killed[0]
 
     again = llm.generate(PROMPTS, max_tokens=48, temperature=0.7)
@@ -73,8 +73,8 @@ def test_a_model_that_cannot_load_fails_at_once(tmp_path: Path) -> None:
     llm = LlamaCppLLM(model_path=str(broken), cache=False)
     (output,) = llm.generate("Say hi.", max_tokens=4)
     error = output.generations[0].error
-    assert isinstance(error, EngineStartError) and "could not load broken.gguf" in str(error)
-    with pytest.raises(EngineStartError):
+    assert isinstance(error, ServerStartError) and "could not load broken.gguf" in str(error)
+    with pytest.raises(ServerStartError):
         llm.load()  # remembered: no second wait for a start that cannot work
 
 
@@ -84,13 +84,13 @@ def test_a_batch_is_decoded_as_parallel_sequences(tmp_path: Path) -> None:
     assert all(g.ok for o in outputs for g in o.generations)
     # the engine's own log: a slot starts a task ("launch_slot_") and ends it ("release")
     busy = peak = 0
-    for line in llm.engine_process.log_tail(400).splitlines():
+    for line in llm.server_process.log_tail(400).splitlines():
         if "launch_slot_" in line:
             busy += 1
             peak = max(peak, busy)
         elif "stop processing" in line:
             busy -= 1
-    assert peak >= 3, llm.engine_process.log_tail(400)
+    assert peak >= 3, llm.server_process.log_tail(400)
 
 
 def test_a_seeded_sample_is_the_same_alone_and_inside_a_batch(tmp_path: Path) -> None:
@@ -151,7 +151,7 @@ def test_the_teaching_sampler_is_the_engines_own(embedded_session: LlamaCppLLM) 
     )
     for temperature, top_p, top_k, min_p in [(1.0, 1.0, 40, 0.05), (1.5, 0.9, 40, 0.05), (0.5, 0.95, 0, 0.0)]:
         answer = embedded_session._post_sync(
-            embedded_session.engine_process,
+            embedded_session.server_process,
             "/completion",
             {"prompt": prompt, "n_predict": 1, "n_probs": 8, "post_sampling_probs": True, "cache_prompt": False,
              "temperature": temperature, "top_p": top_p, "top_k": top_k, "min_p": min_p},
@@ -168,7 +168,7 @@ def test_unloading_the_last_llm_stops_its_engine(tmp_path: Path) -> None:
 
     llm = LlamaCppLLM(cache=False, n_ctx=640)  # settings of its own: its own engine
     llm.load()
-    proc = llm.engine_process.proc
+    proc = llm.server_process.proc
     assert proc is not None and proc.poll() is None
     del llm
     gc.collect()

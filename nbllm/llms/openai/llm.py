@@ -33,18 +33,16 @@ from nbllm.core.tokens import TokenStep
 from nbllm.engine import loop
 from nbllm.engine.requests import RawGeneration, RawRequest, estimate_tokens
 from nbllm.errors import AuthenticationError, BatchNotFinishedError, NBLLMError, TransientBackendError
-from nbllm.llms import openai_connection as connection
-from nbllm.llms import openai_stream
-from nbllm.llms import openai_structured as structured_output
-from nbllm.llms import openai_wire as wire
 from nbllm.llms.base import AsyncLLM
-from nbllm.llms.openai_endpoint import STRUCTURED_MODES, EndpointCapabilities, capabilities_of
-from nbllm.llms.openai_errors import refused_request_text
-from nbllm.llms.openai_models import known_output_ceiling
-from nbllm.llms.openai_notes import estimated, with_seed_note
+from nbllm.llms.openai import connection, steps, wire
+from nbllm.llms.openai import stream as openai_stream
+from nbllm.llms.openai import structured as structured_output
+from nbllm.llms.openai.capabilities import STRUCTURED_MODES, EndpointCapabilities, capabilities_of
+from nbllm.llms.openai.errors import refused_request_text
+from nbllm.llms.openai.models import known_output_ceiling
+from nbllm.llms.openai.notes import estimated, with_seed_note
 from nbllm.llms.settings import COMMON_PARAMS
 from nbllm.llms.token_counts import TokenCount, estimate, tiktoken_offline
-from nbllm.llms.token_steps import openai_steps
 
 logger = logging.getLogger("nbllm")
 
@@ -174,7 +172,7 @@ class OpenAILLM(AsyncLLM):
         counted = self._count_prompt(text)
         if counted.exact:
             return counted.tokens
-        from nbllm.llms.llamacpp import count_embedded_tokens
+        from nbllm.llms.llamacpp.llm import count_embedded_tokens
 
         return count_embedded_tokens(text)
 
@@ -190,7 +188,7 @@ class OpenAILLM(AsyncLLM):
     ) -> list[TokenStep]:
         """The tokens the server writes after `answer_prefix`, each with its `top_logprobs`
         alternatives (see nbllm.TokenTree)."""
-        return openai_steps(self, input, answer_prefix, top_k, params)
+        return steps.token_steps(self, input, answer_prefix, top_k, params)
 
     def _engine_config(self) -> Any:
         config = super()._engine_config()
@@ -211,7 +209,7 @@ class OpenAILLM(AsyncLLM):
         return outputs
 
     async def _offline_batch(self, work: list[tuple[str, RawRequest]]) -> dict[str, Any]:
-        from nbllm.llms.offline_batch import OfflineBatch
+        from nbllm.llms.openai.batch import OfflineBatch
 
         client = await self._ensure_client()
         batch = OfflineBatch(self, work)

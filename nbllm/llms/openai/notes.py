@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable
 
 from nbllm.engine.requests import RawGeneration, RawRequest
-from nbllm.llms.openai_endpoint import EndpointCapabilities
+from nbllm.llms.openai.capabilities import EndpointCapabilities
 
 
 def estimated(
