@@ -85,37 +85,37 @@ _EXPORTS: dict[str, str] = {
     "ProcessLLM": "nbllm.scale.process",
     "RayLLM": "nbllm.scale.ray_llm",
     # notebook layer
-    "ChatWidget": "nbllm.notebook.chat",
-    "Comparison": "nbllm.notebook.compare",
-    "CostMeter": "nbllm.notebook.cost",
-    "GeneratorPicker": "nbllm.notebook.generator_picker",
-    "HumanVerification": "nbllm.notebook.human",
-    "ParamsPanel": "nbllm.notebook.params_panel",
-    "Playground": "nbllm.notebook.playground",
-    "TemperatureExplorer": "nbllm.notebook.teaching",
-    "TokenTree": "nbllm.notebook.token_tree",
-    "compare": "nbllm.notebook.compare",
+    "ChatWidget": "nbllm.notebook.widgets.chat",
+    "Comparison": "nbllm.notebook.compare.comparison",
+    "CostMeter": "nbllm.notebook.widgets.cost",
+    "GeneratorPicker": "nbllm.notebook.widgets.generator_picker",
+    "HumanVerification": "nbllm.notebook.widgets.human",
+    "ParamsPanel": "nbllm.notebook.widgets.params_panel",
+    "Playground": "nbllm.notebook.widgets.playground",
+    "TemperatureExplorer": "nbllm.notebook.widgets.temperature",
+    "TokenTree": "nbllm.notebook.widgets.token_tree",
+    "compare": "nbllm.notebook.compare.comparison",
     "scorers": "nbllm.scorers",
-    "significance": "nbllm.notebook.significance",
-    "Significance": "nbllm.notebook.significance",
-    "Arena": "nbllm.notebook.arena",
-    "LiveTable": "nbllm.notebook.live",
-    "live_generate": "nbllm.notebook.live",
+    "significance": "nbllm.notebook.compare.significance",
+    "Significance": "nbllm.notebook.compare.significance",
+    "Arena": "nbllm.notebook.arena.arena",
+    "LiveTable": "nbllm.notebook.display.live",
+    "live_generate": "nbllm.notebook.display.live",
     "load_ipython_extension": "nbllm.notebook.magic",
-    "plot_distribution": "nbllm.notebook.plots",
-    "plot_latency": "nbllm.notebook.plots",
-    "plot_tokens": "nbllm.notebook.plots",
-    "plot_tokens_per_second": "nbllm.notebook.plots",
-    "show": "nbllm.notebook.html",
-    "to_dataframe": "nbllm.notebook.frames",
-    "to_wide": "nbllm.notebook.frames",
+    "plot_distribution": "nbllm.notebook.display.plots",
+    "plot_latency": "nbllm.notebook.display.plots",
+    "plot_tokens": "nbllm.notebook.display.plots",
+    "plot_tokens_per_second": "nbllm.notebook.display.plots",
+    "show": "nbllm.notebook.display.html",
+    "to_dataframe": "nbllm.notebook.display.frames",
+    "to_wide": "nbllm.notebook.display.frames",
 }
 
 __all__ = sorted(_EXPORTS)
 
 # The notebook layer provides the table and DataFrame views of outputs; core only knows names.
-_register_view("html", "nbllm.notebook.html:results_html")
-_register_view("dataframe", "nbllm.notebook.frames:to_dataframe")
+_register_view("html", "nbllm.notebook.display.html:results_html")
+_register_view("dataframe", "nbllm.notebook.display.frames:to_dataframe")
 
 
 def __getattr__(name: str) -> Any:
@@ -195,22 +195,27 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from nbllm.llms.llamacpp.llm import LlamaCppLLM
     from nbllm.llms.openai.llm import OpenAILLM
     from nbllm.llms.second_model import gemma_llm
-    from nbllm.notebook.arena import Arena
-    from nbllm.notebook.chat import ChatWidget
-    from nbllm.notebook.compare import Comparison, compare
-    from nbllm.notebook.cost import CostMeter
-    from nbllm.notebook.frames import to_dataframe, to_wide
-    from nbllm.notebook.generator_picker import GeneratorPicker
-    from nbllm.notebook.html import show
-    from nbllm.notebook.human import HumanVerification
-    from nbllm.notebook.live import LiveTable, live_generate
+    from nbllm.notebook.arena.arena import Arena
+    from nbllm.notebook.compare.comparison import Comparison, compare
+    from nbllm.notebook.compare.significance import Significance, significance
+    from nbllm.notebook.display.frames import to_dataframe, to_wide
+    from nbllm.notebook.display.html import show
+    from nbllm.notebook.display.live import LiveTable, live_generate
+    from nbllm.notebook.display.plots import (
+        plot_distribution,
+        plot_latency,
+        plot_tokens,
+        plot_tokens_per_second,
+    )
     from nbllm.notebook.magic import load_ipython_extension
-    from nbllm.notebook.params_panel import ParamsPanel
-    from nbllm.notebook.playground import Playground
-    from nbllm.notebook.plots import plot_distribution, plot_latency, plot_tokens, plot_tokens_per_second
-    from nbllm.notebook.significance import Significance, significance
-    from nbllm.notebook.teaching import TemperatureExplorer
-    from nbllm.notebook.token_tree import TokenTree
+    from nbllm.notebook.widgets.chat import ChatWidget
+    from nbllm.notebook.widgets.cost import CostMeter
+    from nbllm.notebook.widgets.generator_picker import GeneratorPicker
+    from nbllm.notebook.widgets.human import HumanVerification
+    from nbllm.notebook.widgets.params_panel import ParamsPanel
+    from nbllm.notebook.widgets.playground import Playground
+    from nbllm.notebook.widgets.temperature import TemperatureExplorer
+    from nbllm.notebook.widgets.token_tree import TokenTree
     from nbllm.scale.pool import LLMPool
     from nbllm.scale.process import ProcessLLM
     from nbllm.scale.ray_llm import RayLLM

@@ -1,7 +1,7 @@
 """Scorers for ``nbllm.compare(..., scorers={...})``: ``nbllm.scorers.contains("Paris")`` and the
 rest (the notebook layer holds them; this is their public name). Importing it starts no thread."""
 
-from nbllm.notebook.scorers import (
+from nbllm.notebook.compare.scorers import (
     Scorer,
     contains,
     equals,

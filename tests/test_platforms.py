@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 import nbllm
-from nbllm.engine import bundle, loop
+from nbllm.engine import bundle_file as bundle
+from nbllm.engine import loop
 from nbllm.notebook.magic import magic_words
 
 

@@ -11,7 +11,7 @@ import time
 
 from nbllm.core.outputs import GenerationStats
 from nbllm.engine.calls import reserve
-from nbllm.engine.recording import Recorder
+from nbllm.engine.outcomes import Recorder
 from nbllm.engine.requests import EngineConfig, EngineJob, with_sample
 from nbllm.engine.thunk import ModelOutputThunk
 from nbllm.errors import BackendError, BudgetExceededError, NBLLMError

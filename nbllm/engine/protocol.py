@@ -22,14 +22,15 @@ from typing import Any
 from nbllm.core.outputs import Generation, GenerationStats
 from nbllm.core.params import GenerationParams
 from nbllm.core.schema import OutputSchema, schema_dict
-from nbllm.engine import callbacks, calls, loop, replay
+from nbllm.engine import callbacks, calls, loop
+from nbllm.engine import sessions as replay
 from nbllm.engine.batch import Missing, generate_batch
 from nbllm.engine.cache import OutputCache
 from nbllm.engine.cache_writer import CacheWriter
 from nbllm.engine.calls import reserve
 from nbllm.engine.components import Component
 from nbllm.engine.log import EngineLog
-from nbllm.engine.recording import Recorder
+from nbllm.engine.outcomes import Recorder
 from nbllm.engine.requests import (
     EngineConfig,
     EngineJob,

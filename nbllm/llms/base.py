@@ -22,7 +22,8 @@ from nbllm.core.formats import resolve_prompt_format
 from nbllm.core.messages import Input, to_batch
 from nbllm.core.outputs import GenerateOutput, GenerateOutputs, Generation
 from nbllm.core.schema import OutputSchema
-from nbllm.engine import callbacks, loop, replay
+from nbllm.engine import callbacks, loop
+from nbllm.engine import sessions as replay
 from nbllm.engine.cache import OutputCache
 from nbllm.engine.components import Chat, Component
 from nbllm.engine.progress import track

@@ -2,7 +2,7 @@
 and served from it where the model cannot be reached (Binder, no key, no server).
 
 Opened and stopped on the caller's thread; the engine meets the open session on the I/O loop
-(`nbllm.engine.replay`).
+(`nbllm.engine.sessions`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import html
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from nbllm.engine import bundle
-from nbllm.engine import replay as sessions
+from nbllm.engine import bundle_file as bundle
+from nbllm.engine import sessions
 from nbllm.errors import BundleError, UsageError
 
 

@@ -102,7 +102,7 @@ class NBLLMMagics(Magics):
         args = parser.parse_args(magic_words(line))
         options = {k: v for k, v in vars(args).items() if v is not None}
         answer = self.current().run(cell, **options)
-        from nbllm.notebook.html import markdown_html
+        from nbllm.notebook.display.html import markdown_html
 
         display({"text/html": markdown_html(answer), "text/plain": answer}, raw=True)
         return answer

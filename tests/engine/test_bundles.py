@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 import nbllm
-from nbllm.engine import replay as sessions
+from nbllm.engine import sessions
 from tests.scripted import ScriptedLLM
 
 
@@ -287,7 +287,8 @@ def test_recording_over_a_damaged_bundle_or_another_file_says_what_to_do(tmp_pat
 def test_a_failed_save_is_tried_again_and_running_the_cell_again_keeps_the_answers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nbllm.engine import bundle, callbacks
+    from nbllm.engine import bundle_file as bundle
+    from nbllm.engine import callbacks
 
     path = tmp_path / "lesson.nbllm"
     llm = ScriptedLLM(cache=False)

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 import nbllm
-from nbllm.notebook.arena_votes import Vote, VoteStore, ranking, win_rates
+from nbllm.notebook.arena.votes import Vote, VoteStore, ranking, win_rates
 
 VOTER = """
 import sys
-from nbllm.notebook.arena_votes import Vote, VoteStore
+from nbllm.notebook.arena.votes import Vote, VoteStore
 store = VoteStore(sys.argv[1])
 print("ready", flush=True)
 sys.stdin.readline()  # both voters start together

@@ -52,7 +52,7 @@ def test_compare_takes_shared_options_and_names_the_default_llm() -> None:
 def test_long_answers_fold_behind_show_all() -> None:
     import pandas as pd
 
-    from nbllm.notebook.html import wide_html
+    from nbllm.notebook.display.html import wide_html
 
     long = "word " * 200
     page = wide_html(pd.DataFrame({"input": ["q"], "a": [long], "b": ["short"]}))

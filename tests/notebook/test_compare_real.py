@@ -92,7 +92,7 @@ def test_an_interactive_table_leaves_every_other_table_as_it_was() -> None:
     later DataFrame in the kernel one."""
     import pandas as pd
 
-    from nbllm.notebook.report import interactive
+    from nbllm.notebook.compare.report import interactive
 
     plain = pd.DataFrame.__dict__.get("_repr_html_")
     html = interactive(pd.DataFrame({"a": [1, 2]})).data

@@ -11,8 +11,8 @@ from pydantic import BaseModel
 
 import nbllm
 from nbllm import scorers
-from nbllm.notebook.cells import add_scores, summarise
-from nbllm.notebook.scorers import resolve
+from nbllm.notebook.compare.cells import add_scores, summarise
+from nbllm.notebook.compare.scorers import resolve
 
 
 def _table(

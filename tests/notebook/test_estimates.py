@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import nbllm
-from nbllm.notebook.estimate import estimate_run
+from nbllm.notebook.compare.estimate import estimate_run
 
 pytestmark = pytest.mark.timeout(600)
 PROMPTS = ["What is 2 + 2?", "Name a colour."]

@@ -87,7 +87,7 @@ def test_a_generators_description_and_name_are_text() -> None:
 
 
 def test_a_magic_answer_keeps_its_markdown_and_shows_its_html_as_text() -> None:
-    from nbllm.notebook.html import markdown_html
+    from nbllm.notebook.display.html import markdown_html
 
     page = markdown_html(f"**bold** and `a < b` then {PAYLOAD}\n\n```\nx <y>\n```")
     assert "<strong>bold</strong>" in page and "<code>a &lt; b</code>" in page
@@ -99,7 +99,7 @@ def test_an_interactive_table_shows_html_as_text_whatever_itables_allows() -> No
     import itables.options
     import pandas as pd
 
-    from nbllm.notebook.report import interactive
+    from nbllm.notebook.compare.report import interactive
 
     allowed = itables.options.allow_html
     itables.options.allow_html = True  # the user allows HTML for their own tables

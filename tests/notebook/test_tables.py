@@ -8,7 +8,7 @@ import re
 
 import pandas as pd
 
-from nbllm.notebook.html import results_html, wide_html
+from nbllm.notebook.display.html import results_html, wide_html
 
 
 def frame(**extra: list) -> pd.DataFrame:

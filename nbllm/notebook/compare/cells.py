@@ -15,7 +15,7 @@ ERROR_SUFFIX = " error"
 def add_scores(frame: Any, scorers: dict[str, Any], rows: list[dict[str, Any]]) -> Any:
     """The long table with one column per scorer (a number; NaN where the generation or the
     scorer failed) and, where a scorer raised, a column of its errors beside it."""
-    from nbllm.notebook.scorers import score_rows
+    from nbllm.notebook.compare.scorers import score_rows
 
     if not scorers:
         return frame
@@ -78,7 +78,7 @@ def significant_cells(
 ) -> dict[tuple[int, str], list[str]]:
     """(input_index, variant) -> the scores whose samples differ from the baseline (first)
     variant's samples of the same input."""
-    from nbllm.notebook.significance import cell_differs
+    from nbllm.notebook.compare.significance import cell_differs
 
     marks: dict[tuple[int, str], list[str]] = {}
     if len(labels) < 2 or not scores:

@@ -21,9 +21,9 @@ from typing import Any
 import ipywidgets as w
 
 from nbllm.errors import InvalidParameterError
-from nbllm.notebook.arena_view import LABELS, ArenaView
-from nbllm.notebook.arena_votes import Vote, VoteStore, choice, contender_id, ranking, rests_on, win_rates
-from nbllm.notebook.style import offline_style
+from nbllm.notebook.arena.view import LABELS, ArenaView
+from nbllm.notebook.arena.votes import Vote, VoteStore, choice, contender_id, ranking, rests_on, win_rates
+from nbllm.notebook.display.style import offline_style
 
 
 @dataclass
@@ -174,7 +174,7 @@ class Arena(w.VBox):
         return win_rates(self.votes(), list(self.contenders))
 
     def plot_ranking(self) -> Any:
-        from nbllm.notebook.plots import plot_ranking
+        from nbllm.notebook.arena.ranking import plot_ranking
 
         votes = self.votes()
         basis = rests_on(len({v.voter for v in votes}), len(votes))
@@ -196,7 +196,7 @@ class Arena(w.VBox):
         student's ``export_votes``, or one shared file). A vote held by two files counts once;
         votes about other contenders or prompts than `arena`'s (by default, the first file's)
         are left out, and ``left_out`` says whose they are."""
-        from nbllm.notebook.arena_pool import pool
+        from nbllm.notebook.arena.pool import pool
 
         if arena is None:
             return pool(sources)

@@ -18,8 +18,9 @@ from typing import Any, Literal
 
 from nbllm.core.messages import last_user_text
 from nbllm.core.outputs import Generation, GenerationStats
-from nbllm.engine import bundle, callbacks
-from nbllm.engine.bundle import BundleEntry, RecordedStats
+from nbllm.engine import bundle_file as bundle
+from nbllm.engine import callbacks
+from nbllm.engine.bundle_file import BundleEntry, RecordedStats
 from nbllm.engine.requests import EngineConfig, EngineJob, RawGeneration, RawRequest, cache_entry, sample_key
 from nbllm.errors import NotRecordedError, UsageError
 

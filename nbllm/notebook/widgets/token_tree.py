@@ -19,9 +19,9 @@ import ipywidgets as w
 
 from nbllm.core.tokens import TokenStep, allowed
 from nbllm.errors import InvalidParameterError, UsageError
-from nbllm.notebook.style import offline_style
-from nbllm.notebook.teaching import sampling_sliders
-from nbllm.notebook.token_tree_view import TokenView
+from nbllm.notebook.display.style import offline_style
+from nbllm.notebook.widgets.temperature import sampling_sliders
+from nbllm.notebook.widgets.token_tree_view import TokenView
 
 MAX_TOP_K = 20
 

@@ -11,10 +11,10 @@ from typing import Any
 PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
 
 
-def _frame(results: Any) -> Any:
+def results_frame(results: Any) -> Any:
     import pandas as pd
 
-    from nbllm.notebook.frames import to_dataframe
+    from nbllm.notebook.display.frames import to_dataframe
 
     return results if isinstance(results, pd.DataFrame) else to_dataframe(results)
 
@@ -24,12 +24,12 @@ def _axes(ax: Any, size: tuple[float, float] = (7.0, 3.6)) -> tuple[Any, Any]:
         return ax.figure, ax
     from matplotlib.figure import Figure
 
-    _register_png_formatter()
+    register_png_formatter()
     figure = Figure(figsize=size, layout="constrained")
     return figure, figure.add_subplot()
 
 
-def _register_png_formatter() -> None:
+def register_png_formatter() -> None:
     """Let IPython show a pyplot-free Figure returned from a cell as a PNG, once, if nothing
     (such as the inline backend) already does."""
     try:
@@ -57,7 +57,7 @@ def _png_bytes(figure: Any) -> bytes:
 
 def plot_tokens(results: Any, ax: Any = None) -> Any:
     """Input and output tokens per row (one row per generation), stacked."""
-    frame = _frame(results)
+    frame = results_frame(results)
     figure, ax = _axes(ax)
     rows = range(len(frame))
     ax.bar(rows, frame["input_tokens"], color=PALETTE[0], label="input tokens")
@@ -76,7 +76,7 @@ def plot_tokens(results: Any, ax: Any = None) -> Any:
 
 def plot_latency(results: Any, ax: Any = None, bins: int = 20) -> Any:
     """The distribution of latencies of the generations that called the model (cache hits left out)."""
-    frame = _frame(results)
+    frame = results_frame(results)
     called = frame[~frame["cache_hit"].astype(bool)]
     figure, ax = _axes(ax)
     values = called["latency"] if len(called) else frame["latency"]
@@ -99,7 +99,7 @@ def plot_tokens_per_second(results: Any, by: str | None = None, ax: Any = None) 
     Cached rows took no time and failed rows made nothing, so they have no speed: they are left
     out, a group with none left says why, and when everything came from the cache the output
     tokens are shown."""
-    frame = _frame(results)
+    frame = results_frame(results)
     by = by or next(
         (c for c in ("variant", "generator", "model") if c in frame and frame[c].nunique() > 1), "model"
     )
@@ -133,54 +133,6 @@ def plot_tokens_per_second(results: Any, by: str | None = None, ax: Any = None) 
     ax.set(title=title, ylabel=ylabel)
     ax.tick_params(axis="x", labelrotation=20 if len(labels) > 3 else 0)
     ax.spines[["top", "right"]].set_visible(False)
-    return figure
-
-
-def plot_comparison(results: Any, by: str = "variant", scores: list[str] | None = None) -> Any:
-    """What differs between the compared variants: how long their answers are (output tokens,
-    mean and spread over the answers that succeeded), with several samples per input how
-    often the samples agree (the share of the most common answer, averaged over inputs), and
-    each score's mean. Labels such as "temperature=0.2, max_tokens=30" wrap at their commas."""
-    from matplotlib.figure import Figure
-
-    frame = _frame(results)
-    ok = frame[frame["error"].isna()] if "error" in frame else frame
-    keys = list(frame[by].drop_duplicates())
-    labels = [str(k).replace(", ", "\n") for k in keys]
-    samples = frame.groupby([by, "input_index"], sort=False).size().max() if len(frame) else 1
-    scores = [name for name in scores or [] if name in frame]
-    panels = (2 if samples > 1 else 1) + (1 if scores else 0)
-    _register_png_formatter()
-    width = max(5.0, 1.3 * len(keys)) * panels
-    figure = Figure(figsize=(min(width, 14.0), 3.6 + 0.25 * max(label.count("\n") for label in labels)),
-                    layout="constrained")  # fmt: skip
-    axes = figure.subplots(1, panels, squeeze=False)[0]
-    colours = [PALETTE[i % len(PALETTE)] for i in range(len(keys))]
-    lengths = ok.groupby(by, sort=False)["output_tokens"]
-    means, spreads = lengths.mean(), lengths.std().fillna(0.0)
-    axes[0].bar(labels, [float(means.get(k, 0.0)) for k in keys],
-                yerr=[float(spreads.get(k, 0.0)) for k in keys], color=colours, capsize=4)  # fmt: skip
-    axes[0].set(title="Answer length", ylabel="output tokens (mean ± sd)")
-    if samples > 1:
-        texts = ok.assign(answer=ok["generation"].astype(str).str.split().str.join(" ").str.lower())
-        shares = texts.groupby([by, "input_index"], sort=False)["answer"].agg(
-            lambda a: a.value_counts().iloc[0] / len(a)
-        )
-        agreement = shares.groupby(level=0, sort=False).mean()
-        axes[1].bar(labels, [float(agreement.get(k, 0.0)) for k in keys], color=colours)
-        axes[1].set(title="Agreement between samples", ylabel="share of the most common answer", ylim=(0, 1))
-    if scores:
-        ax, width = axes[-1], 0.8 / len(scores)
-        for j, name in enumerate(scores):
-            means = frame.groupby(by, sort=False)[name].mean()
-            ax.bar([i + (j - (len(scores) - 1) / 2) * width for i in range(len(keys))],
-                   [float(means.get(k, 0.0)) for k in keys], width, label=name)  # fmt: skip
-        ax.set_xticks(range(len(keys)), labels)
-        ax.set(title="Scores", ylabel="mean over samples")
-        ax.legend(fontsize=7)
-    for ax in axes:
-        ax.tick_params(axis="x", labelsize=8, labelrotation=30 if len(keys) > 4 else 0)
-        ax.spines[["top", "right"]].set_visible(False)
     return figure
 
 
@@ -238,32 +190,3 @@ def replace_output(output: Any, *objects: Any) -> None:
         data, metadata = formatter(item)
         shown.append({"output_type": "display_data", "data": data, "metadata": metadata})
     output.outputs = tuple(shown)
-
-
-def plot_ranking(ranking: Any, win_rates: Any = None, basis: str = "") -> Any:
-    """An arena's ranking: each contender's score with its bootstrap interval, best on top, and
-    beside it the win-rate matrix (row beat column) when given; `basis` says what it rests on
-    ("3 voters, 48 votes")."""
-    from matplotlib.figure import Figure
-
-    _register_png_formatter()
-    panels = 2 if win_rates is not None else 1
-    figure = Figure(figsize=(5.5 * panels, max(3.0, 1.2 + 0.45 * len(ranking))), layout="constrained")
-    axes = figure.subplots(1, panels, squeeze=False)[0]
-    order = ranking.iloc[::-1].astype({"score": float, "low": float, "high": float})
-    errors = [order["score"] - order["low"], order["high"] - order["score"]]
-    axes[0].errorbar(order["score"], range(len(order)), xerr=errors, fmt="o", color=PALETTE[0], capsize=4)
-    axes[0].set_yticks(
-        range(len(order)), [f"{c} ({v} votes)" for c, v in zip(order["contender"], order["votes"])]
-    )
-    title = "Ranking (Bradley-Terry, 95% interval)" + (f"\n{basis}" if basis else "")
-    axes[0].set(title=title, xlabel="score (Elo scale)")
-    axes[0].spines[["top", "right"]].set_visible(False)
-    if win_rates is not None:
-        image = axes[1].imshow(win_rates.to_numpy(dtype=float), vmin=0, vmax=1, cmap="RdYlGn")
-        names = [str(n) for n in win_rates.index]
-        axes[1].set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
-        axes[1].set_yticks(range(len(names)), names, fontsize=8)
-        axes[1].set(title="Win rate: row beat column")
-        figure.colorbar(image, ax=axes[1], shrink=0.8)
-    return figure

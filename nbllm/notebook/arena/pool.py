@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nbllm.errors import InvalidParameterError
-from nbllm.notebook.arena_votes import Vote, ranking, read_votes, rests_on, win_rates
+from nbllm.notebook.arena.votes import Vote, ranking, read_votes, rests_on, win_rates
 
 PATTERNS = ("*.sqlite3", "*.sqlite", "*.db")  # what a folder of vote files holds
 
@@ -37,7 +37,7 @@ class Pooled:
 
     def plot(self) -> Any:
         """The ranking and win rates, the title saying how many voters and votes they rest on."""
-        from nbllm.notebook.plots import plot_ranking
+        from nbllm.notebook.arena.ranking import plot_ranking
 
         return plot_ranking(self.ranking, self.win_rates, basis=self.basis)
 

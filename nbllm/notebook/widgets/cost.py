@@ -14,7 +14,7 @@ from typing import Any
 import ipywidgets as w
 
 from nbllm.engine.budget import Budget
-from nbllm.notebook.style import CSS
+from nbllm.notebook.display.style import CSS
 
 _METERS: weakref.WeakSet[CostMeter] = weakref.WeakSet()
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import ipywidgets as w
 
-from nbllm.notebook.html import RECORDED_BADGE
-from nbllm.notebook.style import offline_style
-from nbllm.notebook.textbox import TextBox
+from nbllm.notebook.display.html import RECORDED_BADGE
+from nbllm.notebook.display.style import offline_style
+from nbllm.notebook.widgets.textbox import TextBox
 
 ROLE_COLOURS = {"user": "#2563eb", "assistant": "#059669", "system": "#6b7280"}
 

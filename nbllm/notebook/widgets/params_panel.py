@@ -10,7 +10,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from nbllm.notebook.style import offline_style
+from nbllm.notebook.display.style import offline_style
 
 SLIDERS = ("temperature", "top_p", "max_tokens")
 # Where a slider rests while its parameter is unset (the OpenAI API's own defaults for the

@@ -12,7 +12,8 @@ import asyncio
 from collections.abc import Callable
 
 from nbllm.core.outputs import Generation, GenerationStats
-from nbllm.engine import callbacks, replay
+from nbllm.engine import callbacks
+from nbllm.engine import sessions as replay
 from nbllm.engine.cache_writer import CacheWriter
 from nbllm.engine.components import Component
 from nbllm.engine.log import EngineLog, LogEntry

@@ -32,7 +32,7 @@ SECRET = re.compile(
 def save(comparison: Any, path: Path) -> Path:
     """Write `comparison` to `path` as one JSON file (written whole or not at all)."""
     from nbllm.llms.backend import model_identity
-    from nbllm.notebook.report import installed_version
+    from nbllm.notebook.compare.report import installed_version
 
     path = (path if path.suffix else path.with_suffix(".json")).resolve()
     document = {
@@ -128,7 +128,7 @@ def versus(current: Any, saved: Any) -> Versus:
     """Pair `current` and `saved` by input and variant (see ``Comparison.versus``)."""
     import pandas as pd
 
-    from nbllm.notebook.significance import significance
+    from nbllm.notebook.compare.significance import significance
 
     _same_inputs(current, saved)
     if set(current.scores) != set(saved.scores):

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from nbllm.core.messages import to_messages
-from nbllm.engine import replay
+from nbllm.engine import sessions as replay
 from nbllm.engine.requests import build_request, sample_key
 from nbllm.errors import BudgetExceededError, NBLLMError
 from nbllm.llms.token_counts import TokenCount, estimate
-from nbllm.notebook.cost import money
+from nbllm.notebook.widgets.cost import money
 
 RECENT = 20  # generations the recent speed is measured over
 CALL_OPTIONS = frozenset({"structured_output", "progress", "progress_callback_func", "sample_offset"})

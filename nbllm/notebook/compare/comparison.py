@@ -53,7 +53,7 @@ class Comparison:
         (the first variant) the difference with its significance in words."""
         import pandas as pd
 
-        from nbllm.notebook.significance import significance
+        from nbllm.notebook.compare.significance import significance
 
         rows = []
         for label in self.labels:
@@ -76,14 +76,14 @@ class Comparison:
 
     def significance(self, a: str, b: str, score: str, **options: Any) -> Any:
         """Is `b`'s mean `score` different from `a`'s? See ``nbllm.significance``."""
-        from nbllm.notebook.significance import significance
+        from nbllm.notebook.compare.significance import significance
 
         return significance(self.frame, a, b, score, **options)
 
     def to_html(self, path: str | Path) -> Path:
         """One self-contained HTML report (tables, plot, scores, settings, models, nbllm version
         and date) that opens in a browser with no kernel and no network."""
-        from nbllm.notebook.report import write_report
+        from nbllm.notebook.compare.report import write_report
 
         return write_report(self, Path(path))
 
@@ -94,33 +94,33 @@ class Comparison:
 
     def to_parquet(self, path: str | Path, which: str = "long") -> Path:
         """The long (or wide / cells) table as Parquet (needs pyarrow: pip install 'nbllm[compare]')."""
-        from nbllm.notebook.report import parquet
+        from nbllm.notebook.compare.report import parquet
 
         return parquet(getattr(self, which), Path(path))
 
     def to_jsonl(self, path: str | Path) -> Path:
         """Every log entry of the compared LLMs, one JSON object per line."""
-        from nbllm.notebook.report import write_log
+        from nbllm.notebook.compare.report import write_log
 
         return write_log(self.llms, Path(path))
 
     def interactive(self, which: str = "wide") -> Any:
         """The table as an interactive one (sort, filter, search) that works offline (itables)."""
-        from nbllm.notebook.report import interactive
+        from nbllm.notebook.compare.report import interactive
 
         return interactive(getattr(self, which))
 
     def save(self, path: str | Path) -> Path:
         """Keep this run in one file (answers, scores, settings, model identities, nbllm's
         version; ``.json`` is added when it has no suffix) to load and compare with later."""
-        from nbllm.notebook.saved_runs import save
+        from nbllm.notebook.compare.saved_runs import save
 
         return save(self, Path(path))
 
     @staticmethod
     def load(path: str | Path) -> Comparison:
         """A run saved with ``save``, as a Comparison (its tables, notes and plot made again)."""
-        from nbllm.notebook.saved_runs import read
+        from nbllm.notebook.compare.saved_runs import read
 
         return assemble(**read(Path(path)))
 
@@ -128,12 +128,12 @@ class Comparison:
         """This run against a saved one (a Comparison or its file), paired by input and
         variant: per score the difference with its interval and a paired test (the
         statistics of ``significance``), and the answers that changed."""
-        from nbllm.notebook.saved_runs import versus
+        from nbllm.notebook.compare.saved_runs import versus
 
         return versus(self, saved if isinstance(saved, Comparison) else Comparison.load(saved))
 
     def _repr_html_(self) -> str:
-        from nbllm.notebook.report import body_html
+        from nbllm.notebook.compare.report import body_html
 
         return body_html(self)
 
@@ -166,9 +166,9 @@ def compare(
     import pandas as pd
 
     from nbllm.generators.sampler import Sampler, label_of
-    from nbllm.notebook import cells as summary
-    from nbllm.notebook.frames import to_dataframe
-    from nbllm.notebook.scorers import resolve
+    from nbllm.notebook.compare import cells as summary
+    from nbllm.notebook.compare.scorers import resolve
+    from nbllm.notebook.display.frames import to_dataframe
 
     chosen = [x for x in (llms, params, generators) if x]
     if len(chosen) != 1:
@@ -230,9 +230,9 @@ def assemble(
 ) -> Comparison:
     """A Comparison from its long table: the per-cell summary, the wide table, the marked cells
     and the plot (for a run just made, and for one loaded from a file)."""
-    from nbllm.notebook import cells as summary
-    from nbllm.notebook.frames import to_wide
-    from nbllm.notebook.plots import plot_comparison
+    from nbllm.notebook.compare import cells as summary
+    from nbllm.notebook.compare.plot import plot_comparison
+    from nbllm.notebook.display.frames import to_wide
 
     cells = summary.summarise(frame, "variant", names)
     many = int(cells["samples"].max()) > 1 if len(cells) else False
@@ -262,7 +262,7 @@ def _estimate(
     """Each LLM's share of the grid, before anything is sent: shown, and refused if it would
     cross a budget."""
     from nbllm.generators.sampler import label_of
-    from nbllm.notebook import estimate as est
+    from nbllm.notebook.compare import estimate as est
 
     if params:
         estimates = [

@@ -18,12 +18,12 @@ from nbllm.core.params import GenerationParams
 from nbllm.engine import callbacks
 from nbllm.errors import NBLLMError
 from nbllm.generators.jobs import Job
-from nbllm.notebook.cost import start_run
-from nbllm.notebook.generator_picker import GeneratorPicker
-from nbllm.notebook.html import results_html
-from nbllm.notebook.params_panel import ParamsPanel
-from nbllm.notebook.plots import figure_image, plot_tokens, replace_output
-from nbllm.notebook.style import offline_style
+from nbllm.notebook.display.html import results_html
+from nbllm.notebook.display.plots import figure_image, plot_tokens, replace_output
+from nbllm.notebook.display.style import offline_style
+from nbllm.notebook.widgets.cost import start_run
+from nbllm.notebook.widgets.generator_picker import GeneratorPicker
+from nbllm.notebook.widgets.params_panel import ParamsPanel
 
 
 class Playground(w.VBox):
@@ -109,7 +109,7 @@ class Playground(w.VBox):
 
     def estimated(self) -> Any:
         """What the next Run would send, cost and take (a RunEstimate)."""
-        from nbllm.notebook.estimate import estimate_run, requests_per_input
+        from nbllm.notebook.compare.estimate import estimate_run, requests_per_input
 
         name = self.picker.value
         params = self.generation_params.set_values()
@@ -153,7 +153,7 @@ class Playground(w.VBox):
     def run(self) -> concurrent.futures.Future[Any]:
         """What the Run button does; returns a Future of the results. A run whose estimated
         cost would cross the LLM's budget is refused before anything is sent."""
-        from nbllm.notebook.estimate import check_budget
+        from nbllm.notebook.compare.estimate import check_budget
 
         job = Job(instruction=self.instruction.value or "Answer.", template="{input}")
         started = self._started = time.monotonic()

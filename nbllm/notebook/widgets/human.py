@@ -12,7 +12,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from nbllm.notebook.style import offline_style
+from nbllm.notebook.display.style import offline_style
 
 
 class HumanVerification(w.VBox):

@@ -12,7 +12,7 @@ import ipywidgets as w
 
 from nbllm.generators import JobSettings, get_generator, list_generators
 from nbllm.generators.jobs import Job
-from nbllm.notebook.style import offline_style
+from nbllm.notebook.display.style import offline_style
 
 
 class GeneratorPicker(w.VBox):

@@ -33,8 +33,8 @@ table.nbllm-meta td{{padding:2px 12px 2px 0;vertical-align:top}}
 def body_html(comparison: Any) -> str:
     """The comparison as HTML: the side-by-side table with a summary line under each cell, the
     scores against the baseline in words, and the plot as an inline PNG."""
-    from nbllm.notebook.cells import note
-    from nbllm.notebook.html import wide_html
+    from nbllm.notebook.compare.cells import note
+    from nbllm.notebook.display.html import wide_html
 
     notes: dict[tuple[Any, str], str] = {}
     others: dict[tuple[Any, str], list[tuple[str, int]]] = {}
@@ -79,7 +79,7 @@ def write_report(comparison: Any, path: Path) -> Path:
         f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(str(v))}</td></tr>" for k, v in meta.items()
     )
     body = f"<table class='nbllm-meta'>{rows}</table>" + body_html(comparison)
-    from nbllm.notebook.html import results_html
+    from nbllm.notebook.display.html import results_html
 
     long = comparison.long
     body += (

@@ -14,8 +14,8 @@ from typing import Any
 import ipywidgets as w
 
 from nbllm.core.sampling import sampling_distribution
-from nbllm.notebook.plots import figure_image, plot_distribution, replace_output
-from nbllm.notebook.style import offline_style
+from nbllm.notebook.display.plots import figure_image, plot_distribution, replace_output
+from nbllm.notebook.display.style import offline_style
 
 SAMPLES = 20
 

@@ -16,8 +16,8 @@ from nbllm.core.outputs import GenerateOutput, GenerateOutputs
 from nbllm.engine import callbacks, loop
 from nbllm.engine.progress import Progress
 from nbllm.engine.thunk import gather_thunks
-from nbllm.notebook.html import results_html
-from nbllm.notebook.style import offline_style
+from nbllm.notebook.display.html import results_html
+from nbllm.notebook.display.style import offline_style
 
 
 class LiveTable(w.VBox):

@@ -59,7 +59,7 @@ def results_html(results: Any, max_rows: int = 200, scores: list[str] | tuple[st
     `scores` are columns of scores shown after the answer, to three significant digits."""
     import pandas as pd
 
-    from nbllm.notebook.frames import to_dataframe
+    from nbllm.notebook.display.frames import to_dataframe
 
     frame = results if isinstance(results, pd.DataFrame) else to_dataframe(results)
     present = set(frame.columns) | ({"stats"} if set(STATS) & set(frame.columns) else set())
