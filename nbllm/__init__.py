@@ -1,13 +1,14 @@
 """nbllm: a Jupyter-first toolkit for working with large language models.
 
-Public names are listed here and imported on first use, so ``import nbllm`` stays fast and
-starts no thread, process or event loop.
+Public names are listed here once and imported on first use, so ``import nbllm`` stays fast
+and starts no thread, process or event loop. Type checkers and editors read the same names from
+__init__.pyi, which tools/build_stub.py writes from this table.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nbllm.core.views import register_view as _register_view
 
@@ -95,7 +96,6 @@ _EXPORTS: dict[str, str] = {
     "TemperatureExplorer": "nbllm.notebook.widgets.temperature",
     "TokenTree": "nbllm.notebook.widgets.token_tree",
     "compare": "nbllm.notebook.compare.comparison",
-    "scorers": "nbllm.scorers",
     "significance": "nbllm.notebook.compare.significance",
     "Significance": "nbllm.notebook.compare.significance",
     "Arena": "nbllm.notebook.arena.arena",
@@ -111,7 +111,10 @@ _EXPORTS: dict[str, str] = {
     "to_wide": "nbllm.notebook.display.frames",
 }
 
-__all__ = sorted(_EXPORTS)
+# Public modules, used as ``nbllm.scorers.contains("Paris")``.
+_MODULES: dict[str, str] = {"scorers": "nbllm.notebook.compare.scorers"}
+
+__all__ = sorted([*_EXPORTS, *_MODULES])
 
 # The notebook layer provides the table and DataFrame views of outputs; core only knows names.
 _register_view("html", "nbllm.notebook.display.html:results_html")
@@ -119,11 +122,12 @@ _register_view("dataframe", "nbllm.notebook.display.frames:to_dataframe")
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    if name in _MODULES:
+        value = importlib.import_module(_MODULES[name])
+    elif name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    else:
         raise AttributeError(f"module 'nbllm' has no attribute {name!r}")
-    imported = importlib.import_module(module)
-    value = imported if module == f"nbllm.{name}" else getattr(imported, name)  # a public module
     globals()[name] = value
     return value
 
@@ -136,86 +140,3 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
     """nbllm's JupyterLab extension in a checkout, for `jupyter labextension develop .` (an
     editable install leaves out the data files that `pip install .` puts in place)."""
     return [{"src": "../labextension/prebuilt", "dest": "nbllm-lab"}]
-
-
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from nbllm import scorers
-    from nbllm.core.formats import PROMPT_FORMATS
-    from nbllm.core.outputs import GenerateOutput, Generation, GenerationStats, merge_responses
-    from nbllm.core.params import PRESETS, GenerationParams
-    from nbllm.engine.budget import Budget
-    from nbllm.engine.cache import OutputCache
-    from nbllm.engine.components import CBlock, Chat, Component
-    from nbllm.engine.loop import enable_nested_asyncio
-    from nbllm.engine.protocol import InferenceEngine
-    from nbllm.engine.requests import RawGeneration, RawRequest
-    from nbllm.engine.thunk import ModelOutputThunk
-    from nbllm.errors import (
-        AuthenticationError,
-        BackendError,
-        BatchNotFinishedError,
-        BudgetExceededError,
-        BundleError,
-        CacheError,
-        InvalidInputError,
-        InvalidParameterError,
-        MissingDependencyError,
-        ModelNotFoundError,
-        NBLLMError,
-        NBLLMWarning,
-        NotRecordedError,
-        ParseError,
-        ServerDiedError,
-        ServerStartError,
-        StreamInterruptedError,
-        TransientBackendError,
-        UnsupportedParameterError,
-        UsageError,
-        WorkerDiedError,
-        WorkerLoadError,
-    )
-    from nbllm.generators import (
-        AsyncGenerator,
-        Example,
-        ExampleGenerator,
-        Generator,
-        Job,
-        JobSettings,
-        MajorVoteGenerator,
-        MultiThreadingAsyncGenerator,
-        Sampler,
-        SequentialAsyncGenerator,
-        SequentialAsyncGenerator2,
-        list_generators,
-    )
-    from nbllm.llms.base import LLM, AsyncLLM
-    from nbllm.llms.bundles import BundleSession, record, replay
-    from nbllm.llms.default import default_llm
-    from nbllm.llms.embedded import embedded_model_path
-    from nbllm.llms.llamacpp.llm import LlamaCppLLM
-    from nbllm.llms.openai.llm import OpenAILLM
-    from nbllm.llms.second_model import gemma_llm
-    from nbllm.notebook.arena.arena import Arena
-    from nbllm.notebook.compare.comparison import Comparison, compare
-    from nbllm.notebook.compare.significance import Significance, significance
-    from nbllm.notebook.display.frames import to_dataframe, to_wide
-    from nbllm.notebook.display.html import show
-    from nbllm.notebook.display.live import LiveTable, live_generate
-    from nbllm.notebook.display.plots import (
-        plot_distribution,
-        plot_latency,
-        plot_tokens,
-        plot_tokens_per_second,
-    )
-    from nbllm.notebook.magic import load_ipython_extension
-    from nbllm.notebook.widgets.chat import ChatWidget
-    from nbllm.notebook.widgets.cost import CostMeter
-    from nbllm.notebook.widgets.generator_picker import GeneratorPicker
-    from nbllm.notebook.widgets.human import HumanVerification
-    from nbllm.notebook.widgets.params_panel import ParamsPanel
-    from nbllm.notebook.widgets.playground import Playground
-    from nbllm.notebook.widgets.temperature import TemperatureExplorer
-    from nbllm.notebook.widgets.token_tree import TokenTree
-    from nbllm.scale.pool import LLMPool
-    from nbllm.scale.process import ProcessLLM
-    from nbllm.scale.ray_llm import RayLLM

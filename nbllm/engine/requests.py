@@ -215,3 +215,27 @@ def sample_key(config: EngineConfig, request: RawRequest, sample_index: int) -> 
         "schema": request.response_schema,
     }
     return cache_key(config.identity, body, sample_index)
+
+
+@dataclass
+class Plan:
+    """What a call would send, without sending it: its components, each sample's cache key
+    (per component, per sample) and the merged parameters."""
+
+    components: list[Component]
+    keys: list[list[str]]
+    params: dict[str, Any]
+
+
+def plan(
+    config: EngineConfig,
+    components: list[Component],
+    num_generations: int,
+    params: dict[str, Any],
+    schema: Any,
+) -> Plan:
+    keys = [
+        [sample_key(config, build_request(config, c, params, schema), i) for i in range(num_generations)]
+        for c in components
+    ]
+    return Plan(components, keys, params)

@@ -65,8 +65,9 @@ class BaseGenerator(ABC):
         return loop.submit(self.agenerate(inputs, **params))
 
     # -- shared steps -------------------------------------------------------------------------
-    def _calls(self, inputs: Sequence[JobInput], job: Job | None = None) -> list[JobCall]:
-        """Render every input first, so a bad one fails before any request."""
+    def job_calls(self, inputs: Sequence[JobInput], job: Job | None = None) -> list[JobCall]:
+        """The job calls this generator sends for `inputs`, every one rendered first, so a bad
+        input fails before any request (an estimate reads them too)."""
         job = job or self.job
         return [job.call(value).derived_from(self._parent) for value in inputs]
 

@@ -28,7 +28,7 @@ class AsyncGenerator(BaseGenerator):
 
     async def agenerate(self, inputs: Any, **params: Any) -> list[RunResult] | list[list[RunResult]]:
         values, single = as_batch(inputs)
-        calls = self._calls(values)
+        calls = self.job_calls(values)
         progress = Progress(len(calls) * self.num_runs, self.progress_callback)
         results = await self._run_many(calls, self.num_runs, progress, params)
         return results[0] if single else results
@@ -49,7 +49,7 @@ class SequentialAsyncGenerator(BaseGenerator):
 
     async def agenerate(self, inputs: Any, **params: Any) -> list[list[RunResult]]:
         values, _ = as_batch(inputs)
-        calls = self._calls(values)
+        calls = self.job_calls(values)
         progress = Progress(len(calls) * self.num_runs, self.progress_callback)
         results = []
         for i, call in enumerate(calls):
@@ -81,7 +81,7 @@ class SequentialAsyncGenerator2(BaseGenerator):
 
     async def agenerate(self, inputs: Any, **params: Any) -> list[list[RunResult]]:
         values, _ = as_batch(inputs)
-        calls = self._calls(values)
+        calls = self.job_calls(values)
         progress = Progress(len(calls) * self.num_runs, self.progress_callback)
         if self.requests_per_minute is None and self.max_concurrency >= getattr(self.llm, "concurrency", 0):
             # The LLM's own limit is the tighter one: hand everything to its engine at once.
@@ -119,7 +119,7 @@ class MultiThreadingAsyncGenerator(BaseGenerator):
     async def agenerate(self, inputs: Any, **params: Any) -> list[list[list[RunResult]]]:
         values, _ = as_batch(inputs)
         for settings in self.job_settings:  # validate every variant's inputs before any thread starts
-            self._calls(values, self.job.with_settings(settings))
+            self.job_calls(values, self.job.with_settings(settings))
         total = len(values) * self.num_runs * len(self.job_settings)
         progress = Progress(total, self.progress_callback)
 

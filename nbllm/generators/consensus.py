@@ -73,7 +73,7 @@ class MajorVoteGenerator(BaseGenerator):
 
     async def agenerate(self, inputs: Any, **params: Any) -> VoteResult | list[VoteResult]:
         values, single = as_batch(inputs)
-        calls = self._calls(values)
+        calls = self.job_calls(values)
         progress = Progress(len(calls) * self.num_votes, self.progress_callback)
         runs = await self._run_many(calls, self.num_votes, progress, params)
         results = [await self._decide(call, i, r) for i, (call, r) in enumerate(zip(calls, runs))]

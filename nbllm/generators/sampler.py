@@ -88,7 +88,7 @@ class Sampler:
         if not isinstance(self.target, LLM):
             raise UsageError("calling a Sampler samples an LLM; for a generator use run() or arun().")
         if not isinstance(component, Component):
-            component = Chat(component, self.target._effective_system_prompt)
+            component = Chat(component, self.target.effective_system_prompt)
         variants = self._hyper_param_sampler()
         for variant in variants:
             GenerationParams(**variant)

@@ -19,7 +19,7 @@ class Generator(BaseGenerator):
 
     async def agenerate(self, inputs: Any, **params: Any) -> RunResult | list[RunResult]:
         values, single = as_batch(inputs)
-        calls = self._calls(values)
+        calls = self.job_calls(values)
         progress = Progress(len(calls), self.progress_callback)
         results = [(await self._run(call, i, 1, progress, params))[0] for i, call in enumerate(calls)]
         return results[0] if single else results

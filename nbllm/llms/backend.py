@@ -17,11 +17,12 @@ from abc import abstractmethod
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Optional
 
+from nbllm.core.messages import Messages
 from nbllm.engine import loop
 from nbllm.engine.requests import RawGeneration, RawRequest, estimate_tokens
 from nbllm.errors import UsageError
 from nbllm.llms.settings import COMMON_PARAMS
-from nbllm.llms.token_counts import TokenCount, estimate
+from nbllm.llms.token_counts import PER_MESSAGE, TokenCount, estimate
 
 _LOAD_LOCK = threading.RLock()
 
@@ -50,20 +51,26 @@ class Backend:
         if not loop.in_io_thread():
             self.load()
 
-    def _context_size(self) -> Optional[int]:
+    def context_size(self) -> Optional[int]:
         """Tokens the model's context holds, where the backend knows it (bounds inputs)."""
         return None
 
     async def _output_ceiling(self, request: RawRequest) -> Optional[int]:
         """The most tokens one answer to `request` can have without max_tokens, where the
         backend knows it (the budget holds that much): here the context less the prompt."""
-        size = self._context_size()
+        size = self.context_size()
         return max(size - estimate_tokens(request), 1) if size else None
 
     def _count_prompt(self, text: str) -> TokenCount:
         """`text`'s tokens before it is sent (for estimates): an estimate, unless the backend
         has its model's tokenizer."""
         return estimate(text)
+
+    def prompt_tokens(self, messages: Messages) -> TokenCount:
+        """The tokens `messages` take when sent, and how they were counted: the backend's count
+        of their texts plus what a chat format adds around each message."""
+        counted = self._count_prompt("\n".join(m["content"] for m in messages))
+        return TokenCount(counted.tokens + PER_MESSAGE * len(messages), counted.method, counted.exact)
 
     def _secrets(self) -> tuple[str, ...]:
         """Strings that must never appear in an error, log or output (API keys)."""
@@ -81,7 +88,7 @@ class Backend:
         return None
 
     @property
-    def _effective_system_prompt(self) -> Optional[str]:
+    def effective_system_prompt(self) -> Optional[str]:
         return self.system_prompt if self.system_prompt is not None else self._default_system_prompt()
 
     def _supported_params(self) -> frozenset[str]:

@@ -29,12 +29,7 @@ from nbllm.engine.components import Chat, Component
 from nbllm.engine.progress import track
 from nbllm.engine.protocol import InferenceEngine
 from nbllm.engine.ratelimit import RateLimiter
-from nbllm.engine.requests import (
-    EngineConfig,
-    RawGeneration,
-    RawRequest,
-    RetryPolicy,
-)
+from nbllm.engine.requests import EngineConfig, Plan, RawGeneration, RawRequest, RetryPolicy, plan
 from nbllm.engine.thunk import ModelOutputThunk, gather_thunks
 from nbllm.errors import InvalidInputError, UsageError
 from nbllm.llms import checkpoints
@@ -160,7 +155,7 @@ class LLM(Backend, LLMSettings):
             budget=self.budget,
             rate_limiter=self._rate_limiter(),
             secrets=self._secrets(),
-            context_size=self._context_size(),
+            context_size=self.context_size(),
             max_input_chars=self.max_input_chars,
             output_ceiling=self._output_ceiling,
         )
@@ -198,13 +193,19 @@ class LLM(Backend, LLMSettings):
         params, schema = self.engine.prepare(config, [self.params.set_values(), overrides], structured_output)
         return self.engine.generate(config, components, num_generations, params, schema, fresh, sample_offset)
 
+    def plan(self, inputs: Any, num_generations: int = 1, **options: Any) -> Plan:
+        """What ``generate(inputs, num_generations, **options)`` would send; sends nothing."""
+        config = self._engine_config()
+        params, schema = self.engine.prepare(config, [self.params.set_values(), options])
+        return plan(config, self._components(inputs, None), num_generations, params, schema)
+
     def _components(self, inputs: Any, structured_output: Optional[OutputSchema]) -> list[Component]:
         if isinstance(inputs, Component):
             return [inputs]
         if isinstance(inputs, Sequence) and inputs and all(isinstance(c, Component) for c in inputs):
             return list(inputs)
         return [
-            Chat.of_messages(m, structured_output) for m in to_batch(inputs, self._effective_system_prompt)
+            Chat.of_messages(m, structured_output) for m in to_batch(inputs, self.effective_system_prompt)
         ]
 
     async def agenerate_many(

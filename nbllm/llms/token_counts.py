@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 CHARS_PER_TOKEN = 4  # the usual rule of thumb for English text
+PER_MESSAGE = 4  # tokens a chat format adds around each message (OpenAI's rule of thumb)
 _BLOB = "https://openaipublic.blob.core.windows.net/encodings/{}.tiktoken"
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 from nbllm.core.outputs import GenerateOutput, Generation
-from nbllm.engine.requests import build_request, cache_entry, cached_stats, sample_key
+from nbllm.engine.requests import cache_entry, cached_stats
 
 
 def cached(
@@ -17,7 +17,8 @@ def cached(
 ) -> list[Optional[GenerateOutput]]:
     """Per input, its outputs when `llm`'s cache holds every sample, else None. Nothing is
     generated."""
-    components, keys, params = keys_for(llm, inputs, num_generations, overrides)
+    planned = llm.plan(inputs, num_generations, **overrides)
+    components, keys, params = planned.components, planned.keys, planned.params
     cache = llm.engine.cache
     hits = cache.get_many([k for ks in keys for k in ks]) if cache is not None else {}
     outputs: list[Optional[GenerateOutput]] = []
@@ -39,25 +40,10 @@ def remember(llm: Any, inputs: Any, outputs: Sequence[GenerateOutput], **overrid
     if cache is None or not outputs:
         return
     num_generations = max(len(o.generations) for o in outputs)
-    _, keys, _ = keys_for(llm, inputs, num_generations, overrides)
+    keys = llm.plan(inputs, num_generations, **overrides).keys
     cache.put_many(
         (sample_keys[g.sample_index], cache_entry(g.text, g.stats))
         for output, sample_keys in zip(outputs, keys)
         for g in output.generations
         if g.ok and g.sample_index < len(sample_keys)
     )
-
-
-def keys_for(
-    llm: Any, inputs: Any, num_generations: int, overrides: dict[str, Any]
-) -> tuple[list[Any], list[list[str]], dict[str, Any]]:
-    """The components, their samples' cache keys and the merged parameters, exactly as `llm`
-    would compute them for ``generate(inputs, num_generations, **overrides)``."""
-    config = llm._engine_config()
-    params, schema = llm.engine.prepare(config, [llm.params.set_values(), overrides])
-    components = llm._components(inputs, None)
-    keys = [
-        [sample_key(config, build_request(config, c, params, schema), i) for i in range(num_generations)]
-        for c in components
-    ]
-    return components, keys, params

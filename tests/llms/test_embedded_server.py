@@ -146,7 +146,7 @@ def test_the_teaching_sampler_is_the_engines_own(embedded_session: LlamaCppLLM) 
     settings = embedded_session.sampler_settings()
     assert settings["samplers"].index("top_p") < settings["samplers"].index("temperature")
     prompt = (
-        embedded_session._render(to_messages("Name a colour.", embedded_session._effective_system_prompt))
+        embedded_session._render(to_messages("Name a colour.", embedded_session.effective_system_prompt))
         + "My favourite colour is"
     )
     for temperature, top_p, top_k, min_p in [(1.0, 1.0, 40, 0.05), (1.5, 0.9, 40, 0.05), (0.5, 0.95, 0, 0.0)]:

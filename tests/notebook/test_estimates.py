@@ -21,7 +21,7 @@ PROMPTS = ["What is 2 + 2?", "Name a colour."]
 def test_the_embedded_model_counts_its_own_tokens_and_the_cache_is_free(embedded: nbllm.LlamaCppLLM) -> None:
     before = estimate_run(embedded, PROMPTS, 2, {"max_tokens": 8})
     rendered = [
-        embedded._render(nbllm.core.messages.to_messages(p, embedded._effective_system_prompt))
+        embedded._render(nbllm.core.messages.to_messages(p, embedded.effective_system_prompt))
         for p in PROMPTS
     ]
     assert before.exact and before.counted_by == "SmolLM2-135M-Instruct's tokenizer"

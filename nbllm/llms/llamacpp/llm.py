@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Optional
 from pydantic import Field, PrivateAttr
 
 from nbllm.core.formats import PROMPT_FORMATS
-from nbllm.core.messages import Input, to_messages
+from nbllm.core.messages import Input, Messages, to_messages
 from nbllm.core.tokens import TokenStep
 from nbllm.engine import loop
 from nbllm.engine.requests import RawGeneration, RawRequest
@@ -136,7 +136,7 @@ class LlamaCppLLM(AsyncLLM):
         if not path.is_file():
             raise ModelNotFoundError(f"no GGUF model file at {str(path)!r}; check model_path.")
 
-    def _context_size(self) -> int:
+    def context_size(self) -> int:
         return self.n_ctx
 
     def _settings(self, embedding: bool = False) -> ServerSettings:
@@ -307,13 +307,13 @@ class LlamaCppLLM(AsyncLLM):
         )
         return len(answer["tokens"])
 
-    def _count_prompt(self, text: str) -> TokenCount:
-        return TokenCount(self.count_tokens(text), f"{self.model_name}'s tokenizer", True)
+    def prompt_tokens(self, messages: Messages) -> TokenCount:
+        """The tokens `messages` take when sent: the chat template's own, counted exactly."""
+        return TokenCount(self.count_tokens(self._render(messages)), f"{self.model_name}'s tokenizer", True)
 
     def sampler_settings(self) -> dict[str, Any]:
-        """The sampler chain a request of this LLM meets in the server: llama.cpp's order
-        (``samplers``) and its top_k, top_p, min_p and temperature, the server's defaults with
-        this LLM's defaults and params over them."""
+        """The sampler chain a request meets in the server: llama.cpp's order (``samplers``),
+        top_k, top_p, min_p and temperature (the server's defaults, this LLM's over them)."""
         defaults = self._post_sync(self.server_process, "/props", None)["default_generation_settings"]
         engine = defaults.get("params", defaults)
         settings = {name: engine[name] for name in ("top_k", "top_p", "min_p", "temperature")}
@@ -331,7 +331,7 @@ class LlamaCppLLM(AsyncLLM):
         followed by `answer_prefix`, the start of the assistant's answer; the probabilities are
         the softmax over the whole vocabulary before any sampler touches them.
         """
-        prompt = self._render(to_messages(input, self._effective_system_prompt)) + answer_prefix
+        prompt = self._render(to_messages(input, self.effective_system_prompt)) + answer_prefix
         answer = self._post_sync(
             self.server_process,
             "/completion",
@@ -347,7 +347,7 @@ class LlamaCppLLM(AsyncLLM):
         (step,) = answer["completion_probabilities"][:1]
         return [(p["token"], float(p["logprob"])) for p in step["top_logprobs"][: top_n or None]]
 
-    def _token_steps(
+    def token_steps(
         self, input: Input, answer_prefix: str = "", top_k: int = 10, **params: Any
     ) -> list[TokenStep]:
         """The tokens the model writes after `answer_prefix`, each with the `top_k` tokens it
@@ -368,7 +368,7 @@ class LlamaCppLLM(AsyncLLM):
         import numpy as np
 
         texts = [
-            self._render(to_messages(x, self._effective_system_prompt, f"inputs[{i}]"))
+            self._render(to_messages(x, self.effective_system_prompt, f"inputs[{i}]"))
             for i, x in enumerate(inputs)
         ]
         if self._embedder is None:

@@ -19,7 +19,7 @@ def token_steps(
     llm: Any, input: Input, answer_prefix: str, top_k: int, params: dict[str, Any]
 ) -> list[TokenStep]:
     merged = {**llm.default_params(), **llm.params.set_values(), **params}
-    prompt = llm._render(to_messages(input, llm._effective_system_prompt)) + answer_prefix
+    prompt = llm._render(to_messages(input, llm.effective_system_prompt)) + answer_prefix
     body = {k: merged[k] for k in SAMPLING if merged.get(k) is not None}
     body.update(
         prompt=prompt,

@@ -183,7 +183,7 @@ class OpenAILLM(AsyncLLM):
             return estimate(text)
         return TokenCount(len(encoding.encode(text)), f"tiktoken {encoding.name}", True)
 
-    def _token_steps(
+    def token_steps(
         self, input: Any, answer_prefix: str = "", top_k: int = 10, **params: Any
     ) -> list[TokenStep]:
         """The tokens the server writes after `answer_prefix`, each with its `top_logprobs`

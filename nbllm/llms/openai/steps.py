@@ -33,7 +33,7 @@ def token_steps(
             "or Ollama server."
         )
     merged = {**llm.default_params(), **llm.params.set_values(), **params}
-    messages: list[dict[str, str]] = [dict(m) for m in to_messages(input, llm._effective_system_prompt)]
+    messages: list[dict[str, str]] = [dict(m) for m in to_messages(input, llm.effective_system_prompt)]
     if answer_prefix:
         messages.append({"role": "assistant", "content": answer_prefix})
     body = {k: merged[k] for k in ("temperature", "top_p", "seed") if merged.get(k) is not None}

@@ -16,14 +16,12 @@ from typing import Any, Optional
 
 from nbllm.core.messages import to_messages
 from nbllm.engine import sessions as replay
-from nbllm.engine.requests import build_request, sample_key
 from nbllm.errors import BudgetExceededError, NBLLMError
-from nbllm.llms.token_counts import TokenCount, estimate
+from nbllm.llms.token_counts import PER_MESSAGE, TokenCount, estimate
 from nbllm.notebook.widgets.cost import money
 
 RECENT = 20  # generations the recent speed is measured over
 CALL_OPTIONS = frozenset({"structured_output", "progress", "progress_callback_func", "sample_offset"})
-PER_MESSAGE = 4  # tokens a chat format adds around each message (OpenAI's rule of thumb)
 
 
 @dataclass
@@ -130,7 +128,7 @@ def estimate_generator(
     for settings in variants:
         job = generator.job if settings is None else generator.job.with_settings(settings)
         try:
-            calls = generator._calls(prompts, job)
+            calls = generator.job_calls(prompts, job)
         except NBLLMError:
             calls = prompts
         params = {**job.params, **generator.params, **options}
@@ -180,17 +178,16 @@ def _count(llm: Any, prompt: Any) -> TokenCount:
         if hasattr(prompt, "format_for_llm"):  # a component: a generator's job call
             messages = prompt.format_for_llm()
         else:
-            messages = to_messages(prompt, llm._effective_system_prompt)
+            messages = to_messages(prompt, llm.effective_system_prompt)
     except (NBLLMError, AttributeError):
         return estimate(str(prompt))
-    render = getattr(llm, "_render", None)
-    count = getattr(llm, "_count_prompt", estimate)
+    counter = getattr(llm, "prompt_tokens", None)  # None: a stand-in for an LLM
     try:
-        if render is not None:  # the embedded model: the chat template's own tokens, exactly
-            return count(render(messages))
-        counted = count("\n".join(m["content"] for m in messages))
+        if counter is not None:
+            return counter(messages)
     except NBLLMError:
-        return estimate(" ".join(m["content"] for m in messages))
+        pass
+    counted = estimate(" ".join(m["content"] for m in messages))
     return TokenCount(counted.tokens + PER_MESSAGE * len(messages), counted.method, counted.exact)
 
 
@@ -204,13 +201,7 @@ def _held(
     if not serving and cache is None:
         return 0
     try:
-        config = llm._engine_config()
-        merged, schema = llm.engine.prepare(config, [llm.params.set_values(), params])
-        keys = [
-            sample_key(config, build_request(config, c, merged, schema), i)
-            for c in llm._components(prompts, None)
-            for i in range(samples)
-        ]
+        keys = [k for sample_keys in llm.plan(prompts, samples, **params).keys for k in sample_keys]
         if serving:
             return sum(k in session.entries for k in keys)
         return len(cache.get_many(keys, False))
@@ -226,7 +217,7 @@ def _ceiling(llm: Any) -> int:
 
     model = getattr(llm, "model", None)
     limits = [known_output_ceiling(model) if isinstance(model, str) else None]
-    context = getattr(llm, "_context_size", None)
+    context = getattr(llm, "context_size", None)
     limits.append(context() if callable(context) else None)
     known = [limit for limit in limits if limit]
     budget = getattr(llm, "budget", None) or Budget()

@@ -55,10 +55,10 @@ def live_generate(llm: Any, inputs: Any, num_generations: int = 1, **options: An
     progress = Progress(view.bar.max, lambda done, _: view.update(done, partial))
 
     def finished(thunk: Any, index: int) -> None:
-        if thunk._future.cancelled():
+        if not thunk.is_computed():  # cancelled
             return
         generations = partial[index].generations
-        generations.append(thunk._future.result())
+        generations.append(thunk.result())
         generations.sort(key=lambda g: g.sample_index)
         progress.tick()
 
@@ -69,6 +69,6 @@ def live_generate(llm: Any, inputs: Any, num_generations: int = 1, **options: An
     loop.run_sync(gather_thunks(flat))
     callbacks.flushed().result()  # the live updates have run: the last redraw comes after them
     for output, batch in zip(partial, batches):  # the outputs come from the thunks themselves
-        output.generations = [thunk._future.result() for thunk in batch]
+        output.generations = [thunk.result() for thunk in batch]
     view.update(len(flat), partial, force=True)
     return GenerateOutputs(partial)

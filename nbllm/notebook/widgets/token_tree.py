@@ -44,7 +44,7 @@ class Branch:
 
 class TokenTree(w.VBox):
     """``TokenTree(llm, prompt)``: the embedded model's own distribution (a LlamaCppLLM), or
-    ``top_logprobs`` from an OpenAI-compatible server (their `_token_steps` hook).
+    ``top_logprobs`` from an OpenAI-compatible server (their `token_steps` hook).
 
     The first answer is written in the background when the widget is made (``ready`` is its
     Future). Selecting a token sends nothing; picking an alternative asks the model to write on
@@ -62,7 +62,7 @@ class TokenTree(w.VBox):
         temperature: Optional[float] = None,
         top_p: Optional[float] = None,
     ) -> None:
-        if not hasattr(llm, "_token_steps"):
+        if not hasattr(llm, "token_steps"):
             raise UsageError(
                 f"{type(llm).__name__} cannot show its token choices; use the embedded model "
                 "(nbllm.LlamaCppLLM()) or an OpenAILLM whose server sends logprobs."
@@ -174,7 +174,7 @@ class TokenTree(w.VBox):
 
     def _ask(self, prefix: str, max_tokens: int) -> list[TokenStep]:
         self.requests += 1
-        return self.llm._token_steps(self.prompt, prefix, self.top_k, max_tokens=max_tokens, **self._params())
+        return self.llm.token_steps(self.prompt, prefix, self.top_k, max_tokens=max_tokens, **self._params())
 
     def _fork(self, source: int, index: int, token: str) -> Branch:
         if not 0 <= source < len(self.branches):
