@@ -47,7 +47,10 @@ def test_a_stale_stub_is_detected(tmp_path) -> None:
     kept = tmp_path / "kept.pyi"
     shutil.copy(stub, kept)
     try:
-        stub.write_text(stub.read_text(encoding="utf-8").replace("AsyncLLM as AsyncLLM,", "AsyncLLM as AsyncLLM2,"), encoding="utf-8")
+        stub.write_text(
+            stub.read_text(encoding="utf-8").replace("AsyncLLM as AsyncLLM,", "AsyncLLM as AsyncLLM2,"),
+            encoding="utf-8",
+        )
         tool = Path(__file__).resolve().parents[1] / "tools" / "build_stub.py"
         check = subprocess.run(
             [sys.executable, str(tool), "--check"], capture_output=True, text=True, timeout=60

@@ -1,5 +1,11 @@
 /**
- * nbllm-lab: a notebook that was only opened is not marked modified.
+ * nbllm-lab, two plugins.
+ *
+ * "Copy as code": an nbllm widget's button sends a `nbllm-insert-cell` DOM event with its code;
+ * this extension puts the code in a new cell below the widget's cell and says so, so the widget
+ * shows its code in a box instead only where no extension answers (Voila, a saved page).
+ *
+ * A notebook that was only opened is not marked modified.
  *
  * With saveState on (as on Binder), ipywidgets' JupyterLab manager marks the notebook modified
  * for every widget model it registers, and it registers one for each widget it restores from
@@ -7,7 +13,7 @@
  * runs code, or uses a widget), this plugin takes back a modified mark when the notebook's
  * content is still what was loaded; after that, every mark stands, as before.
  */
-import { INotebookTracker } from '@jupyterlab/notebook';
+import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 
 // What the front end sends when the user acts: code to run, or a widget's change or event.
 // (Restoring widgets from a kernel sends only `request_state`.)
@@ -100,4 +106,35 @@ const plugin = {
   }
 };
 
-export default plugin;
+function insertBelow(tracker, event) {
+  const target = event.target;
+  let inserted = false;
+  tracker.forEach(panel => {
+    if (inserted || !panel.node.contains(target)) {
+      return;
+    }
+    const notebook = panel.content;
+    const index = notebook.widgets.findIndex(cell => cell.node.contains(target));
+    if (index < 0) {
+      return;
+    }
+    notebook.activeCellIndex = index;
+    NotebookActions.insertBelow(notebook);
+    notebook.activeCell.model.sharedModel.setSource(event.detail.code);
+    notebook.mode = 'edit';
+    inserted = true;
+  });
+  event.detail.inserted = inserted;
+}
+
+const copyAsCode = {
+  id: 'nbllm-lab:copy-as-code',
+  description: "An nbllm widget's Copy as code button adds a cell below with its code.",
+  autoStart: true,
+  requires: [INotebookTracker],
+  activate: (app, tracker) => {
+    document.addEventListener('nbllm-insert-cell', event => insertBelow(tracker, event));
+  }
+};
+
+export default [plugin, copyAsCode];

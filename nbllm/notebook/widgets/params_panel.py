@@ -11,6 +11,7 @@ from typing import Any
 import ipywidgets as w
 
 from nbllm.notebook.display.style import offline_style
+from nbllm.notebook.widgets.as_code import CopyAsCode, call, widget_code
 
 SLIDERS = ("temperature", "top_p", "max_tokens")
 # Where a slider rests while its parameter is unset (the OpenAI API's own defaults for the
@@ -36,9 +37,10 @@ class ParamsPanel(w.VBox):
     sliders.
     """
 
-    def __init__(self, llm: Any, params: Any = None, **layout: Any) -> None:
+    def __init__(self, llm: Any, params: Any = None, copy_button: bool = True, **layout: Any) -> None:
         self.llm = llm
         self._own = params
+        self.copy = CopyAsCode()
         self.temperature = w.FloatSlider(min=0.0, max=2.0, step=0.05, description="temperature", **SLIDER)
         self.top_p = w.FloatSlider(min=0.01, max=1.0, step=0.01, description="top_p", **SLIDER)
         self.max_tokens = w.IntSlider(min=1, max=1024, step=1, description="max_tokens", **SLIDER)
@@ -53,7 +55,8 @@ class ParamsPanel(w.VBox):
         self.fixed_seed = w.Checkbox(description="fixed seed", indent=False)
         self.seed = w.BoundedIntText(min=0, max=2**32 - 1, description="seed", disabled=True)
         rows = [w.HBox([getattr(self, n), self.notes[n], self.resets[n]]) for n in SLIDERS]
-        super().__init__([*rows, w.HBox([self.fixed_seed, self.seed])], **layout)
+        seed_row = [self.fixed_seed, self.seed, *([self.copy] if copy_button else [])]
+        super().__init__([*rows, w.HBox(seed_row)], **layout)
         offline_style(self)
         self._syncing = False
         self.pull()
@@ -89,6 +92,7 @@ class ParamsPanel(w.VBox):
                     f"<i>model default{f' ({default:g})' if default is not None else ''}</i>"
                 )  # fmt: skip
                 self.resets[name].layout.visibility = "visible" if value is not None else "hidden"
+            self.copy.code = self.as_code()
             seed = self.bound.seed
             self.fixed_seed.value = seed is not None
             self.seed.disabled = seed is None
@@ -96,6 +100,14 @@ class ParamsPanel(w.VBox):
                 self.seed.value = seed
         finally:
             self._syncing = False
+
+    def as_code(self) -> str:
+        """The code that makes this panel again: the LLM, and the parameters set on it (or on
+        the GenerationParams the panel edits)."""
+        if self._own is None:
+            return widget_code(self.llm, "ParamsPanel", "panel", [], {})
+        params = call("nbllm.GenerationParams", [], self._own.set_values())
+        return widget_code(self.llm, "ParamsPanel", "panel", [f"params={params}"], {})
 
     def _push(self, name: str, value: Any) -> None:
         """Set (or with None, unset) one parameter: the one the user moved."""

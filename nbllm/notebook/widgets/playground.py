@@ -21,35 +21,47 @@ from nbllm.generators.jobs import Job
 from nbllm.notebook.display.html import results_html
 from nbllm.notebook.display.plots import figure_image, plot_tokens, replace_output
 from nbllm.notebook.display.style import offline_style
+from nbllm.notebook.widgets.as_code import CopyAsCode, literal, widget_code
 from nbllm.notebook.widgets.cost import start_run
 from nbllm.notebook.widgets.generator_picker import GeneratorPicker
 from nbllm.notebook.widgets.params_panel import ParamsPanel
+
+PROMPT = "What is the capital of France? Answer in one sentence."
+INSTRUCTION = "Answer briefly."
 
 
 class Playground(w.VBox):
     """Everything at once. Prompts are separated by lines of ``---``; Run hands the work to
     nbllm's I/O loop and fills the table and the plot when it is done, so the kernel stays
-    free meanwhile. ``results`` holds the last results (``nbllm.to_dataframe(pg.results)``)."""
+    free meanwhile. ``results`` holds the last results (``nbllm.to_dataframe(pg.results)``).
+    ``instruction``, ``generator``, ``runs`` and generation parameters set where it starts;
+    "Copy as code" writes them for what is on screen."""
 
     def __init__(
-        self, llm: Any = None, prompt: str = "What is the capital of France? Answer in one sentence."
+        self,
+        llm: Any = None,
+        prompt: str = PROMPT,
+        *,
+        instruction: str = INSTRUCTION,
+        generator: str = "Generator",
+        runs: int = 3,
+        **params: Any,
     ) -> None:
         from nbllm.llms.default import default_llm
 
         self.llm = llm if llm is not None else default_llm()
-        self.instruction = w.Text(
-            value="Answer briefly.", description="instruction", layout=w.Layout(width="70%")
-        )
+        self.instruction = w.Text(value=instruction, description="instruction", layout=w.Layout(width="70%"))
         self.prompt = w.Textarea(
             value=prompt, description="prompts", layout=w.Layout(width="70%", height="90px")
         )
         # The playground's own parameters: its sliders never change what llm.generate does
         # elsewhere, until "Apply to llm" copies them over.
-        self.generation_params = GenerationParams(**self.llm.params.set_values())
-        self.params = ParamsPanel(self.llm, params=self.generation_params)
-        self.picker = GeneratorPicker()
+        self.generation_params = GenerationParams(**{**self.llm.params.set_values(), **params})
+        self.params = ParamsPanel(self.llm, params=self.generation_params, copy_button=False)
+        self.picker = GeneratorPicker(generator)
         # three, not two: two votes that disagree are a tie every time
-        self.runs = w.BoundedIntText(value=3, min=1, max=32, description="runs/votes")
+        self.runs = w.BoundedIntText(value=runs, min=1, max=32, description="runs/votes")
+        self.copy = CopyAsCode()
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.apply_button = w.Button(
             description="Apply to llm", tooltip="use these parameters for llm.generate too"
@@ -72,7 +84,7 @@ class Playground(w.VBox):
                 self.prompt,
                 w.HBox(
                     [
-                        w.VBox([self.params, self.apply_button]),
+                        w.VBox([self.params, w.HBox([self.apply_button, self.copy])]),
                         w.VBox(
                             [self.picker, self.runs, w.HBox([self.run_button]), self.status],
                             layout=w.Layout(width="360px", min_height="190px"),
@@ -90,9 +102,29 @@ class Playground(w.VBox):
         self.run_button.on_click(lambda _: self.run())
         self._show_runs()
         for widget in (self.prompt, self.instruction, self.runs, self.picker.dropdown):
-            widget.observe(lambda _: self.refresh_estimate(), names="value")
-        self.generation_params.observe(lambda *_: self.refresh_estimate())
+            widget.observe(lambda _: self._changed(), names="value")
+        self.generation_params.observe(lambda *_: self._changed())
+        self._changed()
+
+    def _changed(self) -> None:
+        self.copy.code = self.as_code()
         self.refresh_estimate()
+
+    def as_code(self) -> str:
+        """The code that makes this playground again: its LLM, prompts, and only the settings
+        changed from the defaults (the parameters set here that the LLM does not have)."""
+        on_llm = self.llm.params.set_values()
+        settings: dict[str, Any] = {}
+        if self.instruction.value != INSTRUCTION:
+            settings["instruction"] = self.instruction.value
+        if self.picker.value != "Generator":
+            settings.update(generator=self.picker.value, runs=self.runs.value)
+        params = self.generation_params.set_values()
+        settings.update({k: v for k, v in params.items() if on_llm.get(k) != v})
+        dropped = sorted(k for k in on_llm if k not in params)
+        after = (f"playground.generation_params.update({', '.join(f'{k}=None' for k in dropped)})",)
+        return widget_code(self.llm, "Playground", "playground", [literal(self.prompt.value)], settings,
+                           after if dropped else ())  # fmt: skip
 
     def apply(self) -> None:
         """Copy the playground's parameters to ``llm.params``."""

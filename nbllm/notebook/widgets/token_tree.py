@@ -20,6 +20,7 @@ import ipywidgets as w
 from nbllm.core.tokens import TokenStep, allowed
 from nbllm.errors import InvalidParameterError, UsageError
 from nbllm.notebook.display.style import offline_style
+from nbllm.notebook.widgets.as_code import CopyAsCode, literal, widget_code
 from nbllm.notebook.widgets.temperature import sampling_sliders
 from nbllm.notebook.widgets.token_tree_view import TokenView
 
@@ -79,6 +80,8 @@ class TokenTree(w.VBox):
             settings.get("temperature", 1.0) if temperature is None else temperature,
             settings.get("top_p", 1.0) if top_p is None else top_p,
         )
+        self._given = {"top_k": top_k, "max_tokens": max_tokens, "seed": seed}
+        self.copy = CopyAsCode()
         self.view = TokenView()
         self.branches: list[Branch] = []
         self.current = 0
@@ -87,13 +90,19 @@ class TokenTree(w.VBox):
         self._lock = threading.Lock()
         self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbllm-tokentree")
         super().__init__(
-            [w.HTML(f"<b>Prompt:</b> {_escape(prompt)}"), w.HBox([self.temperature, self.top_p]), self.view]
+            [
+                w.HTML(f"<b>Prompt:</b> {_escape(prompt)}"),
+                w.HBox([self.temperature, self.top_p, self.copy]),
+                self.view,
+            ]
         )
         offline_style(self)
         self.add_class("nbllm-tokentree-widget")
         self.view.observe(lambda _: self._show_alternatives(), "selected")
         for s in (self.temperature, self.top_p):
             s.observe(lambda _: self._show_alternatives(), "value")
+            s.observe(lambda _: setattr(self.copy, "code", self.as_code()), "value")
+        self.copy.code = self.as_code()
         self.view.on_msg(lambda _, content, __: self._from_browser(content))
         self.ready: concurrent.futures.Future[Branch] = self._run("writing the first answer…", self._first)
 
@@ -128,6 +137,27 @@ class TokenTree(w.VBox):
         index = self.view.selected if at is None else at
         source = self.current if branch is None else branch
         return self._run("writing on from there…", lambda: self._fork(source, index, token))
+
+    def as_code(self) -> str:
+        """The code that makes this tree again: its LLM, prompt, the settings changed from the
+        defaults, and the picks that lead to the branch shown (each waited for in turn)."""
+        defaults = {"top_k": 10, "max_tokens": 40, "seed": 0}
+        settings: dict[str, Any] = {k: v for k, v in self._given.items() if v != defaults[k]}
+        llm_settings = {**self.llm.default_params(), **self.llm.params.set_values()}
+        for slider in (self.temperature, self.top_p):
+            value = round(slider.value, 2)
+            if value != llm_settings.get(slider.description, 1.0):
+                settings[slider.description] = value
+        picks = []
+        with self._lock:
+            branch = self.branches[self.current] if self.branches else None
+            while branch is not None and branch.parent is not None and branch.fork_at is not None:
+                picks.append(
+                    f"tree.pick({literal(branch.steps[branch.fork_at].token)}, at={branch.fork_at}).result()"
+                )
+                branch = self.branches[branch.parent]
+        after = ("tree.ready.result()", *reversed(picks)) if picks else ()
+        return widget_code(self.llm, "TokenTree", "tree", [literal(self.prompt)], settings, after)
 
     def go(self, branch_id: int) -> Branch:
         """Show another branch (no request: every branch is kept)."""
@@ -236,6 +266,7 @@ class TokenTree(w.VBox):
             f"{len(branch.steps)} tokens · branch #{branch.id} of {count} branch{'es' if count > 1 else ''}"
             " · click a token (or Tab to it and press Enter) to see the alternatives"
         )
+        self.copy.code = self.as_code()
         if self.view.selected == keep:
             self._show_alternatives()
         else:
