@@ -7,6 +7,9 @@ python benchmarks/run.py clients    # only the figures whose name contains "clie
 from __future__ import annotations
 
 import json
+import os
+import platform
+import re
 import sys
 import time
 from dataclasses import asdict
@@ -44,6 +47,21 @@ def table(figures: list[Figure]) -> str:
     return "\n".join(lines)
 
 
+def machine() -> str:
+    """What the figures were measured on (the documentation's performance page shows it)."""
+    parts = [f"{platform.system()} {platform.machine()}", f"{os.cpu_count()} cores"]
+    try:  # Linux: memory and CPU model
+        memory = re.search(r"MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text())
+        model = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+    except OSError:
+        memory = model = None
+    if memory:
+        parts.append(f"{int(memory.group(1)) / 2**20:.0f} GiB")
+    if model:
+        parts.append(model.group(1).strip())
+    return ", ".join(parts)
+
+
 def main(args: list[str]) -> int:
     out = Path(__file__).resolve().parent / "results" / "latest.json"
     if "--out" in args:
@@ -63,6 +81,8 @@ def main(args: list[str]) -> int:
         json.dumps(
             {
                 "seconds": round(time.time() - started, 1),
+                "date": time.strftime("%Y-%m-%d", time.gmtime(started)),
+                "machine": machine(),
                 "figures": [{**asdict(f), "ratio": f.ratio} for f in figures],
             },
             indent=2,

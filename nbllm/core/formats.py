@@ -52,6 +52,7 @@ PROMPT_FORMATS: dict[str, PromptFormattingFn] = {
     "alpaca": _alpaca,
     "plain": _plain,
 }
+"""Chat templates by name, turning messages into one raw prompt: an LLM's ``prompt_format="zephyr"``."""
 
 
 def resolve_prompt_format(

@@ -17,6 +17,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "creative": {"temperature": 1.1, "top_p": 0.98},
     "deterministic": {"temperature": 0.0},
 }
+"""Named sets of sampling parameters: ``params.apply_preset("creative")`` applies one."""
 
 
 class GenerationParams(BaseModel):

@@ -89,6 +89,7 @@ class Backend:
 
     @property
     def effective_system_prompt(self) -> Optional[str]:
+        """The system prompt a call sends: ``system_prompt``, else the model's own default."""
         return self.system_prompt if self.system_prompt is not None else self._default_system_prompt()
 
     def _supported_params(self) -> frozenset[str]:

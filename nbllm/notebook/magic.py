@@ -120,4 +120,5 @@ def magic_words(line: str, platform: str = os.name) -> list[str]:
 
 
 def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext nbllm``: adds the ``%%nbllm`` cell magic and the ``%nbllm_use``, ``%nbllm_record`` and ``%nbllm_replay`` line magics."""
     ipython.register_magics(NBLLMMagics(ipython))

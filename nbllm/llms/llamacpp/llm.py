@@ -137,6 +137,7 @@ class LlamaCppLLM(AsyncLLM):
             raise ModelNotFoundError(f"no GGUF model file at {str(path)!r}; check model_path.")
 
     def context_size(self) -> int:
+        """Tokens the model's context holds: ``n_ctx``."""
         return self.n_ctx
 
     def _settings(self, embedding: bool = False) -> ServerSettings:
@@ -384,9 +385,7 @@ def _check_server_installed() -> None:
     import importlib.util
 
     if importlib.util.find_spec("xllamacpp") is None:
-        raise MissingDependencyError(
-            "the embedded model's llama.cpp server needs the xllamacpp package: pip install xllamacpp"
-        )
+        raise MissingDependencyError("the embedded model's server needs xllamacpp: pip install xllamacpp")
 
 
 @functools.lru_cache(maxsize=1)

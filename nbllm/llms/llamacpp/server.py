@@ -151,7 +151,7 @@ class ServerProcess:
                 f"the embedded model's llama.cpp server {what} {Path(settings.model_path).name}: {words}. "
                 + (
                     "Check that the file is a GGUF model llama.cpp supports; on a machine whose CPU "
-                    "lacks AVX2, see the README's 'When the embedded model cannot run'."
+                    "lacks AVX2, see 'When the embedded model cannot run' in docs/install.md."
                     if definite
                     else f"The next call tries again (the start may wait {settings.start_timeout:g} s; "
                     "a slower machine can give more with LlamaCppLLM(start_timeout=...))."
