@@ -88,12 +88,14 @@ _EXPORTS: dict[str, str] = {
     "ChatWidget": "nbllm.notebook.chat",
     "Comparison": "nbllm.notebook.compare",
     "CostMeter": "nbllm.notebook.cost",
+    "Exercise": "nbllm.notebook.exercise",
     "GeneratorPicker": "nbllm.notebook.generator_picker",
     "HumanVerification": "nbllm.notebook.human",
     "ParamsPanel": "nbllm.notebook.params_panel",
     "Playground": "nbllm.notebook.playground",
     "TemperatureExplorer": "nbllm.notebook.teaching",
     "TokenTree": "nbllm.notebook.token_tree",
+    "class_results": "nbllm.notebook.exercise_files",
     "compare": "nbllm.notebook.compare",
     "scorers": "nbllm.scorers",
     "significance": "nbllm.notebook.significance",
@@ -200,6 +202,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from nbllm.notebook.chat import ChatWidget
     from nbllm.notebook.compare import Comparison, compare
     from nbllm.notebook.cost import CostMeter
+    from nbllm.notebook.exercise import Exercise
+    from nbllm.notebook.exercise_files import class_results
     from nbllm.notebook.frames import to_dataframe, to_wide
     from nbllm.notebook.generator_picker import GeneratorPicker
     from nbllm.notebook.html import show
