@@ -225,8 +225,9 @@ class Exercise:
         student = student if student is not None else _user()
         if not isinstance(student, str) or not student.strip():
             raise InvalidParameterError("student must be a non-empty name.", "student")
+        folder = str(path).endswith(("/", "\\")) or Path(path).is_dir()
         path = Path(path)
-        if path.is_dir() or str(path).endswith(("/", "\\")):
+        if folder:
             path = path / f"{_slug(student)}-{_slug(self.id)}.json"
         elif not path.suffix:
             path = path.with_suffix(".json")

@@ -177,7 +177,7 @@ def class_results(paths: Any, recheck: bool = False, llm: Any = None, exercises:
     frame["passed"] = frame["passed"].astype("boolean")
     frame["attempts"] = frame["attempts"].astype("Int64")
     frame = frame.fillna({c: "" for c in ("exercise", "best", "best_prompt", "settings", "note")})
-    return frame.sort_values(["exercise", "student"], ignore_index=True)
+    return frame.sort_values(["student", "exercise"], ignore_index=True)
 
 
 def _row(student: str, ident: str, attempts: list[Attempt], files: str) -> dict[str, Any]:

@@ -124,7 +124,7 @@ class ExerciseView(w.VBox):
         )
         verdicts = " · ".join(f"{i} {'✓' if a.passed else '✗'}" for i, a in enumerate(attempts, 1))
         done = " Exercise passed." if self.exercise.passed else ""
-        self.history.value = f"<i>Attempts: {verdicts}.{done}</i>"
+        self.history.value = f"<i class='nbllm-attempts'>Attempts: {verdicts}.{done}</i>"
 
     def close(self) -> None:
         self._unwatch()
