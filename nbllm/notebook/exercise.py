@@ -11,6 +11,7 @@ thread instead.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import hashlib
 import json
 import re
@@ -68,7 +69,9 @@ class Exercise:
             raise InvalidParameterError(
                 f"need={need} is more than samples={samples}: no attempt could pass.", "need"
             )
-        if isinstance(hints, str) or not all(isinstance(h, str) and h.strip() for h in hints):
+        if isinstance(hints, str) or not isinstance(hints, Sequence):
+            raise InvalidParameterError("hints must be a list of non-empty texts.", "hints")
+        if not all(isinstance(h, str) and h.strip() for h in hints):
             raise InvalidParameterError("hints must be a list of non-empty texts.", "hints")
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
             raise InvalidParameterError(f"threshold={threshold!r} must be a number.", "threshold")
@@ -201,7 +204,7 @@ class Exercise:
         with self._lock:
             failures = self.failures + (not attempt.passed)
             if not attempt.passed and self.hints:
-                attempt = _with_hint(attempt, self.hints[min(failures, len(self.hints)) - 1])
+                attempt = dataclasses.replace(attempt, hint=self.hints[min(failures, len(self.hints)) - 1])
             self.attempts.append(attempt)
         for callback in list(self._listeners):
             callback(attempt)
@@ -263,12 +266,6 @@ class Exercise:
     def __repr__(self) -> str:
         state = "passed" if self.passed else f"{len(self.attempts)} attempts, not passed yet"
         return f"Exercise({self.id!r}: {self.need} of {self.samples} answers must pass; {state})"
-
-
-def _with_hint(attempt: Attempt, hint: str) -> Attempt:
-    import dataclasses
-
-    return dataclasses.replace(attempt, hint=hint)
 
 
 def _count(value: Any, name: str, least: int) -> None:

@@ -26,9 +26,11 @@ COLUMNS = ["student", "exercise", "passed", "attempts", "best", "best_prompt", "
 
 @dataclass(frozen=True)
 class Sample:
-    """One seeded answer and its mark. `mark` is what the check returned (True and False as 1
-    and 0), None where the request or the check failed (`error` says which and why); `passed`
-    is the mark against the exercise's threshold."""
+    """One seeded answer and its mark. `seed` is the exercise's seed plus `index`, as nbllm
+    numbers a call's samples (a backend that takes several samples in one request is sent the
+    first seed for them all). `mark` is what the check returned (True and False as 1 and 0),
+    None where the request or the check failed (`error` says which and why); `passed` is the
+    mark against the exercise's threshold."""
 
     index: int
     seed: int
