@@ -41,13 +41,18 @@ def save(comparison: Any, path: Path) -> Path:
         "nbllm": installed_version(),
         "created": comparison.created,
         "models": list(comparison.models),
-        "identities": [_public(model_identity(m)) for m in comparison.llms] or comparison.identities,
-        "options": _without_secrets(comparison.options),
+        "identities": [public_identity(model_identity(m)) for m in comparison.llms] or comparison.identities,
+        "options": without_secrets(comparison.options),
         "scores": list(comparison.scores),
         "labels": list(comparison.labels),
         "frame": json.loads(comparison.frame.to_json(orient="table", index=False, default_handler=str)),
     }
-    text = json.dumps(document, default=str, ensure_ascii=False)
+    return write_atomically(path, json.dumps(document, default=str, ensure_ascii=False))
+
+
+def write_atomically(path: Path, text: str) -> Path:
+    """Write `text` to `path` whole or not at all: a temporary file beside it, then os.replace
+    (a reader never sees half a file, and a failed write leaves the old one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -212,11 +217,12 @@ def _changed(current: Any, saved: Any, variants: list[str]) -> Any:
     return pd.DataFrame(rows, columns=["input", "variant", "saved", "now"])
 
 
-def _without_secrets(options: dict[str, Any]) -> dict[str, Any]:
+def without_secrets(options: dict[str, Any]) -> dict[str, Any]:
+    """`options` with the value of every option that may be a credential as "***"."""
     return {k: "***" if SECRET.search(k) else v for k, v in options.items()}
 
 
-def _public(identity: Any) -> Any:
+def public_identity(identity: Any) -> Any:
     """A model identity with no credentials in it (a base URL's user and password dropped)."""
     if not isinstance(identity, dict) or not isinstance(identity.get("base_url"), str):
         return identity

@@ -131,25 +131,26 @@ def resolve(scorers: Mapping[str, Any] | None) -> dict[str, Scorer]:
         return {}
     if not isinstance(scorers, Mapping):
         raise InvalidParameterError("scorers must be a dict of name -> scorer.", "scorers")
-    out = {}
-    for name, given in scorers.items():
-        where = f"scorers[{name!r}]"
-        if isinstance(given, Scorer):
-            out[str(name)] = given
-        elif isinstance(given, str):
-            if given not in BUILT_IN:
-                raise InvalidParameterError(
-                    f"{where}={given!r} is not a scorer nbllm knows; built in: {', '.join(BUILT_IN)}, "
-                    "or use nbllm.scorers.contains(...), equals, regex, json_schema, reference, judge, "
-                    "or a function of the answer.",
-                    where,
-                )
-            out[str(name)] = BUILT_IN[given]()
-        elif callable(given):
-            out[str(name)] = Scorer(getattr(given, "__name__", str(name)), _adapt(given, where))
-        else:
-            raise InvalidParameterError(f"{where} is a {type(given).__name__}, not a scorer.", where)
-    return out
+    return {str(name): as_scorer(given, f"scorers[{name!r}]", str(name)) for name, given in scorers.items()}
+
+
+def as_scorer(given: Any, where: str, name: str = "check") -> Scorer:
+    """`given` (a Scorer, a built-in's name, or a function of the answer, or of the answer and
+    its input row) as a Scorer; an error naming `where` when it is none of these."""
+    if isinstance(given, Scorer):
+        return given
+    if isinstance(given, str):
+        if given not in BUILT_IN:
+            raise InvalidParameterError(
+                f"{where}={given!r} is not a scorer nbllm knows; built in: {', '.join(BUILT_IN)}, "
+                "or use nbllm.scorers.contains(...), equals, regex, json_schema, reference, judge, "
+                "or a function of the answer.",
+                where,
+            )
+        return BUILT_IN[given]()
+    if callable(given):
+        return Scorer(getattr(given, "__name__", name), _adapt(given, where))
+    raise InvalidParameterError(f"{where} is a {type(given).__name__}, not a scorer.", where)
 
 
 def score_rows(
