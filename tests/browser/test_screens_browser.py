@@ -20,6 +20,7 @@ LESSONS = [
     "03_chat.ipynb",
     "06_playground.ipynb",
     "07_scale_out_with_ray.ipynb",
+    "09_prompting_exercises.ipynb",
 ]
 
 

@@ -52,6 +52,33 @@ def test_notebook_runs_without_errors(path: Path) -> None:
         and "text/html" not in o["data"]
     ]
     assert not walls, walls
+    LESSON_CHECKS.get(path.name, lambda _: None)(outputs)
+
+
+def _texts(outputs: list) -> str:
+    return "\n".join(
+        o.get("text", "") if o.output_type == "stream" else str(o.get("data", {}).get("text/plain", ""))
+        for o in outputs
+    )
+
+
+def check_exercises_lesson(outputs: list) -> None:
+    """Lesson 09 reads files made by tools/lesson_09_data.py: its own exercises must agree with
+    them (ada's passes reproduce, bob's claimed one does not), and its exercises must fail and
+    pass as its text says."""
+    import re
+
+    text = _texts(outputs)
+    assert "0 of 3 answers pass (2 needed)\nhint: Ask for what you want to see" in text
+    assert "max_tokens=6: 0 of 3" in text and re.search(r"max_tokens=40: [23] of 3", text)
+    assert re.search(r"ada\s+capital\s+True\s+True", text), text
+    assert re.search(r"bob\s+capital\s+True\s+False", text), text
+    assert "voters=4, votes=16, files=5" in text
+    assert "1 vote in zed.sqlite3 (voter 'zed') is about other contenders" in text
+    assert "Versus(scores=" in text
+
+
+LESSON_CHECKS = {"09_prompting_exercises.ipynb": check_exercises_lesson}
 
 
 def test_figures_and_widgets_render_in_the_kernel() -> None:

@@ -76,18 +76,19 @@ def pool(sources: Any, ids: dict[str, str] | None = None, prompts: list[str] | N
     for path, v in read:
         who = v.voter or path.stem
         if not (v.a_id and v.b_id):
-            other["do not say what was compared (made before votes did)", path.name, who] += 1
+            other["do{es} not say what was compared (made before votes did)", path.name, who] += 1
         elif v.a_id not in known or v.b_id not in known:
-            other["are about other contenders", path.name, who] += 1
+            other["{are} about other contenders", path.name, who] += 1
         elif asked and v.prompt not in asked:
-            other["are about other prompts", path.name, who] += 1
+            other["{are} about other prompts", path.name, who] += 1
         elif v.uid not in counted:
             counted[v.uid] = Vote(
                 v.prompt, known[v.a_id], known[v.b_id], v.winner, who, v.a_id, v.b_id, v.uid
             )
     votes = list(counted.values())
     left_out = [
-        f"{n} vote{'s' * (n != 1)} in {file} (voter {voter!r}) {why}"
+        f"{n} vote{'s' * (n != 1)} in {file} (voter {voter!r}) "
+        + why.format(are="are" if n != 1 else "is", es="" if n != 1 else "es")
         for (why, file, voter), n in other.items()
     ]
     contenders = list(ids)
