@@ -107,7 +107,7 @@ for exercise in (capital, digits, fruits):
 
 # %%
 results = nbllm.class_results("09_class/attempts/")
-results[["student", "exercise", "passed", "attempts", "best"]]
+nbllm.show(results[["student", "exercise", "passed", "attempts", "best"]])
 
 # %% [markdown]
 # A file says what it claims. `recheck=True` runs every claimed pass again, with the teacher's own exercises (their checks, settings and seeds), and says whether it reproduces: bob's file claims a pass that the model never gave him.
@@ -116,7 +116,7 @@ results[["student", "exercise", "passed", "attempts", "best"]]
 checked = nbllm.class_results(
     "09_class/attempts/", recheck=True, exercises=[capital, digits, fruits]
 )
-checked[["student", "exercise", "passed", "reproduced", "note"]]
+nbllm.show(checked[["student", "exercise", "passed", "reproduced", "note"]])
 
 # %% [markdown]
 # ## 5. The class's votes in one ranking
