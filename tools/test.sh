@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's test command: installs everything the tests need, proves the embedded engine
+# The README's test command: installs everything the tests need, proves the embedded model's server
 # runs, then runs pytest (arguments are passed on to it). CI runs it too (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +27,6 @@ python tools/check_wheels.py
 python tools/link_labextension.py
 # LiteLLM's proxy for the server-matrix tests, in its own venv (created once).
 python -m tests.servers.litellm_env
-# The embedded engine starts in its own process and answers before any test relies on it.
+# The embedded model's server starts in its own process and answers before any test relies on it.
 python -m nbllm.cli check
 python -m pytest "$@"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-# llama.cpp's sampler chain (the embedded engine's), in the order it runs: the truncations see
+# llama.cpp's sampler chain (as the embedded model's server runs it), in the order it runs: the truncations see
 # the model's own probabilities, and temperature reshapes only what they kept.
 LLAMA_CPP_ORDER = ("top_k", "top_p", "min_p", "temperature")
 

@@ -1,6 +1,6 @@
 """Counting a prompt's tokens before it is sent, and saying how: a backend's `_count_prompt`
-gives its own tokenizer's count (the embedded engine's; tiktoken's for OpenAI models when its
-encoding is on this machine) or an estimate marked as such.
+gives its own tokenizer's count (the embedded model's, asked of its server; tiktoken's for
+OpenAI models when its encoding is on this machine) or an estimate marked as such.
 
 Runs on the caller's thread (never the I/O loop).
 """

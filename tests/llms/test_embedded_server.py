@@ -1,6 +1,6 @@
-"""The embedded engine for real: llama.cpp's server in a child process, never in ours.
+"""The embedded model's server for real: llama.cpp's server in a child process, never in ours.
 
-Crashes are real signals sent to the real engine process mid-batch; batching is seen in the
+Crashes are real signals sent to the real server process mid-batch; batching is seen in the
 engine's own /slots report; seeds are compared alone and inside a busy batch.
 """
 

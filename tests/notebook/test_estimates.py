@@ -1,6 +1,6 @@
 """What a run will cost, before it runs, on real models: tokens by the model's own tokenizer
-(the embedded engine's; tiktoken's for OpenAI models when its encoding is on the machine, an
-estimate marked as such otherwise), answers the cache holds not counted, a grid that would
+(the embedded model's, asked of its server; tiktoken's for OpenAI models when its encoding is
+on the machine, an estimate marked as such otherwise), answers the cache holds not counted, a grid that would
 cross the budget refused with nothing sent."""
 
 from __future__ import annotations
