@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 import nbllm
@@ -23,7 +25,12 @@ def test_progress_true_draws_a_tqdm_bar(embedded, capsys) -> None:
 
 
 def test_live_table_fills_in_and_returns_the_outputs(embedded) -> None:
-    outputs = nbllm.live_generate(embedded, ["Name a fruit.", "Name a tree.", "Name a bird."], max_tokens=8)
+    with warnings.catch_warnings(record=True) as caught:  # a failing live update only warns
+        warnings.simplefilter("always")
+        outputs = nbllm.live_generate(
+            embedded, ["Name a fruit.", "Name a tree.", "Name a bird."], max_tokens=8
+        )
+    assert not [str(w.message) for w in caught if issubclass(w.category, nbllm.NBLLMWarning)]
     assert [len(o.generations) for o in outputs] == [1, 1, 1]
     assert [o.input[-1]["content"] for o in outputs] == ["Name a fruit.", "Name a tree.", "Name a bird."]
     table = nbllm.LiveTable(3)

@@ -55,7 +55,7 @@ def live_generate(llm: Any, inputs: Any, num_generations: int = 1, **options: An
     progress = Progress(view.bar.max, lambda done, _: view.update(done, partial))
 
     def finished(thunk: Any, index: int) -> None:
-        if not thunk.is_computed():  # cancelled
+        if not thunk.is_computed:  # cancelled
             return
         generations = partial[index].generations
         generations.append(thunk.result())
