@@ -12,6 +12,12 @@ from typing import Any
 from nbllm.errors import UsageError
 
 VERSION = 1
+# Where the classes of checkpoints written by earlier versions live now.
+MOVED = {
+    "nbllm.llms.openai_compatible": "nbllm.llms.openai.llm",
+    "nbllm.llms.llamacpp": "nbllm.llms.llamacpp.llm",
+    "nbllm.llms.process": "nbllm.scale.process",
+}
 
 
 def save(llm: Any, path: str | Path, exclude: frozenset[str]) -> Path:
@@ -49,7 +55,11 @@ def rebuild(path: str | Path, base: type, overrides: dict[str, Any]) -> Any:
     """A new LLM of the saved class and configuration; `base` is the class it must derive from."""
     record = read(path)
     module, _, name = record["class"].partition(":")
-    target = getattr(importlib.import_module(module), name)
+    module = MOVED.get(module, module)
+    try:
+        target = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        raise UsageError(f"checkpoint names {record['class']}, which this nbllm does not have.") from None
     if not (isinstance(target, type) and issubclass(target, base)):
         raise UsageError(f"checkpoint names {record['class']}, which is not an nbllm LLM.")
     llm = target(**{**record["config"], **overrides})

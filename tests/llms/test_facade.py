@@ -136,3 +136,20 @@ def test_a_copy_is_a_separate_llm(tmp_path: Path) -> None:
     other = key.model_copy(update={"model": "n"})
     assert other.model == "n" and other.api_key.get_secret_value() == "sk-copy-test"
     assert "sk-copy-test" not in repr(other)
+
+
+def test_a_checkpoint_from_before_the_backends_moved_still_loads(tmp_path) -> None:
+    import json
+
+    llm = nbllm.OpenAILLM(model="m", base_url="http://127.0.0.1:9/v1", temperature=0.3)
+    path = llm.save_checkpoint(tmp_path / "old.json")
+    record = json.loads(path.read_text())
+    assert record["class"] == "nbllm.llms.openai.llm:OpenAILLM"
+    record["class"] = "nbllm.llms.openai_compatible:OpenAILLM"  # where it lived before
+    path.write_text(json.dumps(record))
+    again = nbllm.LLM.from_checkpoint(path)
+    assert isinstance(again, nbllm.OpenAILLM) and again.params.temperature == 0.3
+    record["class"] = "nbllm.llms.gone:NoSuchLLM"
+    path.write_text(json.dumps(record))
+    with pytest.raises(nbllm.UsageError, match="does not have"):
+        nbllm.LLM.from_checkpoint(path)
