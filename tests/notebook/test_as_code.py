@@ -64,21 +64,32 @@ def test_the_token_tree_writes_the_picks_that_lead_to_the_branch_shown(
     assert "tree.pick" not in tree.copy.code and "temperature=0.7" in tree.copy.code
     index = min(range(len(first.steps)), key=lambda i: first.steps[i].probability)
     other = next(token for token, _ in first.steps[index].alternatives if token != first.steps[index].token)
+    tree.temperature.value = 1.3  # the fork is written with another temperature
     branch = tree.pick(other, at=index).result(timeout=300)
+    tree.top_p.value = 0.5  # and the sliders moved since: the copy shows them as they are
     code = tree.copy.code
+    assert "tree.temperature.value = 1.3\ntree.pick(" in code and code.index(
+        "tree.top_p.value = 0.5"
+    ) > code.index("tree.pick(")
     assert f"at={index}).result()" in code and "max_tokens=8" in code
     assert "cache=False" in code  # the LLM as it was made
     again = run(code)
     shown = again["tree"]
     assert shown.branch.fork_at == branch.fork_at
     assert [s.token for s in shown.branch.steps] == [s.token for s in branch.steps]
+    assert (shown.temperature.value, shown.top_p.value) == (1.3, 0.5)
 
 
 def test_a_key_is_never_written() -> None:
     llm = nbllm.OpenAILLM(
-        model="some-model", base_url="http://127.0.0.1:9/v1", api_key="sk-do-not-copy-0042", temperature=0.2
+        model="some-model",
+        base_url="http://ada:hunter2@127.0.0.1:9/v1",
+        api_key="sk-do-not-copy-0042",
+        temperature=0.2,
     )
     code = nbllm.ParamsPanel(llm).as_code()
     assert "sk-do-not-copy-0042" not in code and "api_key" in code  # the comment says where it goes
-    again = run(code.replace("# api_key", "# (the key)"))
+    assert "hunter2" not in code and "ada" not in code and "user and password" in code
+    again = run(code)
     assert again["llm"].model == "some-model" and again["llm"].params.temperature == 0.2
+    assert again["llm"].base_url == "http://127.0.0.1:9/v1"

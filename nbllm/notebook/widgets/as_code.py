@@ -10,12 +10,13 @@ button itself works in the browser alone, so it needs no kernel round trip.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import anywidget
 import traitlets
 
-from nbllm.notebook.compare.saved_runs import SECRET
+from nbllm.notebook.compare.saved_runs import SECRET, public_identity
 
 WIDTH = 88  # the lessons' line length: a copied cell reads as the lessons do
 
@@ -85,6 +86,8 @@ def literal(value: Any) -> str:
     """A Python literal for a setting's value (strings with double quotes, as ruff writes)."""
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, float) and not math.isfinite(value):
+        return f'float("{value}")'
     return repr(value)
 
 
@@ -109,10 +112,15 @@ def llm_lines(llm: Any) -> list[str]:
         for k, v in llm.model_dump(exclude_defaults=True, exclude=excluded).items()
         if not SECRET.search(k)
     }
+    settings = public_identity(settings)  # a base URL's user and password are never written
     settings.update(llm.params.set_values())
     lines = []
     if getattr(llm, "api_key", None) is not None:
         lines.append("# api_key is not written here: pass it again, e.g. api_key=os.environ[...]")
+    if settings.get("base_url") != getattr(llm, "base_url", None):
+        lines.append("# the base URL's user and password are not written here: add them again")
+    if getattr(llm, "budget", None) is not None:
+        lines.append("# this LLM had a budget: set it again with budget=nbllm.Budget(...)")
     return [*lines, call(f"llm = nbllm.{cls.__name__}", [], settings)]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import ipywidgets as w
@@ -37,6 +37,7 @@ class Branch:
     parent: Optional[int] = None
     fork_at: Optional[int] = None
     depth: int = 0
+    sampling: dict[str, float] = field(default_factory=dict)  # the sliders it was written with
 
     @property
     def text(self) -> str:
@@ -140,24 +141,29 @@ class TokenTree(w.VBox):
 
     def as_code(self) -> str:
         """The code that makes this tree again: its LLM, prompt, the settings changed from the
-        defaults, and the picks that lead to the branch shown (each waited for in turn)."""
+        defaults, and the picks that lead to the branch shown (each waited for in turn), with
+        the sliders as they were for each answer and as they are now."""
         defaults = {"top_k": 10, "max_tokens": 40, "seed": 0}
         settings: dict[str, Any] = {k: v for k, v in self._given.items() if v != defaults[k]}
-        llm_settings = {**self.llm.default_params(), **self.llm.params.set_values()}
-        for slider in (self.temperature, self.top_p):
-            value = round(slider.value, 2)
-            if value != llm_settings.get(slider.description, 1.0):
-                settings[slider.description] = value
-        picks = []
         with self._lock:
-            branch = self.branches[self.current] if self.branches else None
-            while branch is not None and branch.parent is not None and branch.fork_at is not None:
-                picks.append(
-                    f"tree.pick({literal(branch.steps[branch.fork_at].token)}, at={branch.fork_at}).result()"
-                )
-                branch = self.branches[branch.parent]
-        after = ("tree.ready.result()", *reversed(picks)) if picks else ()
-        return widget_code(self.llm, "TokenTree", "tree", [literal(self.prompt)], settings, after)
+            lineage = [self.branches[self.current]] if self.branches else []
+            while lineage and lineage[-1].parent is not None:
+                lineage.append(self.branches[lineage[-1].parent])
+        lineage.reverse()
+        used = lineage[0].sampling if lineage else self._sampling()
+        llm_settings = {**self.llm.default_params(), **self.llm.params.set_values()}
+        settings.update({k: v for k, v in used.items() if v != llm_settings.get(k, 1.0)})
+        after: list[str] = []
+        for branch in [*lineage[1:], None]:
+            wanted = branch.sampling if branch is not None else self._sampling()
+            after += [f"tree.{k}.value = {v!r}" for k, v in wanted.items() if used.get(k) != v]
+            used = wanted
+            if branch is not None and branch.fork_at is not None:
+                token = literal(branch.steps[branch.fork_at].token)
+                after.append(f"tree.pick({token}, at={branch.fork_at}).result()")
+        # the first answer is written with the sliders as made: wait for it before moving them
+        after = ["tree.ready.result()", *after] if after else []
+        return widget_code(self.llm, "TokenTree", "tree", [literal(self.prompt)], settings, tuple(after))
 
     def go(self, branch_id: int) -> Branch:
         """Show another branch (no request: every branch is kept)."""
@@ -196,11 +202,15 @@ class TokenTree(w.VBox):
                 "top_k": int(engine.get("top_k") or 0),
                 "min_p": float(engine.get("min_p") or 0.0),
             }
+        sampling = self._sampling()
         steps = self._ask("", self.max_tokens)
         with self._lock:
-            self.branches.append(Branch(0, steps))
+            self.branches.append(Branch(0, steps, sampling=sampling))
         self._redraw(keep=-1)
         return self.branches[0]
+
+    def _sampling(self) -> dict[str, float]:
+        return {"temperature": round(self.temperature.value, 2), "top_p": round(self.top_p.value, 2)}
 
     def _ask(self, prefix: str, max_tokens: int) -> list[TokenStep]:
         self.requests += 1
@@ -226,6 +236,7 @@ class TokenTree(w.VBox):
                 f"{token!r} is not one of the model's alternatives at token #{index}.", "token"
             )
         prefix = "".join(s.token for s in parent.steps[:index]) + token
+        sampling = self._sampling()
         rest = self._ask(prefix, max(1, self.max_tokens - index - 1))
         with self._lock:
             branch = Branch(
@@ -234,6 +245,7 @@ class TokenTree(w.VBox):
                 parent=parent.id,
                 fork_at=index,
                 depth=parent.depth + 1,
+                sampling=sampling,
             )
             self.branches.append(branch)
         self.current = branch.id
