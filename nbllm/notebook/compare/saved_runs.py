@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import stat
 import tempfile
 import urllib.parse
 from dataclasses import dataclass
@@ -58,6 +59,9 @@ def write_atomically(path: Path, text: str) -> Path:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
+        # mkstemp makes the file private; keep the old file's mode, or let others read it (a
+        # teacher reads a class's files in a shared folder)
+        os.chmod(temporary, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644)
         os.replace(temporary, path)  # no other handle holds the new file, also on Windows
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import hashlib
+import inspect
 import json
 import re
 import threading
@@ -96,6 +97,7 @@ class Exercise:
                 )
         self.task, self.samples, self.need, self.seed = task.strip(), samples, need, seed
         self.scorer = as_scorer(check, "check")
+        self._check_source = _source(check)
         self.hints, self.threshold = [h.strip() for h in hints], float(threshold)
         self.editable, self.options = list(dict.fromkeys(editable)), dict(options)
         self.id = id if id is not None else self._default_id()
@@ -244,7 +246,8 @@ class Exercise:
         """The task's first words and a digest of the rules: the teacher's and the students' copy
         of one exercise share it; another task, check, seed or setting makes another id."""
         rules = {
-            "task": self.task, "check": self.scorer.describe, "samples": self.samples, "need": self.need,
+            "task": self.task, "check": [self.scorer.describe, self._check_source], "samples": self.samples,
+            "need": self.need,
             "threshold": self.threshold, "seed": self.seed, "options": self.options, "editable": self.editable,
         }  # fmt: skip
         digest = hashlib.sha256(json.dumps(rules, sort_keys=True, default=repr).encode()).hexdigest()[:8]
@@ -284,3 +287,14 @@ def _user() -> str:
         return getpass.getuser()
     except Exception:  # no user name in the environment (some containers)
         return "student"
+
+
+def _source(check: Any) -> str:
+    """A function check's source text (its name alone would give two lambdas one id); empty for
+    a scorer or where the source cannot be read."""
+    if isinstance(check, str) or not callable(check) or not hasattr(check, "__code__"):
+        return ""
+    try:
+        return inspect.getsource(check).strip()
+    except (OSError, TypeError):
+        return ""

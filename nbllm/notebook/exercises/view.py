@@ -55,6 +55,7 @@ class ExerciseView(w.VBox):
             layout=w.Layout(width="70%", height="90px"),
         )
         self.settings = {name: _control(name, exercise) for name in exercise.editable}
+        self._starts = {name: control.value for name, control in self.settings.items()}
         self.check_button = w.Button(description="Check", button_style="primary", icon="check")
         self.check_button.on_click(lambda _: self.check())
         self.status = w.HTML(layout=w.Layout(min_height="1.5em"))
@@ -80,9 +81,10 @@ class ExerciseView(w.VBox):
         self.show()
 
     def chosen(self) -> dict[str, Any]:
-        """The settings as the student has set them ("stop" left empty is not sent)."""
+        """The settings the student has moved from where they started (an untouched one is not
+        sent, so the exercise's or the model's own value applies; "stop" left empty neither)."""
         return {name: (control.value or None) if name == "stop" else control.value
-                for name, control in self.settings.items()}  # fmt: skip
+                for name, control in self.settings.items() if control.value != self._starts[name]}  # fmt: skip
 
     def check(self) -> concurrent.futures.Future[Any]:
         """What the Check button does; returns the future of the attempt. Bad input is shown at
