@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -130,6 +131,11 @@ def votes() -> None:
         )
         other.vote("A")
         other.export_votes(folder / "zed.sqlite3")
+    for path in folder.glob("*.sqlite3"):  # one file each, with nothing left in a side file
+        db = sqlite3.connect(path)
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.execute("PRAGMA journal_mode=DELETE")
+        db.close()
 
 
 def last_week(llm: nbllm.LLM) -> None:

@@ -120,6 +120,7 @@ function insertBelow(tracker, event) {
     }
     notebook.activeCellIndex = index;
     NotebookActions.insertBelow(notebook);
+    NotebookActions.changeCellType(notebook, 'code'); // whatever the user's default cell type
     notebook.activeCell.model.sharedModel.setSource(event.detail.code);
     notebook.mode = 'edit';
     inserted = true;

@@ -112,9 +112,9 @@ def test_a_llama_server_of_ones_own_runs_the_model(monkeypatch: pytest.MonkeyPat
     outputs = llm.generate(["Say hi.", "Name a colour."], max_tokens=8, temperature=0)
     assert all(g.ok and g.text.strip() for o in outputs for g in o.generations)
     assert llm.count_tokens("Hello world") >= 2
-    # the server is the child's child; its death is the engine's death, in the same words
+    # llama-server is the child's child; its death is the server process's death, in the same words
     server = _children(process.pid)
-    assert server, "llama-server runs under the engine's process"
+    assert server, "llama-server runs under nbllm's server process"
     os.kill(server[0], signal.SIGKILL)
     process.proc.wait(30)
     assert process.proc.returncode == -signal.SIGKILL

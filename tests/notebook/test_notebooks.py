@@ -78,6 +78,8 @@ def check_exercises_lesson(outputs: list) -> None:
     assert "One ranking from 4 voters, 16 votes in 5 files." in text
     assert "1 vote in zed.sqlite3 (voter 'zed') is about other contenders" in text
     assert "This run against the one saved on" in text and "<th>verdict</th>" in text
+    shipped = ROOT / "notebooks" / "09_class"
+    assert not [p.name for p in shipped.rglob("*") if p.name.endswith(("-wal", "-shm", "-journal"))]
 
 
 LESSON_CHECKS = {"09_prompting_exercises.ipynb": check_exercises_lesson}

@@ -1,4 +1,4 @@
-"""Talking to the embedded model's server's server on 127.0.0.1: one aiohttp session for every server
+"""Talking to the embedded model's server on 127.0.0.1: one aiohttp session for every server
 process, and what a dropped connection means (the server died, or a passing fault).
 
 Runs on nbllm's I/O loop; `wait_dead` blocks, so it runs in a worker thread.

@@ -1,4 +1,5 @@
-"""The embedded model's server's process: llama.cpp's server on 127.0.0.1, started and stopped by nbllm.
+"""The embedded model's server: llama.cpp's server in a child process on 127.0.0.1, started and
+stopped by nbllm.
 
 Native code that can crash (a CPU kernel llama.cpp picked wrongly, a bad model file, out of
 memory) runs in this child process, never in the user's kernel. `ServerProcess` starts it with a
@@ -121,7 +122,7 @@ class ServerProcess:
             self._tails[old.pid] = self.log_tail()
             self._kill()
         config = {k: v for k, v in asdict(settings).items() if k != "start_timeout"}
-        fd, log_name = tempfile.mkstemp(prefix="nbllm-engine-", suffix=".log")
+        fd, log_name = tempfile.mkstemp(prefix="nbllm-server-", suffix=".log")
         self._log_path = self._box_log[0] = Path(log_name)
         env = {**os.environ, "NBLLM_ENGINE_KEY": self.key}
         with os.fdopen(fd, "w") as log:
@@ -163,7 +164,7 @@ class ServerProcess:
             raise error
         self._address = line.split(" ", 1)[1].strip()
         # nothing else should come on stdout; whatever does is read, so a full pipe never blocks it
-        threading.Thread(target=_drain, args=(self._proc,), daemon=True, name="nbllm-engine-drain").start()
+        threading.Thread(target=_drain, args=(self._proc,), daemon=True, name="nbllm-server-drain").start()
 
     def died_error(self, proc: subprocess.Popen[str]) -> ServerDiedError:
         """The error for a request the process `proc` held when it died."""

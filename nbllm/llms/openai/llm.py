@@ -5,14 +5,14 @@ package's async client, created lazily on nbllm's I/O loop so its connection poo
 belongs to one loop, as plain JSON bodies. Retries are the engine's, so the client's own are
 turned off. This module holds the class and its hooks; each concern lives in its own module:
 
-- openai_connection: the endpoint URL, the key and who gets it, the client, the model probe;
-- openai_wire: the wire format (posting a body, reading an answer as plain JSON);
-- openai_endpoint: what each endpoint takes, learnt from its answers (``capabilities``);
-- openai_structured: structured output per mode, what is sent when the server refuses a
-  request for its shape, and the repair of an answer that does not fit the schema;
-- openai_notes: token counts nbllm estimates, and the note on seeds;
-- openai_stream: streaming; openai_errors: the client's exceptions as nbllm's;
-- openai_models: what is known of OpenAI's models; offline_batch: the Batch API.
+- connection: the endpoint URL, the key and who gets it, the client, the model probe;
+- wire: the wire format (posting a body, reading an answer as plain JSON);
+- capabilities: what each endpoint takes, learnt from its answers (``capabilities``);
+- structured: structured output per mode, what is sent when the server refuses a request for
+  its shape, and the repair of an answer that does not fit the schema;
+- notes: token counts nbllm estimates, and the note on seeds;
+- stream: streaming; errors: the client's exceptions as nbllm's; steps: token alternatives;
+- models: what is known of OpenAI's models; batch: the Batch API.
 """
 
 from __future__ import annotations
