@@ -194,8 +194,7 @@ class LLM(Backend, LLMSettings):
         return self.engine.generate(config, components, num_generations, params, schema, fresh, sample_offset)
 
     def plan(self, inputs: Any, num_generations: int = 1, **options: Any) -> Plan:
-        """What ``generate(inputs, num_generations, **options)`` sends; `options` are generation
-        parameters only (not fresh, progress or a schema). Sends nothing."""
+        """What ``generate(inputs, num_generations, **parameters)`` sends, sending nothing."""
         config = self._engine_config()
         params, schema = self.engine.prepare(config, [self.params.set_values(), options])
         return plan(config, self._components(inputs, None), num_generations, params, schema)
