@@ -130,8 +130,9 @@ def test_the_llm_facade_stays_thin() -> None:
 
 
 # Members a higher layer may touch though they start with "_": namedtuple's own API, IPython's
-# display protocol, and a generator handing its log parent to another generator (same layer).
-ALLOWED_PRIVATE = {"_replace", "_repr_html_", ("nbllm/generators/examples.py", "_parent")}
+# display protocol (below), and a generator handing its log parent to another generator (same layer).
+ALLOWED_PRIVATE = {"_replace", ("nbllm/generators/examples.py", "_parent")}
+DISPLAY_PROTOCOL = ("_repr_", "_ipython_")  # _repr_html_, _repr_mimebundle_, _ipython_display_
 
 
 def _private_uses(path: Path) -> list[str]:
@@ -150,6 +151,7 @@ def _private_uses(path: Path) -> list[str]:
         else:
             continue
         private = isinstance(member, str) and member.startswith("_") and not member.startswith("__")
+        private = private and not (member.startswith(DISPLAY_PROTOCOL) and member.endswith("_"))
         if private and owner not in {"self", "cls", "super()"}:
             if member not in ALLOWED_PRIVATE and (relative, member) not in ALLOWED_PRIVATE:
                 found.append(f"{relative}:{node.lineno} {owner}.{member}")
