@@ -116,7 +116,7 @@ def test_num_generations_are_distinct_draws(tmp_path: Path) -> None:
     assert all(g.ok for g in output.generations) and len(set(texts)) >= 5, texts
 
 
-def test_streaming_from_the_engine(embedded_session: LlamaCppLLM) -> None:
+def test_streaming_from_the_server(embedded_session: LlamaCppLLM) -> None:
     pieces = list(embedded_session.stream("Count from 1 to 5.", max_tokens=24, temperature=0))
     assert len(pieces) > 3
     whole = embedded_session.run("Count from 1 to 5.", max_tokens=24, temperature=0)
@@ -133,7 +133,7 @@ def test_next_token_distribution_is_the_models(embedded_session: LlamaCppLLM) ->
     assert 0.2 < sum(math.exp(lp) for lp in logprobs) <= 1.0 + 1e-6
 
 
-def test_the_teaching_sampler_is_the_engines_own(embedded_session: LlamaCppLLM) -> None:
+def test_the_teaching_sampler_is_the_servers_own(embedded_session: LlamaCppLLM) -> None:
     """sampling_distribution over the whole vocabulary gives the probabilities the engine's
     sampler reports after its chain (llama.cpp's post_sampling_probs), setting by setting."""
     import math
@@ -163,7 +163,7 @@ def test_the_teaching_sampler_is_the_engines_own(embedded_session: LlamaCppLLM) 
             assert ours[token] == pytest.approx(prob, abs=2e-3), (temperature, top_p, token)
 
 
-def test_unloading_the_last_llm_stops_its_engine(tmp_path: Path) -> None:
+def test_unloading_the_last_llm_stops_its_server(tmp_path: Path) -> None:
     import gc
 
     llm = LlamaCppLLM(cache=False, n_ctx=640)  # settings of its own: its own engine
@@ -176,7 +176,7 @@ def test_unloading_the_last_llm_stops_its_engine(tmp_path: Path) -> None:
     assert proc.returncode is not None
 
 
-def test_nbllm_default_llm_is_the_embedded_engine() -> None:
+def test_nbllm_default_llm_is_the_embedded_model() -> None:
     llm = nbllm.default_llm()
     assert isinstance(llm, LlamaCppLLM) and llm.model_name == "SmolLM2-135M-Instruct"
 

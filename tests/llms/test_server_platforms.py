@@ -30,7 +30,7 @@ def test_a_death_in_words_on_each_platform() -> None:
     assert llamacpp_child.exit_status(3, "nt") == 3 and llamacpp_child.exit_status(-9, "posix") == -9
 
 
-def test_the_engine_is_kept_from_the_kernels_ctrl_c_on_each_platform() -> None:
+def test_the_server_is_kept_from_the_kernels_ctrl_c_on_each_platform() -> None:
     assert llamacpp_server.own_process_group("posix") == {"start_new_session": True}
     # CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW: no Ctrl-C from the console, no window of its own
     assert llamacpp_server.own_process_group("nt") == {"creationflags": 0x200 | 0x08000000}
@@ -50,7 +50,7 @@ def test_homebrew_is_searched_on_a_mac(tmp_path: Path, monkeypatch: pytest.Monke
         llamacpp_server.find_server_binary("llama-server", "linux")
 
 
-def test_the_engine_runs_on_the_cpu_unless_asked() -> None:
+def test_the_server_runs_on_the_cpu_unless_asked() -> None:
     llm = LlamaCppLLM(cache=False)
     assert llm.n_gpu_layers == 0 and llm._settings().n_gpu_layers == 0
     assert LlamaCppLLM(cache=False, n_gpu_layers=-1)._settings().n_gpu_layers == -1

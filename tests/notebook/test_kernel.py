@@ -108,7 +108,7 @@ CRASH_CELLS = [
 ]
 
 
-def test_a_crashing_engine_never_takes_the_kernel_down() -> None:
+def test_a_crashing_server_never_takes_the_kernel_down() -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in CRASH_CELLS]
     client = NotebookClient(nb, timeout=240, kernel_name="python3")
