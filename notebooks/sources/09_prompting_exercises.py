@@ -161,8 +161,11 @@ this_week = nbllm.compare(
 change = this_week.versus("09_class/last_week.json")
 change
 
+# %% [markdown]
+# The answers that changed, in full: a system prompt can make an answer shorter, and also wrong.
+
 # %%
-change.changed
+nbllm.show(change.changed)
 
 # %% [markdown]
 # With four answers per cell, a difference must be large to be more than noise; the verdict says so when it is not. To make your own "last week", save a run: `this_week.save("exports/this_week.json")`.
