@@ -192,7 +192,7 @@ class Arena(w.VBox):
 
     @staticmethod
     def pooled(sources: Any, arena: Arena | None = None) -> Any:
-        """One ranking from many vote files (a folder, a file, or a list of them: each
+        """One ranking from many vote files (a folder, a glob pattern, a file, or a list of them: each
         student's ``export_votes``, or one shared file). A vote held by two files counts once;
         votes about other contenders or prompts than `arena`'s (by default, the first file's)
         are left out, and ``left_out`` says whose they are."""

@@ -10,11 +10,11 @@ from __future__ import annotations
 import html
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from nbllm.errors import InvalidParameterError
 from nbllm.notebook.arena.votes import Vote, ranking, read_votes, rests_on, win_rates
+from nbllm.notebook.handed_in import gather
 
 PATTERNS = ("*.sqlite3", "*.sqlite", "*.db")  # what a folder of vote files holds
 
@@ -57,7 +57,7 @@ def pool(sources: Any, ids: dict[str, str] | None = None, prompts: list[str] | N
     contenders and prompts are those of the first file's votes. A vote is counted once by its
     id; a vote about other contenders or prompts, or one that does not say what was compared,
     is left out and the note names the file and voter it came from."""
-    files = _files(sources)
+    files = gather(sources, PATTERNS, "vote file", "sources", "Pool")
     read = [(path, vote) for path in files for vote in read_votes(path)]
     if ids is None:
         first = [v for p, v in read if p == files[0] and v.a_id and v.b_id]
@@ -100,23 +100,3 @@ def pool(sources: Any, ids: dict[str, str] | None = None, prompts: list[str] | N
         len(files),
         left_out,
     )
-
-
-def _files(sources: Any) -> list[Path]:
-    items = [sources] if isinstance(sources, (str, Path)) else list(sources)
-    found: list[Path] = []
-    for item in map(Path, items):
-        if item.is_dir():
-            inside = sorted({p for pattern in PATTERNS for p in item.glob(pattern)})
-            if not inside:
-                raise InvalidParameterError(
-                    f"The folder {item} holds no vote files ({', '.join(PATTERNS)}).", "sources"
-                )
-            found.extend(inside)
-        elif item.is_file():
-            found.append(item)
-        else:
-            raise InvalidParameterError(f"No vote file or folder at {item}.", "sources")
-    if not found:
-        raise InvalidParameterError("Pool needs at least one vote file or folder.", "sources")
-    return list(dict.fromkeys(p.resolve() for p in found))

@@ -8,15 +8,14 @@ Runs on the caller's thread (files read and written; a recheck waits there for i
 
 from __future__ import annotations
 
-import glob
 import json
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from nbllm.errors import InvalidParameterError, NBLLMError
 from nbllm.notebook.compare.saved_runs import public_identity, without_secrets, write_atomically
+from nbllm.notebook.handed_in import gather
 
 FORMAT = "nbllm-exercise"
 VERSION = 1
@@ -156,7 +155,7 @@ def class_results(paths: Any, recheck: bool = False, llm: Any = None, exercises:
         )
     rows: list[dict[str, Any]] = []
     groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in _files(paths):
+    for path in gather(paths, ("*.json",), "exercise file", "paths", "class_results"):
         try:
             doc = read(path)
         except InvalidParameterError as exc:
@@ -233,27 +232,3 @@ def _exercises(exercises: Any) -> dict[str, Any]:
             )
         known[item.id] = item
     return known
-
-
-def _files(paths: Any) -> list[Path]:
-    items: Iterable[Any] = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    found: list[Path] = []
-    for item in items:
-        text = str(item)
-        if not Path(text).exists() and any(c in text for c in "*?["):
-            matched = sorted(Path(p) for p in glob.glob(text, recursive=True))
-            if not matched:
-                raise InvalidParameterError(f"No exercise file matches {text}.", "paths")
-            found.extend(p for p in matched if p.is_file())
-        elif Path(text).is_dir():
-            inside = sorted(Path(text).glob("*.json"))
-            if not inside:
-                raise InvalidParameterError(f"The folder {text} holds no exercise files (*.json).", "paths")
-            found.extend(inside)
-        elif Path(text).is_file():
-            found.append(Path(text))
-        else:
-            raise InvalidParameterError(f"No exercise file or folder at {text}.", "paths")
-    if not found:
-        raise InvalidParameterError("class_results needs at least one exercise file or folder.", "paths")
-    return list(dict.fromkeys(p.resolve() for p in found))
