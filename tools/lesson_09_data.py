@@ -3,12 +3,13 @@
 students' arena votes (and one file from another arena) and last week's saved comparison.
 
 Run it again when the embedded model or the lesson's exercises change:
-``python tools/lesson_09_data.py``. The exercises here are the lesson's, word for word
-(tests/notebook/test_notebooks.py checks that the lesson's recheck confirms ada's passes).
+``python tools/lesson_09_data.py``. The exercises and questions are read from the lesson's
+source (tests/notebook/test_notebooks.py checks that the lesson's recheck confirms ada's passes).
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import sqlite3
@@ -21,55 +22,27 @@ import nbllm
 from nbllm import scorers
 
 FOLDER = Path(__file__).resolve().parents[1] / "notebooks" / "09_class"
-QUESTIONS = pd.DataFrame(
-    {
-        "prompt": [
-            "What is the capital of Australia?",
-            "What colour is a ripe banana?",
-            "What is the largest planet in the solar system?",
-        ],
-        "answer": ["Canberra", "yellow", "Jupiter"],
-    }
-)
+LESSON = FOLDER.parent / "sources" / "09_prompting_exercises.py"
+
+
+def from_lesson(names: tuple[str, ...], **scope: object) -> dict[str, object]:
+    """The lesson's own definitions of `names`: its top-level assignments to them, run alone, so
+    the files are made with exactly the lesson's exercises and questions."""
+    tree = ast.parse(LESSON.read_text(encoding="utf-8"))
+    wanted = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id in names for t in node.targets)
+    ]
+    scope = {"nbllm": nbllm, "scorers": scorers, "pd": pd, **scope}
+    exec(compile(ast.Module(wanted, type_ignores=[]), str(LESSON), "exec"), scope)
+    return {name: scope[name] for name in names}
 
 
 def exercises(llm: nbllm.LLM) -> dict[str, nbllm.Exercise]:
-    """The lesson's three exercises."""
-    capital = nbllm.Exercise(
-        "Get the model to name the capital of Australia.",
-        scorers.contains("Canberra"),
-        samples=3,
-        need=2,
-        hints=[
-            "Ask for what you want to see: the capital city, by name.",
-            "Ask one plain question, as you would ask a person.",
-        ],
-        llm=llm,
-        id="capital",
-        max_tokens=30,
-    )
-    digits = nbllm.Exercise(
-        "Make the model give the number of a spider's legs as a digit (8), not a word.",
-        scorers.regex(r"\b8\b"),
-        samples=3,
-        need=2,
-        hints=["Say the form you want the answer in: digits."],
-        llm=llm,
-        id="digits",
-        max_tokens=20,
-    )
-    fruits = nbllm.Exercise(
-        "Make the model list three fruits, one per line.",
-        lambda answer: len([line for line in answer.splitlines() if line.strip()]) >= 3,
-        samples=3,
-        need=2,
-        hints=["Say how the answer should look: a list, one fruit per line."],
-        llm=llm,
-        editable=["max_tokens"],
-        id="fruits",
-        max_tokens=40,
-    )
-    return {"capital": capital, "digits": digits, "fruits": fruits}
+    """The lesson's three exercises, on `llm`."""
+    return from_lesson(("capital", "digits", "fruits"), llm=llm)  # type: ignore[return-value]
 
 
 def attempts(llm: nbllm.LLM) -> None:
@@ -140,7 +113,7 @@ def votes() -> None:
 
 def last_week(llm: nbllm.LLM) -> None:
     result = nbllm.compare(
-        QUESTIONS,
+        from_lesson(("questions",))["questions"],
         params=[{"temperature": 0.3}, {"temperature": 1.0}],
         llm=llm,
         samples=4,
