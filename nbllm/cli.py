@@ -24,6 +24,18 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--top-p", type=float)
     gen.add_argument("--max-tokens", type=int)
     gen.add_argument("--seed", type=int)
+    gen.add_argument(
+        "--reasoning-effort",
+        choices=("none", "minimal", "low", "medium", "high", "xhigh"),
+        help="how much a reasoning model thinks (which values a model takes differs)",
+    )
+    gen.add_argument("--verbosity", choices=("low", "medium", "high"), help="a gpt-5 model's answer length")
+    gen.add_argument(
+        "--extra-body",
+        type=_json_object,
+        help='a server\'s own options as JSON, e.g. \'{"chat_template_kwargs": {"enable_thinking": false}}\'',
+    )
+    gen.add_argument("--show-thinking", action="store_true", help="print a reasoning model's thinking too")
     gen.add_argument("--model", help="a .gguf file, or a model name served at --base-url")
     gen.add_argument("--base-url", help="an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
     gen.add_argument("--system", help="a system prompt")
@@ -34,6 +46,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="start the embedded model's server in its own process, decode a few tokens, say what runs",
     )
     return parser
+
+
+def _json_object(text: str) -> dict:
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object ({...})")
+    return value
 
 
 def check() -> int:
@@ -91,6 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "top_p": args.top_p,
             "max_tokens": args.max_tokens,
             "seed": args.seed,
+            "reasoning_effort": args.reasoning_effort,
+            "verbosity": args.verbosity,
+            "extra_body": args.extra_body,
         }.items()
         if value is not None
     }
@@ -102,22 +129,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NBLLMError as exc:
         print(f"nbllm: error: {exc}", file=sys.stderr)
         return 2
-    print(render_table(output))
+    print(render_table(output, args.show_thinking))
     return 1 if output.errors else 0
 
 
-def render_table(output) -> str:
-    """A plain-text table: one row per generation with its token statistics."""
-    header = ("#", "in", "out", "latency", "tok/s", "cached", "finish", "generation")
+def render_table(output, show_thinking: bool = False) -> str:
+    """A plain-text table: one row per generation with its token statistics; where a reasoning
+    model thought, `think` says how many of the output tokens were thinking (~: estimated)."""
+    thought = any(g.stats.reasoning_tokens for g in output.generations)
+    header = ("#", "in", "out", *(("think",) if thought else ()), "latency", "tok/s", "cached", "finish")
+    header = (*header, "generation")
     rows = []
     for g in output.generations:
         s = g.stats
         text = g.text if g.error is None else f"ERROR: {g.error}"
+        if show_thinking and g.reasoning:
+            text = f"[thinking: {g.reasoning}] {text}"
         rows.append(
             (
                 str(g.sample_index),
                 str(s.input_tokens),
                 str(s.output_tokens),
+                *((str(s.reasoning_tokens) + ("~" if s.reasoning_estimated else ""),) if thought else ()),
                 f"{s.latency:.2f}s",
                 f"{s.tokens_per_second:.1f}",
                 "yes" if s.cache_hit else "no",

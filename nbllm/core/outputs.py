@@ -21,6 +21,9 @@ class GenerationStats:
     share it); peak_memory_mb is the process's peak resident memory when it finished.
     tokens_estimated is True when the server sent no usage and nbllm counted the tokens.
     recorded is True when the answer was replayed from a bundle (`nbllm.replay`), not generated.
+    output_tokens counts every generated token, a reasoning model's thinking included (it is
+    billed as output); reasoning_tokens says how many of them were thinking, as the server
+    reported them, or counted by nbllm from the thinking's text (reasoning_estimated).
     """
 
     input_tokens: int = 0
@@ -33,15 +36,27 @@ class GenerationStats:
     attempts: int = 1
     tokens_estimated: bool = False
     recorded: bool = False
+    reasoning_tokens: int = 0
+    reasoning_estimated: bool = False
 
     @property
     def tokens_per_second(self) -> float:
+        """Every generated token (thinking included) per second of the request."""
         return self.output_tokens / self.latency if self.latency > 0 else 0.0
+
+    @property
+    def answer_tokens(self) -> int:
+        """The generated tokens that were the answer, not thinking."""
+        return max(self.output_tokens - self.reasoning_tokens, 0)
 
 
 @dataclass
 class Generation:
-    """One sample: its text (None when it failed), parsed value, stats and error."""
+    """One sample: its text (None when it failed), parsed value, stats and error.
+
+    `text` is the answer alone; a reasoning model's thinking is in `reasoning` (None where the
+    model did not think, or its provider hides the thinking: see stats.reasoning_tokens).
+    """
 
     text: str | None
     stats: GenerationStats = field(default_factory=GenerationStats)
@@ -49,6 +64,7 @@ class Generation:
     parsed: Any = None
     error: NBLLMError | None = None
     notes: tuple[str, ...] = ()  # e.g. that the server cannot promise a seeded sample repeats
+    reasoning: str | None = None
 
     @property
     def ok(self) -> bool:

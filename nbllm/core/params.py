@@ -5,7 +5,8 @@ Pure: runs on whatever thread calls it; observers are called on the thread that 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Union
+import json
+from typing import Any, Callable, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
@@ -18,6 +19,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     "deterministic": {"temperature": 0.0},
 }
 """Named sets of sampling parameters: ``params.apply_preset("creative")`` applies one."""
+
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+"""How much a reasoning model thinks before it answers, least first (which a model takes differs)."""
+VERBOSITIES = ("low", "medium", "high")
+
+# Other names of a parameter, as APIs spell it: OpenAI's reasoning models call max_tokens so.
+ALIASES = {"max_completion_tokens": "max_tokens"}
+# extra_body carries a server's own options; what nbllm sends itself, or what would carry a
+# secret, cannot be set through it.
+_BODY_OWNED = frozenset({"model", "messages", "prompt", "n", "stream", "stream_options"})
+_SECRET_WORDS = ("key", "token_secret", "secret", "password", "authorization", "header", "cookie")
 
 
 class GenerationParams(BaseModel):
@@ -41,14 +53,23 @@ class GenerationParams(BaseModel):
     frequency_penalty: Optional[float] = Field(None, ge=-2.0, le=2.0)
     presence_penalty: Optional[float] = Field(None, ge=-2.0, le=2.0)
     repetition_penalty: Optional[float] = Field(None, gt=0.0, le=10.0)
+    reasoning_effort: Optional[Literal["none", "minimal", "low", "medium", "high", "xhigh"]] = None
+    verbosity: Optional[Literal["low", "medium", "high"]] = None
+    extra_body: Optional[dict[str, Any]] = Field(
+        None,
+        description="A server's own options, merged into the request body as they are (e.g. "
+        "{'chat_template_kwargs': {'enable_thinking': False}} for Qwen3 on vLLM).",
+    )
 
     def __init__(self, **data: Any) -> None:
+        data = _unaliased(data)
         try:
             super().__init__(**data)
         except ValidationError as exc:
             raise _friendly(exc, data) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
+        name = ALIASES.get(name, name)
         try:
             super().__setattr__(name, value)
         except ValidationError as exc:
@@ -61,6 +82,21 @@ class GenerationParams(BaseModel):
         """Call ``callback(field, value)`` after each assignment; returns an unsubscribe function."""
         self._observers.append(callback)
         return lambda: callback in self._observers and self._observers.remove(callback)
+
+    @field_validator("extra_body")
+    @classmethod
+    def _json_body(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"extra_body must hold only JSON values ({exc})") from None
+        for key in value:
+            problem = _body_key_problem(key)
+            if problem:
+                raise ValueError(problem)
+        return value
 
     @field_validator("stop")
     @classmethod
@@ -77,7 +113,7 @@ class GenerationParams(BaseModel):
 
     def update(self, **values: Any) -> GenerationParams:
         """Set several fields at once, validating each; returns self."""
-        for key, value in values.items():
+        for key, value in _unaliased(values).items():
             if key not in type(self).model_fields:
                 raise _unknown(key)
             setattr(self, key, value)
@@ -96,12 +132,45 @@ class GenerationParams(BaseModel):
         """Later layers win; every value is validated."""
         merged: dict[str, Any] = {}
         for layer in layers:
-            for key, value in layer.items():
+            for key, value in _unaliased(layer).items():
                 if key not in cls.model_fields:
                     raise _unknown(key)
                 if value is not None:
                     merged[key] = value
         return cls(**merged)
+
+
+def _unaliased(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with each alias under its parameter's name (both given and different: an error)."""
+    if not any(alias in data for alias in ALIASES):
+        return data
+    data = dict(data)
+    for alias, name in ALIASES.items():
+        if alias in data:
+            value = data.pop(alias)
+            if data.get(name) is not None and value is not None and data[name] != value:
+                raise InvalidParameterError(
+                    f"{alias}={value!r} and {name}={data[name]!r} name one setting; give one of them.", alias
+                )
+            data[name] = value if value is not None else data.get(name)
+    return data
+
+
+def _body_key_problem(key: Any) -> str:
+    """Why `key` may not be set through extra_body ('' when it may)."""
+    if not isinstance(key, str):
+        return f"extra_body's keys must be strings, not {key!r}"
+    lowered = key.lower()
+    if any(word in lowered for word in _SECRET_WORDS):
+        return (
+            f"extra_body may not hold {key!r}: keys and headers never travel in the body nbllm "
+            "records; give the key as the LLM's api_key"
+        )
+    if key in GenerationParams.model_fields or key in ALIASES:
+        return f"extra_body may not set {key!r}: pass it as the generation parameter {ALIASES.get(key, key)}="
+    if key in _BODY_OWNED:
+        return f"extra_body may not set {key!r}: nbllm writes it from the call itself"
+    return ""
 
 
 def _unknown(key: str) -> InvalidParameterError:
@@ -114,8 +183,11 @@ def _friendly(exc: ValidationError, data: dict[str, Any]) -> InvalidParameterErr
     field = str(err["loc"][0]) if err["loc"] else "?"
     if err["type"] == "extra_forbidden":
         return _unknown(field)
+    reason = _allowed(field) or str(err["msg"]).removeprefix("Value error, ")
+    if field == "extra_body":  # its values are the server's business, and may hold a secret
+        return InvalidParameterError(f"extra_body is invalid: {reason}.", field)
     value = data.get(field, err.get("input"))
-    return InvalidParameterError(f"{field}={value!r} is invalid: {_allowed(field) or err['msg']}.", field)
+    return InvalidParameterError(f"{field}={value!r} is invalid: {reason}.", field)
 
 
 def _allowed(field: str) -> str:
@@ -132,4 +204,10 @@ def _allowed(field: str) -> str:
     kind = "an integer" if "int" in str(info.annotation) else "a number"
     if field == "stop":
         return "stop must be a non-empty string or a list of non-empty strings"
+    if field == "reasoning_effort":
+        return f"reasoning_effort must be one of {', '.join(REASONING_EFFORTS)}"
+    if field == "verbosity":
+        return f"verbosity must be one of {', '.join(VERBOSITIES)}"
+    if field == "extra_body":
+        return ""
     return f"{field} must be {kind} " + " and ".join(x for x in (low, high) if x)

@@ -27,6 +27,7 @@ class RunResult:
     generator: str = ""
     variant: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    reasoning: str | None = None  # a reasoning model's thinking; `text` is the answer alone
 
     @property
     def ok(self) -> bool:
@@ -60,6 +61,7 @@ class RunResult:
             generator=generator,
             variant=variant,
             params=params,
+            reasoning=generation.reasoning,
         )
 
 

@@ -45,6 +45,8 @@ class RecordedStats(BaseModel):
     latency: float = Field(ge=0)
     finish_reason: Optional[str] = None
     tokens_estimated: bool = False
+    reasoning_tokens: int = Field(0, ge=0)
+    reasoning_estimated: bool = False
 
 
 class BundleEntry(BaseModel):
@@ -62,11 +64,23 @@ class BundleEntry(BaseModel):
     sample_index: int = Field(ge=0)
     seed: Optional[int] = None
     text: str
+    reasoning: Optional[str] = None  # a reasoning model's thinking, apart from the answer
     stats: RecordedStats
     digest: str = ""
 
+    def stored(self) -> dict[str, Any]:
+        """The entry as the file holds it. What answers without thinking never had is left out,
+        so their entries (and digests) stay as bundles written before had them."""
+        body = self.model_dump(by_alias=True)
+        if body["reasoning"] is None:
+            del body["reasoning"]
+        if not body["stats"]["reasoning_tokens"] and not body["stats"]["reasoning_estimated"]:
+            del body["stats"]["reasoning_tokens"], body["stats"]["reasoning_estimated"]
+        return body
+
     def content_digest(self) -> str:
-        body = self.model_dump(by_alias=True, exclude={"digest"})
+        body = self.stored()
+        del body["digest"]
         return hashlib.sha256(_CANONICAL.encode(body).encode()).hexdigest()[:16]
 
     def request_key(self) -> str:
@@ -157,7 +171,7 @@ def save(path: str | Path, entries: list[BundleEntry]) -> None:
         entries,
         key=lambda e: (e.model, _CANONICAL.encode(e.messages), _CANONICAL.encode(e.params), e.sample_index),
     )
-    lines = [_CANONICAL.encode(e.model_dump(by_alias=True)) for e in entries]
+    lines = [_CANONICAL.encode(e.stored()) for e in entries]
     text = json.dumps(head)[:-1] + ', "entries": [\n' + ",\n".join(lines) + "\n]}\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)

@@ -52,15 +52,17 @@ class Recorder:
             peak_memory_mb=call_stats.peak_memory_mb,
             attempts=call_stats.attempts,
             tokens_estimated=raw.tokens_estimated,
+            reasoning_tokens=raw.reasoning_tokens,
+            reasoning_estimated=raw.reasoning_estimated,
         )
         writer = self.writer
         if writer is not None and key and writer.cache.writable:
             written = asyncio.get_running_loop().create_future()
-            writer.put(key, cache_entry(raw.text, stats), written)
+            writer.put(key, cache_entry(raw.text, stats, raw.reasoning), written)
             error = await written
             if error is not None:
                 callbacks.report(f"a finished generation could not be cached: {error}")
-        self.finish(config, component, thunk, raw.text, stats, request, raw.notes)
+        self.finish(config, component, thunk, raw.text, stats, request, raw.notes, raw.reasoning)
 
     def finish(
         self,
@@ -71,8 +73,11 @@ class Recorder:
         stats: GenerationStats,
         request: RawRequest,
         notes: tuple[str, ...] = (),
+        reasoning: str | None = None,
     ) -> None:
-        generation = Generation(text=text, stats=stats, sample_index=thunk.sample_index, notes=notes)
+        generation = Generation(
+            text=text, stats=stats, sample_index=thunk.sample_index, notes=notes, reasoning=reasoning
+        )
         try:
             generation.parsed = component.parse_output(text)
         except ParseError as exc:

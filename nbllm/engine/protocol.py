@@ -131,7 +131,10 @@ class InferenceEngine:
             default=repr,
         )
         if structured_output is None and memo in self._prepared:
-            return self._prepared[memo]
+            merged, schema = self._prepared[memo]
+            if config.check_params is not None:
+                config.check_params(merged)  # what the model takes may have been learnt since
+            return merged, schema
         merged = GenerationParams.merge(config.default_params, *layers).set_values()
         unsupported = sorted(set(merged) - config.supported_params)
         if unsupported:
@@ -146,6 +149,8 @@ class InferenceEngine:
                 f"{config.context_size} tokens (prompt included); lower max_tokens.",
                 "max_tokens",
             )
+        if config.check_params is not None:
+            config.check_params(merged)
         schema = schema_dict(structured_output) if structured_output is not None else None
         if structured_output is None:
             if len(self._prepared) > 256:
@@ -247,7 +252,13 @@ class InferenceEngine:
                 if key in hits:
                     hit = hits[key]
                     self.recorder.finish(
-                        config, job.component, thunk, hit["text"], cached_stats(hit), job.request
+                        config,
+                        job.component,
+                        thunk,
+                        hit["text"],
+                        cached_stats(hit),
+                        job.request,
+                        reasoning=hit.get("reasoning"),
                     )
                 else:
                     missing.append((thunk, key))

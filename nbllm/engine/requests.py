@@ -53,6 +53,17 @@ class RawGeneration:
     finish_reason: str | None = None
     tokens_estimated: bool = False  # counted by nbllm: the server sent no usage
     notes: tuple[str, ...] = ()  # what the user should know about this answer (e.g. seeds)
+    reasoning: str | None = None  # the thinking, apart from the answer in `text`
+    reasoning_tokens: int = 0  # of output_tokens, those that were thinking
+    reasoning_estimated: bool = False  # counted by nbllm from the thinking's text
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    """A piece of a streamed answer's thinking (a raw stream yields these beside the answer's
+    text pieces)."""
+
+    text: str
 
 
 @dataclass
@@ -98,8 +109,9 @@ class RetryPolicy:
 
 
 RawCall = Callable[[RawRequest], Awaitable[list[RawGeneration]]]
-# A raw stream yields text deltas, and may end with a RawGeneration carrying the usage numbers.
-RawStream = Callable[[RawRequest], AsyncIterator[Union[str, RawGeneration]]]
+# A raw stream yields the answer's text deltas and the thinking's, and may end with a
+# RawGeneration carrying the usage numbers.
+RawStream = Callable[[RawRequest], AsyncIterator[Union[str, ReasoningDelta, RawGeneration]]]
 # A raw batch answers many (cache key, request) pairs at once: per key a RawGeneration or an error.
 RawBatch = Callable[[list[tuple[str, RawRequest]]], Awaitable[dict[str, Union[RawGeneration, NBLLMError]]]]
 # Receives a stream's text deltas; None means a retry starts over.
@@ -126,6 +138,8 @@ class EngineConfig:
     max_input_chars: int | None = None
     # the most output tokens one request can write without max_tokens, where the backend knows
     output_ceiling: Callable[[RawRequest], Awaitable[int | None]] | None = None
+    # refuses, before any request, merged parameters the model is known not to take
+    check_params: Callable[[dict[str, Any]], None] | None = None
 
 
 def with_sample(request: RawRequest, first_index: int, n: int) -> RawRequest:
@@ -169,9 +183,10 @@ def check_input_size(config: EngineConfig, request: RawRequest) -> None:
         )
 
 
-def cache_entry(text: str, stats: GenerationStats) -> dict[str, Any]:
-    """What the output cache stores for one finished generation."""
-    return {
+def cache_entry(text: str, stats: GenerationStats, reasoning: str | None = None) -> dict[str, Any]:
+    """What the output cache stores for one finished generation (the thinking only where there
+    was some, so entries of other models stay as they were)."""
+    entry: dict[str, Any] = {
         "text": text,
         "stats": {
             "input_tokens": stats.input_tokens,
@@ -181,6 +196,11 @@ def cache_entry(text: str, stats: GenerationStats) -> dict[str, Any]:
             "tokens_estimated": stats.tokens_estimated,
         },
     }
+    if reasoning is not None or stats.reasoning_tokens:
+        entry["reasoning"] = reasoning
+        entry["stats"]["reasoning_tokens"] = stats.reasoning_tokens
+        entry["stats"]["reasoning_estimated"] = stats.reasoning_estimated
+    return entry
 
 
 def cached_stats(entry: dict[str, Any]) -> GenerationStats:

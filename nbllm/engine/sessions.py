@@ -167,7 +167,15 @@ class Session:
                 if entry is not None:
                     self.served += 1
                     stats = GenerationStats(**entry.stats.model_dump(), recorded=True)
-                    recorder.finish(config, job.component, thunk, entry.text, stats, job.request)
+                    recorder.finish(
+                        config,
+                        job.component,
+                        thunk,
+                        entry.text,
+                        stats,
+                        job.request,
+                        reasoning=entry.reasoning,
+                    )
                     continue
                 self.not_recorded += 1
                 if self.fallback is None:
@@ -263,6 +271,7 @@ def _entry(config: EngineConfig, request: RawRequest, generation: Generation) ->
         sample_index=generation.sample_index,
         seed=request.params.get("seed"),  # the seed the cell asked for; sample_index tells samples apart
         text=generation.text or "",
+        reasoning=generation.reasoning,
         stats=RecordedStats(**cache_entry(generation.text or "", generation.stats)["stats"]),
     ).sealed()
 

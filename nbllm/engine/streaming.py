@@ -16,7 +16,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from nbllm.engine.requests import EngineConfig, RawGeneration, RawRequest, Sink
+from nbllm.engine.requests import EngineConfig, RawGeneration, RawRequest, ReasoningDelta, Sink
 from nbllm.errors import StreamInterruptedError, TransientBackendError
 
 if TYPE_CHECKING:
@@ -26,13 +26,17 @@ _END = object()
 
 
 async def stream_once(config: EngineConfig, request: RawRequest, sink: Sink) -> list[RawGeneration]:
-    """One attempt at streaming `request`; the deltas go to `sink`."""
+    """One attempt at streaming `request`; the answer's deltas go to `sink`, the thinking's are
+    gathered into the generation's `reasoning`."""
     assert config.raw_stream is not None
     pieces: list[str] = []
+    thinking: list[str] = []
     final: RawGeneration | None = None
     async for item in config.raw_stream(request):
         if isinstance(item, RawGeneration):
             final = item
+        elif isinstance(item, ReasoningDelta):
+            thinking.append(item.text)
         elif item:
             pieces.append(item)
             sink(item)
@@ -44,8 +48,9 @@ async def stream_once(config: EngineConfig, request: RawRequest, sink: Sink) -> 
         dataclasses.replace(
             final,
             text="".join(pieces),
-            output_tokens=final.output_tokens or len(pieces),
+            output_tokens=final.output_tokens or len(pieces) + len(thinking),
             tokens_estimated=final.tokens_estimated or not final.output_tokens,
+            reasoning=final.reasoning if final.reasoning is not None else ("".join(thinking) or None),
         )
     ]
 

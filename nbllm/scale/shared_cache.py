@@ -27,7 +27,8 @@ def cached(
             outputs.append(None)
             continue
         generations = [
-            Generation(hits[k]["text"], cached_stats(hits[k]), i) for i, k in enumerate(sample_keys)
+            Generation(hits[k]["text"], cached_stats(hits[k]), i, reasoning=hits[k].get("reasoning"))
+            for i, k in enumerate(sample_keys)
         ]
         outputs.append(GenerateOutput(llm.model_name, generations, component.format_for_llm(), params))
     return outputs
@@ -42,7 +43,7 @@ def remember(llm: Any, inputs: Any, outputs: Sequence[GenerateOutput], **overrid
     num_generations = max(len(o.generations) for o in outputs)
     keys = llm.plan(inputs, num_generations, **overrides).keys
     cache.put_many(
-        (sample_keys[g.sample_index], cache_entry(g.text, g.stats))
+        (sample_keys[g.sample_index], cache_entry(g.text, g.stats, g.reasoning))
         for output, sample_keys in zip(outputs, keys)
         for g in output.generations
         if g.ok and g.sample_index < len(sample_keys)

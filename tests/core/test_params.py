@@ -87,3 +87,61 @@ def test_unsupported_parameter_is_an_error_not_dropped(tmp_path) -> None:
 def test_num_generations_must_be_positive(scripted) -> None:
     with pytest.raises(InvalidParameterError, match="num_generations=0"):
         scripted.generate("hi", num_generations=0)
+
+
+# -- the parameters of today's models ---------------------------------------------------------
+def test_max_completion_tokens_is_max_tokens_by_its_other_name() -> None:
+    assert GenerationParams(max_completion_tokens=100).max_tokens == 100
+    params = GenerationParams()
+    params.max_completion_tokens = 7
+    assert params.max_tokens == 7
+    assert params.update(max_completion_tokens=9).max_tokens == 9
+    assert GenerationParams.merge({"max_tokens": 3}, {"max_completion_tokens": 12}).max_tokens == 12
+    with pytest.raises(InvalidParameterError, match="name one setting") as info:
+        GenerationParams(max_tokens=5, max_completion_tokens=6)
+    assert info.value.field == "max_completion_tokens"
+
+
+@pytest.mark.parametrize("effort", ["none", "minimal", "low", "medium", "high", "xhigh"])
+def test_every_reasoning_effort_a_provider_names_is_valid(effort: str) -> None:
+    assert GenerationParams(reasoning_effort=effort).set_values() == {"reasoning_effort": effort}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        (
+            "reasoning_effort",
+            "max",
+            "reasoning_effort must be one of none, minimal, low, medium, high, xhigh",
+        ),
+        ("reasoning_effort", 3, "reasoning_effort must be one of"),
+        ("verbosity", "loud", "verbosity must be one of low, medium, high"),
+        ("extra_body", "grammar", "extra_body is invalid"),
+        ("extra_body", {"x": float("nan")}, "only JSON values"),
+        ("extra_body", {"x": object()}, "only JSON values"),
+        ("extra_body", {"temperature": 0.2}, "pass it as the generation parameter temperature="),
+        ("extra_body", {"max_completion_tokens": 9}, "generation parameter max_tokens="),
+        ("extra_body", {"messages": []}, "nbllm writes it from the call itself"),
+        ("extra_body", {"stream": True}, "nbllm writes it from the call itself"),
+    ],
+)
+def test_the_new_parameters_are_validated_naming_the_field(field: str, value: object, expected: str) -> None:
+    with pytest.raises(InvalidParameterError, match="is invalid") as info:
+        GenerationParams(**{field: value})
+    assert expected in str(info.value)
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize("key", ["api_key", "Authorization", "extra_headers", "headers", "x-api-key"])
+def test_extra_body_never_carries_a_key_or_a_header_and_never_repeats_it(key: str) -> None:
+    secret = "sk-live-0123456789abcdef"
+    with pytest.raises(InvalidParameterError) as info:
+        GenerationParams(extra_body={key: secret})
+    assert "keys and headers never travel" in str(info.value)
+    assert secret not in str(info.value)
+
+
+def test_extra_body_holds_a_servers_own_options() -> None:
+    body = {"chat_template_kwargs": {"enable_thinking": False}, "grammar": "root ::= [a-z]+"}
+    assert GenerationParams(extra_body=body).extra_body == body

@@ -29,7 +29,7 @@ from nbllm.core.formats import PROMPT_FORMATS
 from nbllm.core.messages import Input, Messages, to_messages
 from nbllm.core.tokens import TokenStep
 from nbllm.engine import loop
-from nbllm.engine.requests import RawGeneration, RawRequest
+from nbllm.engine.requests import RawGeneration, RawRequest, ReasoningDelta
 from nbllm.errors import BackendError, MissingDependencyError, ModelNotFoundError, TransientBackendError
 from nbllm.llms.base import AsyncLLM
 from nbllm.llms.embedded import EMBEDDED_NAME, EMBEDDED_SAMPLING, EMBEDDED_SYSTEM_PROMPT, embedded_model_path
@@ -38,6 +38,7 @@ from nbllm.llms.llamacpp.child import DIRECT
 from nbllm.llms.llamacpp.http import json_or_text, lost, shared_session, wait_dead
 from nbllm.llms.llamacpp.server import ServerProcess, ServerSettings, find_server_binary, shared_server
 from nbllm.llms.model_files import file_sha256
+from nbllm.llms.openai import wire
 from nbllm.llms.token_counts import TokenCount
 
 _RENAMED = {"repetition_penalty": "repeat_penalty"}
@@ -99,6 +100,7 @@ class LlamaCppLLM(AsyncLLM):
             "frequency_penalty",
             "presence_penalty",
             "repetition_penalty",
+            "extra_body",
         }
     )
 
@@ -180,13 +182,16 @@ class LlamaCppLLM(AsyncLLM):
 
     # -- the raw calls (nbllm's I/O loop) ---------------------------------------------------
     def _body(self, request: RawRequest, stream: bool = False) -> tuple[str, dict[str, Any]]:
-        body: dict[str, Any] = {_RENAMED.get(k, k): v for k, v in request.params.items()}
+        params = dict(request.params)
+        extra = params.pop("extra_body", None) or {}
+        body: dict[str, Any] = {_RENAMED.get(k, k): v for k, v in params.items()}
         if "seed" in body or body.get("temperature") == 0:
             # reproducible requests (seeded, or greedy) are computed afresh: a reused KV prefix
             # changes the logits a little, enough to change a greedy answer
             body["cache_prompt"] = False
         if request.response_schema is not None:
             body["json_schema"] = request.response_schema
+        body.update(extra)  # the server's own options (grammar, chat_template_kwargs, ...)
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
@@ -225,28 +230,15 @@ class LlamaCppLLM(AsyncLLM):
                     raise self._refused(response.status, answer)
         except aiohttp.ClientError as exc:
             raise await lost(process, proc, exc) from None
-        choice = answer["choices"][0]
-        usage = answer.get("usage") or {}
-        text = (
-            choice.get("text") if request.prompt is not None else (choice.get("message") or {}).get("content")
-        )
-        return [
-            RawGeneration(
-                text=text or "",
-                input_tokens=usage.get("prompt_tokens", 0),
-                output_tokens=usage.get("completion_tokens", 0),
-                finish_reason=choice.get("finish_reason"),
-            )
-        ]
+        return wire.generations(answer, "the embedded model's server")
 
-    async def _astream_raw(self, request: RawRequest) -> AsyncIterator[str | RawGeneration]:
+    async def _astream_raw(self, request: RawRequest) -> AsyncIterator[str | ReasoningDelta | RawGeneration]:
         """Token by token from the server's server-sent events."""
         import aiohttp
 
         path, body = self._body(request, stream=True)
         process, proc, address = await self._target()
-        usage: dict[str, Any] = {}
-        finish = None
+        reader = wire.StreamReader()
         try:
             async with await self._post(process, address, path, body) as response:
                 if response.status != 200:
@@ -257,20 +249,13 @@ class LlamaCppLLM(AsyncLLM):
                     data = line[6:].strip()
                     if data == b"[DONE]":
                         break
-                    chunk = json.loads(data)
-                    usage = chunk.get("usage") or usage
-                    for choice in chunk.get("choices") or ():
-                        finish = choice.get("finish_reason") or finish
-                        piece = (
-                            choice.get("text")
-                            if "text" in choice
-                            else (choice.get("delta") or {}).get("content")
-                        )
-                        if piece:
-                            yield piece
+                    for item in reader.read(json.loads(data)):
+                        yield item
         except aiohttp.ClientError as exc:
             raise await lost(process, proc, exc) from None
-        yield RawGeneration("", usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), finish)
+        for item in reader.close():
+            yield item
+        yield reader.generation()
 
     def _refused(self, status: int, answer: Any) -> BackendError:
         error = answer.get("error") if isinstance(answer, dict) else None

@@ -33,6 +33,9 @@ class EndpointCapabilities:
     seed_note: str | None = None
     seed_checked: bool = False
     context_length: int | None = None  # as the server's model list states it
+    max_tokens_field: str | None = None  # "max_completion_tokens" where max_tokens was refused
+    refused_params: dict[str, str] = field(default_factory=dict)  # parameter: the server's words
+    efforts: tuple[str, ...] | None = None  # the reasoning_effort values the server named
     notes: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, str]:
@@ -43,6 +46,9 @@ class EndpointCapabilities:
             "stream_usage": {True: "sent by the server", False: "estimated by nbllm"}.get(self.stream_usage),
             "seed": (self.seed_note or "reproducible") if self.seed_checked else None,
             "context_length": f"{self.context_length} tokens" if self.context_length else None,
+            "max_tokens_field": self.max_tokens_field,
+            "reasoning_effort": ", ".join(self.efforts) if self.efforts else None,
+            **{f"refuses {name}": words for name, words in self.refused_params.items()},
         }
         return {
             name: value + (f" ({self.notes[name]})" if name in self.notes else "")

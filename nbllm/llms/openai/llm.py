@@ -32,9 +32,15 @@ from nbllm.core.outputs import GenerateOutputs
 from nbllm.core.tokens import TokenStep
 from nbllm.engine import loop
 from nbllm.engine.requests import RawGeneration, RawRequest, estimate_tokens
-from nbllm.errors import AuthenticationError, BatchNotFinishedError, NBLLMError, TransientBackendError
+from nbllm.errors import (
+    AuthenticationError,
+    BatchNotFinishedError,
+    NBLLMError,
+    TransientBackendError,
+    UnsupportedParameterError,
+)
 from nbllm.llms.base import AsyncLLM
-from nbllm.llms.openai import connection, steps, wire
+from nbllm.llms.openai import connection, dialect, steps, wire
 from nbllm.llms.openai import stream as openai_stream
 from nbllm.llms.openai import structured as structured_output
 from nbllm.llms.openai.capabilities import STRUCTURED_MODES, EndpointCapabilities, capabilities_of
@@ -45,6 +51,8 @@ from nbllm.llms.settings import COMMON_PARAMS
 from nbllm.llms.token_counts import TokenCount, estimate, tiktoken_offline
 
 logger = logging.getLogger("nbllm")
+# Beside the common ones: a reasoning model's dials, and a server's own options.
+OPENAI_PARAMS = frozenset({"reasoning_effort", "verbosity", "extra_body"})
 
 
 class OpenAILLM(AsyncLLM):
@@ -98,7 +106,7 @@ class OpenAILLM(AsyncLLM):
         return self.model
 
     def _supported_params(self) -> frozenset[str]:
-        return COMMON_PARAMS | self.server_params
+        return COMMON_PARAMS | OPENAI_PARAMS | self.server_params
 
     def _cache_identity(self) -> dict[str, Any]:
         return {
@@ -193,6 +201,7 @@ class OpenAILLM(AsyncLLM):
     def _engine_config(self) -> Any:
         config = super()._engine_config()
         config.supports_n = self._endpoint().n_choices is not False  # else the engine fans out
+        config.check_params = self._check_params
         if self.use_offline_batch_generation:
             config.raw_batch = self._offline_batch
         return config
@@ -247,6 +256,30 @@ class OpenAILLM(AsyncLLM):
     def _endpoint(self) -> EndpointCapabilities:
         return capabilities_of(self._where(), self.model)
 
+    def _check_params(self, params: dict[str, Any]) -> None:
+        """Refuse, before any request, a parameter this model is known not to take (by OpenAI's
+        documentation of its models, or a refusal this endpoint gave before)."""
+        dialect.check(self.model, params, self._endpoint())
+
+    def _learn_refusal(self, refusal: str | None, body: dict[str, Any]) -> tuple[str, str] | None:
+        """Remember a refused parameter (see dialect.learn); what was learnt, or None."""
+        learnt = dialect.learn(refusal, body, self._endpoint()) if refusal is not None else None
+        if learnt is not None:
+            name, how = learnt
+            self._endpoint().notes[name] = how
+            logger.info("%s at %s: %s (%s)", self.model, self._where(), name, how)
+        return learnt
+
+    def _refused_param(self, learnt: tuple[str, str], error: NBLLMError) -> NBLLMError:
+        """The error for a request refused for one of its parameters: which, and that the next
+        request with it fails before it is sent."""
+        name = learnt[0].removeprefix("refuses ")
+        return UnsupportedParameterError(
+            f"{self.model} at {self._where()} refused {name}: {error.message} nbllm remembers this, "
+            f"and refuses {name} for this model before the next request.",
+            name,
+        )
+
     def _learn(self, name: str, value: Any, how: str) -> None:
         endpoint = self._endpoint()
         if getattr(endpoint, name) != value or name not in endpoint.notes:
@@ -261,7 +294,10 @@ class OpenAILLM(AsyncLLM):
 
     def request_body(self, request: RawRequest, structured: str | None = None) -> dict[str, Any]:
         """The JSON body of a chat or completion request, as the server receives it."""
-        body: dict[str, Any] = {"model": self.model, **request.params}
+        body: dict[str, Any] = {
+            "model": self.model,
+            **dialect.body_params(self.model, request.params, self._endpoint()),
+        }
         if request.n > 1 and self._endpoint().n_choices is not False:
             body["n"] = request.n
         messages = list(request.messages)
@@ -289,6 +325,11 @@ class OpenAILLM(AsyncLLM):
         else:
             error = None
         if error is not None:
+            learnt = self._learn_refusal(refusal, body)
+            if learnt is not None:
+                if learnt[0] == "max_tokens_field":  # the same bound under the name it takes
+                    return await self._agenerate_raw(request)
+                raise self._refused_param(learnt, error)
             return await structured_output.after_refusal(self, request, error, refusal, mode, asked)
         if asked > 1:
             if len(results) < asked:

@@ -14,6 +14,8 @@ from typing import Any
 # Longest prefix first wins: "gpt-4o-mini-2024-07-18" is a "gpt-4o-mini".
 MAX_OUTPUT_TOKENS = {
     "gpt-5": 128_000,
+    "gpt-5.1": 128_000,
+    "gpt-5.2": 128_000,
     "gpt-4.1": 32_768,
     "gpt-4o": 16_384,
     "chatgpt-4o": 16_384,
@@ -29,11 +31,8 @@ MAX_OUTPUT_TOKENS = {
 
 def known_output_ceiling(model: str) -> int | None:
     """The maximum output tokens of a known OpenAI model (by name prefix), else None."""
-    name = model.rsplit("/", 1)[-1].lower()  # "openai/gpt-4o" as a proxy names it
-    for prefix in sorted(MAX_OUTPUT_TOKENS, key=len, reverse=True):
-        if name == prefix or name.startswith(prefix + "-"):
-            return MAX_OUTPUT_TOKENS[prefix]
-    return None
+    prefix = _prefix(model, MAX_OUTPUT_TOKENS)
+    return MAX_OUTPUT_TOKENS[prefix] if prefix is not None else None
 
 
 def context_length(entry: dict[str, Any]) -> int | None:
@@ -50,3 +49,49 @@ def context_length(entry: dict[str, Any]) -> int | None:
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
     return None
+
+
+# OpenAI's reasoning models (its reasoning guide): they take max_completion_tokens, not
+# max_tokens, and no sampling parameters; each takes its own reasoning_effort values.
+# Longest prefix first wins; None: a model that is not a reasoning model.
+REASONING_EFFORTS: dict[str, tuple[str, ...] | None] = {
+    "o1": ("low", "medium", "high"),
+    "o3": ("low", "medium", "high"),
+    "o4-mini": ("low", "medium", "high"),
+    "gpt-5": ("minimal", "low", "medium", "high"),
+    "gpt-5-pro": ("high",),
+    "gpt-5-chat": None,  # gpt-5-chat-latest is the chat model: sampling parameters, no effort
+    "gpt-5.1": ("none", "low", "medium", "high"),
+    "gpt-5.1-chat": ("medium",),
+    "gpt-5.2": ("none", "low", "medium", "high", "xhigh"),
+    "gpt-5.2-pro": ("medium", "high", "xhigh"),
+}
+# From gpt-5.1 on, temperature and top_p are taken while reasoning_effort is "none".
+SAMPLING_WITH_EFFORT_NONE = ("gpt-5.1", "gpt-5.2")
+SAMPLING_PARAMS = ("temperature", "top_p")
+
+
+def _prefix(model: str, table: Any) -> str | None:
+    """The longest key of `table` that names `model`'s family ("openai/gpt-4o" as a proxy
+    names it is a "gpt-4o"; "gpt-4o-mini-2024-07-18" is a "gpt-4o-mini")."""
+    name = model.rsplit("/", 1)[-1].lower()
+    for prefix in sorted(table, key=len, reverse=True):
+        if name == prefix or name.startswith(prefix + "-"):
+            return prefix
+    return None
+
+
+def is_reasoning_model(model: str) -> bool:
+    """An OpenAI reasoning model, known by name (o-series, the gpt-5 family)."""
+    prefix = _prefix(model, REASONING_EFFORTS)
+    return prefix is not None and REASONING_EFFORTS[prefix] is not None
+
+
+def known_efforts(model: str) -> tuple[str, ...] | None:
+    """The reasoning_effort values OpenAI documents for `model` (None: not known by name)."""
+    prefix = _prefix(model, REASONING_EFFORTS)
+    return REASONING_EFFORTS[prefix] if prefix is not None else None
+
+
+def takes_sampling_with_effort_none(model: str) -> bool:
+    return _prefix(model, dict.fromkeys(SAMPLING_WITH_EFFORT_NONE)) is not None

@@ -19,16 +19,19 @@ def estimated(
     count_tokens: Callable[[str], int], request: RawRequest, result: RawGeneration, text: str | None = None
 ) -> RawGeneration:
     """`result` with the token counts of `count_tokens` (and of `text`, when it is not the
-    result's own), marked as estimated."""
+    result's own), marked as estimated; the thinking counts as output, as it is billed."""
     if request.prompt is not None:
         prompt_tokens = count_tokens(request.prompt)
     else:  # each message's content plus the chat template's few tokens around it
         prompt_tokens = sum(count_tokens(m["content"]) + 4 for m in request.messages) + 3
+    thinking = count_tokens(result.reasoning) if result.reasoning else 0
     return dataclasses.replace(
         result,
         input_tokens=prompt_tokens,
-        output_tokens=count_tokens(result.text if text is None else text),
+        output_tokens=count_tokens(result.text if text is None else text) + thinking,
         tokens_estimated=True,
+        reasoning_tokens=thinking,
+        reasoning_estimated=bool(thinking),
     )
 
 

@@ -27,38 +27,37 @@ async def stream(llm: Any, request: RawRequest) -> AsyncIterator[str | RawGenera
     body: dict[str, Any] = {**llm.request_body(dataclasses.replace(request, n=1), None), "stream": True}
     if endpoint.stream_options:
         body["stream_options"] = {"include_usage": True}
-    pieces: list[str] = []
-    finish, usage = None, None
+    reader = wire.StreamReader()
     error: NBLLMError | None = None
     refusal: str | None = None
     try:
         chunks = await wire.post_stream(client, request, body)
         async for chunk in chunks:
-            usage = chunk.get("usage") or usage
-            if not chunk.get("choices"):
-                continue
-            choice = chunk["choices"][0]
-            text = wire.choice_text(choice)
-            finish = choice.get("finish_reason") or finish
-            if text:
-                pieces.append(text)
-                yield text
+            for item in reader.read(chunk):
+                yield item
+        for item in reader.close():
+            yield item
     except Exception as exc:
         refusal = refused_request_text(exc)
         error = llm._convert(exc)
     if error is not None:
-        if not pieces and refusal is not None and "stream_options" in refusal:
+        learnt = llm._learn_refusal(refusal, body)
+        if learnt is not None:
+            if learnt[0] == "max_tokens_field":  # the same bound under the name it takes
+                async for item in llm._astream_raw(request):
+                    yield item
+                return
+            raise llm._refused_param(learnt, error)
+        if not reader.pieces and not reader.thinking and refusal is not None and "stream_options" in refusal:
             llm._learn("stream_options", False, f"refused: {first_line(refusal)}")
             async for item in llm._astream_raw(request):
                 yield item
             return
         raise error
-    result = RawGeneration(
-        "", (usage or {}).get("prompt_tokens") or 0, (usage or {}).get("completion_tokens") or 0, finish
-    )
-    if usage is None:
+    result = reader.generation()
+    if reader.usage is None:
         llm._learn("stream_usage", False, "no usage in the stream; nbllm counts the tokens")
-        result = await asyncio.to_thread(estimated, llm.count_tokens, request, result, "".join(pieces))
+        result = await asyncio.to_thread(estimated, llm.count_tokens, request, result, reader.text)
     else:
         llm._learn("stream_usage", True, "usage in the last chunk")
     (result,) = await with_seed_note(request, [result], llm._endpoint(), llm._where(), llm._secrets())

@@ -6,15 +6,27 @@ key, opens the connections and turns error statuses into its exceptions; what th
 its per-request pass over the parameter types and the pydantic models of the answer, which cost
 more CPU than everything else nbllm does for a request (benchmarks/clients.py measures it).
 
+A reasoning model's thinking is read here for every backend that speaks this format: from
+``reasoning`` (vLLM >= 0.11, OpenRouter, Ollama) or ``reasoning_content`` (older vLLM,
+llama.cpp's server, DeepSeek) in messages and stream deltas, else split off the answer where a
+server without a reasoning parser leaves it inline; its token count from
+``usage.completion_tokens_details.reasoning_tokens``, else estimated from its text.
+
 Runs on the I/O loop: ``post`` and ``post_stream`` await the client there; the rest is pure.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
-from nbllm.engine.requests import RawGeneration, RawRequest
+from nbllm.core.thinking import ThinkingSplitter, split_thinking
+from nbllm.engine.requests import RawGeneration, RawRequest, ReasoningDelta
 from nbllm.errors import BackendError
+from nbllm.llms.token_counts import estimate
+
+REASONING_FIELDS = ("reasoning", "reasoning_content")
 
 
 def path_of(request: RawRequest) -> str:
@@ -44,6 +56,46 @@ def choice_text(choice: dict[str, Any]) -> str:
     return part.get("content") or ""
 
 
+def choice_reasoning(choice: dict[str, Any]) -> str | None:
+    """The thinking a server's reasoning parser put in a field of its own (None: no such field)."""
+    part = choice.get("message") or choice.get("delta") or {}
+    for name in REASONING_FIELDS:
+        value = part.get(name) if isinstance(part, dict) else None
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def answer_and_thinking(choice: dict[str, Any]) -> tuple[str, str | None]:
+    """A whole choice's answer and thinking, from the reasoning field or split off the text."""
+    text, reasoning = choice_text(choice), choice_reasoning(choice)
+    if reasoning is not None:
+        return text, reasoning
+    return split_thinking(text)
+
+
+def reported_reasoning_tokens(usage: dict[str, Any]) -> int | None:
+    """The thinking tokens a usage block reports (OpenAI's completion_tokens_details)."""
+    details = usage.get("completion_tokens_details") or usage.get("output_tokens_details")
+    value = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def with_thinking(generation: RawGeneration, reasoning: str | None, reported: int | None) -> RawGeneration:
+    """`generation` with its thinking and how many tokens it took: as reported, else estimated
+    from the text (and never more than all the output tokens)."""
+    if reported is not None:
+        return dataclasses.replace(generation, reasoning=reasoning or None, reasoning_tokens=reported)
+    if not reasoning:
+        return dataclasses.replace(generation, reasoning=reasoning)
+    tokens = estimate(reasoning).tokens
+    if generation.output_tokens:
+        tokens = min(tokens, generation.output_tokens)
+    return dataclasses.replace(
+        generation, reasoning=reasoning, reasoning_tokens=tokens, reasoning_estimated=True
+    )
+
+
 SHARED_PROMPT_NOTE = "one request made several samples: its prompt tokens are counted on the first"
 
 
@@ -61,21 +113,84 @@ def generations(answer: Any, where: str) -> list[RawGeneration]:
     usage = answer.get("usage") or {}
     prompt_tokens = usage.get("prompt_tokens") or 0
     completion = usage.get("completion_tokens") or 0
-    texts = [choice_text(c) for c in choices]
-    if len(texts) == 1:
-        return [RawGeneration(texts[0], prompt_tokens, completion, choices[0].get("finish_reason"))]
-    total_chars = sum(len(t) for t in texts) or 1
-    return [
-        RawGeneration(
+    reported = reported_reasoning_tokens(usage)
+    parts = [answer_and_thinking(c) for c in choices]
+    if len(parts) == 1:
+        (text, reasoning), choice = parts[0], choices[0]
+        one = RawGeneration(text, prompt_tokens, completion, choice.get("finish_reason"))
+        return [with_thinking(one, reasoning, reported)]
+    lengths = [len(text) + len(reasoning or "") for text, reasoning in parts]
+    total_chars = sum(lengths) or 1
+    thinking_chars = sum(len(reasoning or "") for _, reasoning in parts)
+    results = []
+    for i, ((text, reasoning), choice) in enumerate(zip(parts, choices)):
+        generation = RawGeneration(
             text,
             prompt_tokens if i == 0 else 0,
-            round(completion * len(text) / total_chars),
+            round(completion * lengths[i] / total_chars),
             choice.get("finish_reason"),
             tokens_estimated=True,
             notes=(SHARED_PROMPT_NOTE,),
         )
-        for i, (choice, text) in enumerate(zip(choices, texts))
-    ]
+        share = None
+        if reported is not None:  # one total for every choice: shared as their thinking's lengths
+            weight = len(reasoning or "") / thinking_chars if thinking_chars else 1 / len(parts)
+            share = round(reported * weight)
+        results.append(with_thinking(generation, reasoning, share))
+    return results
+
+
+@dataclasses.dataclass
+class StreamReader:
+    """Reads a stream's chunks: the answer's pieces and the thinking's as they come, then the
+    whole generation with the stream's usage."""
+
+    pieces: list[str] = dataclasses.field(default_factory=list)
+    thinking: list[str] = dataclasses.field(default_factory=list)
+    finish: str | None = None
+    usage: dict[str, Any] | None = None
+    _inline: ThinkingSplitter = dataclasses.field(default_factory=ThinkingSplitter)
+
+    def read(self, chunk: dict[str, Any]) -> Iterator[str | ReasoningDelta]:
+        """What one chunk adds (only its first choice: nbllm streams one sample)."""
+        self.usage = chunk.get("usage") or self.usage
+        choices = chunk.get("choices")
+        if not choices:
+            return
+        choice = choices[0]
+        self.finish = choice.get("finish_reason") or self.finish
+        reasoning = choice_reasoning(choice)
+        if reasoning:
+            self.thinking.append(reasoning)
+            yield ReasoningDelta(reasoning)
+        text = choice_text(choice)
+        if text:
+            yield from self._split(*self._inline.feed(text))
+
+    def close(self) -> Iterator[str | ReasoningDelta]:
+        """What an inline block held back when the stream ended."""
+        yield from self._split(*self._inline.close())
+
+    def _split(self, answer: str, thinking: str) -> Iterator[str | ReasoningDelta]:
+        if thinking:
+            self.thinking.append(thinking)
+            yield ReasoningDelta(thinking)
+        if answer:
+            self.pieces.append(answer)
+            yield answer
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    def generation(self) -> RawGeneration:
+        """The whole answer, with the usage the stream sent (zeros where it sent none)."""
+        usage = self.usage or {}
+        reasoning = "".join(self.thinking).strip() if self.thinking or self._inline.found else None
+        result = RawGeneration(
+            self.text, usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0, self.finish
+        )
+        return with_thinking(result, reasoning, reported_reasoning_tokens(usage))
 
 
 def has_usage(answer: Any) -> bool:

@@ -11,12 +11,13 @@ from typing import Any
 from nbllm.core.messages import last_user_text
 from nbllm.core.outputs import GenerateOutput
 
-PARAM_COLUMNS = ("temperature", "top_p", "top_k", "max_tokens", "seed")
+PARAM_COLUMNS = ("temperature", "top_p", "top_k", "max_tokens", "seed", "reasoning_effort")
 COLUMNS = (
     "input_index",
     "input",
     "generation_index",
     "generation",
+    "reasoning",
     "votes",
     "parsed",
     "model",
@@ -25,6 +26,7 @@ COLUMNS = (
     *PARAM_COLUMNS,
     "input_tokens",
     "output_tokens",
+    "reasoning_tokens",
     "tokens_estimated",
     "latency",
     "tokens_per_second",
@@ -136,6 +138,8 @@ def _add_output(
         columns[name].extend([value] * n)
     columns["generation_index"].extend(g.sample_index for g in gens)
     columns["generation"].extend(g.text for g in gens)
+    columns["reasoning"].extend(g.reasoning for g in gens)
+    columns["reasoning_tokens"].extend(_thinking(s) for s in stats)
     columns["parsed"].extend(None if g.parsed == g.text else g.parsed for g in gens)
     columns["input_tokens"].extend(s.input_tokens for s in stats)
     columns["output_tokens"].extend(s.output_tokens for s in stats)
@@ -156,6 +160,7 @@ def _run_row(r: Any, variant: str | None) -> dict[str, Any]:
         "input": _input_text(r.input),
         "generation_index": r.run_index,
         "generation": r.text,
+        "reasoning": r.reasoning,
         "parsed": None if r.parsed == r.text else r.parsed,
         "model": r.model,
         "generator": r.generator,
@@ -163,6 +168,7 @@ def _run_row(r: Any, variant: str | None) -> dict[str, Any]:
         **{p: r.params.get(p) for p in PARAM_COLUMNS},
         "input_tokens": s.input_tokens,
         "output_tokens": s.output_tokens,
+        "reasoning_tokens": _thinking(s),
         "tokens_estimated": _estimated(s),
         "latency": s.latency,
         "tokens_per_second": s.tokens_per_second,
@@ -204,6 +210,11 @@ def _votes(runs: list[Any]) -> str | None:
     failed = sum(not r.ok for r in runs)
     shown = [f"{n}× {text if len(text) <= 80 else text[:79] + '…'}" for text, n in counts.most_common()]
     return " | ".join(shown + ([f"{failed}× failed"] if failed else [])) or None
+
+
+def _thinking(stats: Any) -> int | None:
+    """Thinking tokens, None (an empty cell, a dropped column) where the model did not think."""
+    return stats.reasoning_tokens or None
 
 
 def _estimated(stats: Any) -> bool | None:

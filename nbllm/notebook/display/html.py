@@ -78,7 +78,10 @@ def results_html(results: Any, max_rows: int = 200, scores: list[str] | tuple[st
         for c in columns:
             value = row.get(c)
             if c in ("input", "generation", "votes"):
-                cells.append(f'<td class="text {c}"><div>{html.escape(trimmed(_text(value)))}</div></td>')
+                thinking = _thinking_html(row) if c == "generation" else ""
+                cells.append(
+                    f'<td class="text {c}"><div>{thinking}{html.escape(trimmed(_text(value)))}</div></td>'
+                )
             elif c == "error":
                 cells.append(
                     f'<td class="err">{html.escape(str(value)) if isinstance(value, str) else ""}</td>'
@@ -201,15 +204,29 @@ def trimmed(text: str) -> str:
 
 
 def _stats(row: Any) -> str:
-    """A generation's numbers in two short lines: tokens in → out, then seconds and speed."""
-    got = {name: row.get(name) for name in STATS if _number(row.get(name))}
+    """A generation's numbers in short lines: tokens in → out, how many of those were thinking,
+    then seconds and speed (every generated token counts)."""
+    got = {name: row.get(name) for name in (*STATS, "reasoning_tokens") if _number(row.get(name))}
     tokens = " → ".join(str(int(got[n])) for n in ("input_tokens", "output_tokens") if n in got)
+    thinking = f"{int(got['reasoning_tokens'])} thinking" if got.get("reasoning_tokens") else ""
     time = []
     if "latency" in got:
         time.append(f"{got['latency']:.2f} s")
     if "tokens_per_second" in got:
         time.append(f"{got['tokens_per_second']:.0f} tok/s")
-    return "<br>".join(part for part in (f"{tokens} tokens" if tokens else "", " · ".join(time)) if part)
+    lines = (f"{tokens} tokens" if tokens else "", thinking, " · ".join(time))
+    return "<br>".join(part for part in lines if part)
+
+
+def _thinking_html(row: Any) -> str:
+    """A reasoning model's thinking, folded above its answer."""
+    thinking = _text(row.get("reasoning"))
+    if not thinking:
+        return ""
+    return (
+        '<details class="nbllm-thinking" style="color:#6b7280"><summary>thinking</summary>'
+        f"{html.escape(trimmed(thinking))}</details>"
+    )
 
 
 def _text(value: Any) -> str:
