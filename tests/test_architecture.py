@@ -19,7 +19,7 @@ MAX_MODULE_LINES = 400
 # Methods and properties: the seed APIs, and the public calls that estimates, shared caches and
 # generators use instead of an LLM's private members (plan, prompt_tokens, context_size,
 # effective_system_prompt).
-MAX_PUBLIC_NAMES = 36
+MAX_PUBLIC_NAMES = 37
 
 
 def _module(path: Path) -> str:

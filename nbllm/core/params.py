@@ -6,6 +6,7 @@ Pure: runs on whatever thread calls it; observers are called on the thread that 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
@@ -138,6 +139,15 @@ class GenerationParams(BaseModel):
                 if value is not None:
                     merged[key] = value
         return cls(**merged)
+
+
+@dataclass(frozen=True)
+class ParameterSupport:
+    """What a model takes, for controls that offer only that: the parameters it refuses (with
+    why) and the reasoning_effort values it takes (None: it has no such dial, or it is not known)."""
+
+    refused: dict[str, str] = field(default_factory=dict)
+    efforts: tuple[str, ...] | None = None
 
 
 def _unaliased(data: dict[str, Any]) -> dict[str, Any]:

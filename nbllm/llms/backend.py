@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Optional
 
 from nbllm.core.messages import Messages
+from nbllm.core.params import ParameterSupport
 from nbllm.engine import loop
 from nbllm.engine.requests import RawGeneration, RawRequest, estimate_tokens
 from nbllm.errors import UsageError
@@ -94,6 +95,11 @@ class Backend:
 
     def _supported_params(self) -> frozenset[str]:
         return self.supported_params
+
+    def parameter_support(self, params: Optional[dict[str, Any]] = None) -> ParameterSupport:
+        """What this model takes, given `params` (default: its own): the parameters it refuses
+        with why, and its reasoning_effort values. Widgets offer only these."""
+        return ParameterSupport()
 
     def _cache_identity(self) -> dict[str, Any]:
         """What distinguishes this model's answers from another's, for the cache key."""

@@ -394,3 +394,42 @@ def test_cost_meter_keeps_the_budget_and_a_rerun_replaces_the_old_meter() -> Non
     assert "in 4 requests" in last_value  # counted before it was replaced
     assert re.search(r"\$0\.00000(16|17) ", fresh.value), fresh.value  # two significant digits
     assert "replaced by a newer CostMeter" in meter.value
+
+
+def test_params_panel_offers_a_reasoning_model_only_what_it_takes() -> None:
+    llm = nbllm.OpenAILLM(model="gpt-5-mini", api_key="sk-test", cache=False)
+    panel = ParamsPanel(llm)
+    assert panel.effort_row.layout.display is None  # shown
+    assert [value for _, value in panel.reasoning_effort.options] == [
+        None,
+        "minimal",
+        "low",
+        "medium",
+        "high",
+    ]
+    assert panel.temperature.disabled and panel.top_p.disabled
+    assert "not taken by gpt-5-mini" in panel.notes["temperature"].value
+    assert not panel.max_tokens.disabled
+    panel.reasoning_effort.value = "low"
+    assert llm.params.reasoning_effort == "low"
+    assert 'reasoning_effort="low"' in panel.as_code()
+    llm.params.reasoning_effort = "high"  # code moves the dropdown
+    assert panel.reasoning_effort.value == "high"
+    panel.reasoning_effort.value = None
+    assert llm.params.reasoning_effort is None
+
+
+def test_params_panel_enables_sampling_where_the_effort_allows_it() -> None:
+    panel = ParamsPanel(nbllm.OpenAILLM(model="gpt-5.1", api_key="sk-test", cache=False))
+    assert "none" in [value for _, value in panel.reasoning_effort.options]
+    assert panel.temperature.disabled
+    panel.reasoning_effort.value = "none"  # gpt-5.1 samples at effort none
+    assert not panel.temperature.disabled
+    panel.temperature.value = 0.4
+    assert panel.llm.params.temperature == 0.4
+
+
+def test_params_panel_hides_the_effort_where_a_model_has_none(embedded) -> None:
+    panel = ParamsPanel(embedded)
+    assert panel.effort_row.layout.display == "none"
+    assert not panel.temperature.disabled

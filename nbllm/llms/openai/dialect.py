@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from nbllm.core.params import ParameterSupport
 from nbllm.errors import UnsupportedParameterError
 from nbllm.llms.openai.capabilities import EndpointCapabilities, first_line
 from nbllm.llms.openai.models import (
@@ -70,6 +71,16 @@ def refused(model: str, params: dict[str, Any], endpoint: EndpointCapabilities) 
         if name in params and name not in problems:
             problems[name] = f"the server refused it: {words}"
     return problems
+
+
+def support(model: str, params: dict[str, Any], endpoint: EndpointCapabilities) -> ParameterSupport:
+    """What the model takes, for controls: every sampling parameter it refuses (whatever value
+    `params` has), and its effort values where it is a reasoning model or the server named them."""
+    probe = {**params, **{name: 0.5 for name in SAMPLING_PARAMS}}
+    problems = {k: v for k, v in refused(model, probe, endpoint).items() if k != "reasoning_effort"}
+    problems.update({k: f"the server refused it: {v}" for k, v in endpoint.refused_params.items()})
+    takes = efforts(model, endpoint) if is_reasoning_model(model) or endpoint.efforts else None
+    return ParameterSupport(problems, takes)
 
 
 def check(model: str, params: dict[str, Any], endpoint: EndpointCapabilities) -> None:

@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Literal, Optional
 from pydantic import Field, PrivateAttr, SecretStr, field_validator
 
 from nbllm.core.outputs import GenerateOutputs
+from nbllm.core.params import ParameterSupport
 from nbllm.core.tokens import TokenStep
 from nbllm.engine import loop
 from nbllm.engine.requests import RawGeneration, RawRequest, estimate_tokens
@@ -255,6 +256,13 @@ class OpenAILLM(AsyncLLM):
 
     def _endpoint(self) -> EndpointCapabilities:
         return capabilities_of(self._where(), self.model)
+
+    def parameter_support(self, params: Optional[dict[str, Any]] = None) -> ParameterSupport:
+        """What this model takes, given `params` (default: its own): the sampling parameters it
+        refuses (by OpenAI's documentation of its models, or this endpoint's refusals) and its
+        reasoning_effort values."""
+        given = self.params.set_values() if params is None else params
+        return dialect.support(self.model, given, self._endpoint())
 
     def _check_params(self, params: dict[str, Any]) -> None:
         """Refuse, before any request, a parameter this model is known not to take (by OpenAI's

@@ -6,6 +6,7 @@ assigns them.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import ipywidgets as w
@@ -26,7 +27,9 @@ SLIDER = {
 
 
 class ParamsPanel(w.VBox):
-    """Temperature, top_p, max_tokens and a seed, two-way bound to a GenerationParams.
+    """Temperature, top_p, max_tokens and a seed, two-way bound to a GenerationParams; for a
+    reasoning model a reasoning_effort dropdown of the values it takes, and its sampling sliders
+    disabled with the reason (it refuses them: see ``llm.parameter_support()``).
 
     By default that is ``llm.params``: moving a slider sets that one parameter for the LLM's
     next calls, and nothing else; a parameter never touched stays unset and shows as "model
@@ -54,15 +57,22 @@ class ParamsPanel(w.VBox):
         }  # fmt: skip
         self.fixed_seed = w.Checkbox(description="fixed seed", indent=False)
         self.seed = w.BoundedIntText(min=0, max=2**32 - 1, description="seed", disabled=True)
+        self.reasoning_effort = w.Dropdown(
+            description="reasoning_effort",
+            style={"description_width": "120px"},
+            layout=w.Layout(width="300px"),
+        )
+        self.effort_row = w.HBox([self.reasoning_effort])
         rows = [w.HBox([getattr(self, n), self.notes[n], self.resets[n]]) for n in SLIDERS]
         seed_row = [self.fixed_seed, self.seed, *([self.copy] if copy_button else [])]
-        super().__init__([*rows, w.HBox(seed_row)], **layout)
+        super().__init__([self.effort_row, *rows, w.HBox(seed_row)], **layout)
         offline_style(self)
         self._syncing = False
         self.pull()
         for name in SLIDERS:
             getattr(self, name).observe(lambda change, n=name: self._push(n, change["new"]), names="value")
             self.resets[name].on_click(lambda _, n=name: self._push(n, None))
+        self.reasoning_effort.observe(lambda change: self._push_effort(change["new"]), names="value")
         self.fixed_seed.observe(lambda _: self._push_seed(), names="value")
         self.seed.observe(lambda _: self._push_seed(), names="value")
         if params is None:
@@ -79,18 +89,25 @@ class ParamsPanel(w.VBox):
         """Show the bound values; an unset one as "model default" (with the backend's value
         where it has one)."""
         defaults = self.llm.default_params()
+        support = self.llm.parameter_support(self.bound.set_values())
         self._syncing = True
         try:
+            self._pull_effort(support.efforts)
             for name in SLIDERS:
                 slider, value = getattr(self, name), getattr(self.bound, name)
                 default = defaults.get(name)
                 shown = value if value is not None else default if default is not None else RESTING[name]
                 slider.value = min(max(shown, slider.min), slider.max)
                 slider.readout = value is not None
-                self.notes[name].value = (
-                    "" if value is not None else
-                    f"<i>model default{f' ({default:g})' if default is not None else ''}</i>"
-                )  # fmt: skip
+                refused = support.refused.get(name)
+                slider.disabled = refused is not None and value is None
+                if refused is not None:
+                    note = f"<i>not taken by {html.escape(self.llm.model_name)}: {html.escape(refused)}</i>"
+                elif value is not None:
+                    note = ""
+                else:
+                    note = f"<i>model default{f' ({default:g})' if default is not None else ''}</i>"
+                self.notes[name].value = note
                 self.resets[name].layout.visibility = "visible" if value is not None else "hidden"
             self.copy.code = self.as_code()
             seed = self.bound.seed
@@ -114,6 +131,21 @@ class ParamsPanel(w.VBox):
         if self._syncing:
             return
         setattr(self.bound, name, value)
+        self.pull()
+
+    def _pull_effort(self, efforts: tuple[str, ...] | None) -> None:
+        """The effort dropdown: shown with the model's values where it has them."""
+        self.effort_row.layout.display = "none" if efforts is None else None
+        if efforts is None:
+            return
+        self.reasoning_effort.options = [("model default", None), *((e, e) for e in efforts)]
+        current = self.bound.reasoning_effort
+        self.reasoning_effort.value = current if current in efforts else None
+
+    def _push_effort(self, value: str | None) -> None:
+        if self._syncing:
+            return
+        self.bound.reasoning_effort = value
         self.pull()
 
     def _push_seed(self) -> None:
