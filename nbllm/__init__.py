@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "GenerateOutput": "nbllm.core.outputs",
     "Generation": "nbllm.core.outputs",
     "GenerationParams": "nbllm.core.params",
+    "ParameterSupport": "nbllm.core.params",
     "GenerationStats": "nbllm.core.outputs",
     "PRESETS": "nbllm.core.params",
     "PROMPT_FORMATS": "nbllm.core.formats",
@@ -56,6 +57,7 @@ _EXPORTS: dict[str, str] = {
     "OutputCache": "nbllm.engine.cache",
     "RawGeneration": "nbllm.engine.requests",
     "RawRequest": "nbllm.engine.requests",
+    "ReasoningDelta": "nbllm.core.thinking",
     "enable_nested_asyncio": "nbllm.engine.loop",
     # backends
     "AsyncLLM": "nbllm.llms.base",

@@ -19,6 +19,13 @@ from dataclasses import dataclass
 OPEN, CLOSE = "<think>", "</think>"
 
 
+class ReasoningDelta(str):
+    """A piece of a reasoning model's thinking, in a stream beside the answer's pieces (which
+    are plain strings): ``llm.stream(q, thinking=True)`` yields both, a raw stream too."""
+
+    __slots__ = ()
+
+
 def split_thinking(text: str) -> tuple[str, str | None]:
     """``(answer, thinking)`` of a model's text: the thinking is a leading ``<think>`` block
     (None when there is none). A block cut before its end (the length ran out) is all

@@ -187,14 +187,22 @@ class InferenceEngine:
         return [job.thunks for job in jobs]
 
     def stream(
-        self, config: EngineConfig, component: Component, params: dict[str, Any], fresh: bool = False
+        self,
+        config: EngineConfig,
+        component: Component,
+        params: dict[str, Any],
+        fresh: bool = False,
+        thinking: bool = False,
     ) -> AsyncIterator[str]:
         """Text deltas of one sample as the backend produces them, through the same protocol
-        as generate: cache, retries, budget, statistics and log. Iterate it on the I/O loop."""
+        as generate: cache, retries, budget, statistics and log. Iterate it on the I/O loop.
+        With `thinking`, a reasoning model's thinking comes too, as ReasoningDelta pieces."""
         if config.raw_stream is None:
             raise UsageError(f"{config.model_name} cannot stream; use generate instead.")
         build_request(config, component, params, None)  # bad input fails here, before anything starts
-        return stream_text(lambda sink: self.generate(config, [component], 1, params, None, fresh, 0, sink))
+        return stream_text(
+            lambda sink: self.generate(config, [component], 1, params, None, fresh, 0, sink), thinking
+        )
 
     def _keep(self, task: asyncio.Future[Any]) -> asyncio.Future[Any]:
         """Hold a reference to a running task (the loop keeps only weak ones)."""

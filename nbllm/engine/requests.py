@@ -16,6 +16,7 @@ from nbllm.core.formats import PromptFormattingFn
 from nbllm.core.messages import Messages
 from nbllm.core.outputs import GenerationStats
 from nbllm.core.schema import schema_dict, schema_name
+from nbllm.core.thinking import ReasoningDelta
 from nbllm.engine.budget import Budget
 from nbllm.engine.cache import cache_key
 from nbllm.engine.components import Component
@@ -56,14 +57,6 @@ class RawGeneration:
     reasoning: str | None = None  # the thinking, apart from the answer in `text`
     reasoning_tokens: int = 0  # of output_tokens, those that were thinking
     reasoning_estimated: bool = False  # counted by nbllm from the thinking's text
-
-
-@dataclass(frozen=True)
-class ReasoningDelta:
-    """A piece of a streamed answer's thinking (a raw stream yields these beside the answer's
-    text pieces)."""
-
-    text: str
 
 
 @dataclass

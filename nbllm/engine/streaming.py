@@ -16,7 +16,8 @@ import dataclasses
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from nbllm.engine.requests import EngineConfig, RawGeneration, RawRequest, ReasoningDelta, Sink
+from nbllm.core.thinking import ReasoningDelta
+from nbllm.engine.requests import EngineConfig, RawGeneration, RawRequest, Sink
 from nbllm.errors import StreamInterruptedError, TransientBackendError
 
 if TYPE_CHECKING:
@@ -36,7 +37,8 @@ async def stream_once(config: EngineConfig, request: RawRequest, sink: Sink) -> 
         if isinstance(item, RawGeneration):
             final = item
         elif isinstance(item, ReasoningDelta):
-            thinking.append(item.text)
+            thinking.append(item)
+            sink(item)
         elif item:
             pieces.append(item)
             sink(item)
@@ -55,8 +57,12 @@ async def stream_once(config: EngineConfig, request: RawRequest, sink: Sink) -> 
     ]
 
 
-async def stream_text(start: Callable[[Sink], list[list[ModelOutputThunk]]]) -> AsyncIterator[str]:
-    """The text of the one sample `start(sink)` schedules, as it arrives (runs on the I/O loop).
+async def stream_text(
+    start: Callable[[Sink], list[list[ModelOutputThunk]]], thinking: bool = False
+) -> AsyncIterator[str]:
+    """The text of the one sample `start(sink)` schedules, as it arrives (runs on the I/O loop);
+    with `thinking`, a reasoning model's thinking too, as ReasoningDelta pieces before the
+    answer's.
 
     Leaving the iteration early cancels the generation.
     """
@@ -66,10 +72,16 @@ async def stream_text(start: Callable[[Sink], list[list[ModelOutputThunk]]]) -> 
     thunk._future.add_done_callback(lambda _: io.call_soon_threadsafe(items.put_nowait, _END))
     shown = ""  # what the user has seen
     attempt = ""  # what the current attempt has said
+    thought = False  # some thinking was shown
     try:
         while (item := await items.get()) is not _END:
             if item is None:
                 attempt = ""
+                continue
+            if isinstance(item, ReasoningDelta):
+                if thinking and item:
+                    thought = True
+                    yield item
                 continue
             attempt += item
             if len(attempt) > len(shown) and attempt.startswith(shown):
@@ -78,6 +90,8 @@ async def stream_text(start: Callable[[Sink], list[list[ModelOutputThunk]]]) -> 
         generation = thunk._future.result()
         if generation.error is not None:
             raise generation.error
+        if thinking and not thought and generation.reasoning:  # a cache hit's thinking
+            yield ReasoningDelta(generation.reasoning)
         text = generation.text or ""
         if not text.startswith(shown):
             raise StreamInterruptedError(

@@ -248,21 +248,28 @@ class LLM(Backend, LLMSettings):
         """A backend's last word on a finished call (OpenAILLM raises an unfinished batch)."""
         return outputs
 
-    async def astream(self, input: Any, *, fresh: bool = False, **overrides: Any) -> AsyncIterator[str]:
-        """The text of one generation as it is produced (a cache hit arrives in one piece)."""
-        async for delta in loop.aiter_on_io(self._stream(input, fresh, overrides)):
+    async def astream(
+        self, input: Any, *, fresh: bool = False, thinking: bool = False, **overrides: Any
+    ) -> AsyncIterator[str]:
+        """The answer of one generation as it is produced (a cache hit arrives in one piece);
+        with `thinking`, a reasoning model's thinking too, as `nbllm.ReasoningDelta` pieces."""
+        async for delta in loop.aiter_on_io(self._stream(input, fresh, thinking, overrides)):
             yield delta
 
-    def stream(self, input: Any, *, fresh: bool = False, **overrides: Any) -> Iterator[str]:
+    def stream(
+        self, input: Any, *, fresh: bool = False, thinking: bool = False, **overrides: Any
+    ) -> Iterator[str]:
         """Sync twin of astream: ``for piece in llm.stream("Tell a story"): print(piece, end="")``."""
-        return loop.iter_on_io(self._stream(input, fresh, overrides))
+        return loop.iter_on_io(self._stream(input, fresh, thinking, overrides))
 
-    def _stream(self, input: Any, fresh: bool, overrides: dict[str, Any]) -> AsyncIterator[str]:
+    def _stream(
+        self, input: Any, fresh: bool, thinking: bool, overrides: dict[str, Any]
+    ) -> AsyncIterator[str]:
         """Validate now (bad input raises before any request); the iterator runs on the I/O loop."""
         (component,) = self._components([input] if isinstance(input, str) else input, None)
         config = self._engine_config()
         params, _ = self.engine.prepare(config, [self.params.set_values(), overrides])
-        return self.engine.stream(config, component, params, fresh)
+        return self.engine.stream(config, component, params, fresh, thinking)
 
     async def agenerate(self, input: Any, num_generations: int = 1, **options: Any) -> GenerateOutput:
         """Generate `num_generations` samples for one input (distilabel's agenerate)."""

@@ -27,9 +27,10 @@ from pydantic import Field, PrivateAttr
 
 from nbllm.core.formats import PROMPT_FORMATS
 from nbllm.core.messages import Input, Messages, to_messages
+from nbllm.core.thinking import ReasoningDelta
 from nbllm.core.tokens import TokenStep
 from nbllm.engine import loop
-from nbllm.engine.requests import RawGeneration, RawRequest, ReasoningDelta
+from nbllm.engine.requests import RawGeneration, RawRequest
 from nbllm.errors import BackendError, MissingDependencyError, ModelNotFoundError, TransientBackendError
 from nbllm.llms.base import AsyncLLM
 from nbllm.llms.embedded import EMBEDDED_NAME, EMBEDDED_SAMPLING, EMBEDDED_SYSTEM_PROMPT, embedded_model_path

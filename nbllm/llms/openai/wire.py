@@ -21,8 +21,8 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
-from nbllm.core.thinking import ThinkingSplitter, split_thinking
-from nbllm.engine.requests import RawGeneration, RawRequest, ReasoningDelta
+from nbllm.core.thinking import ReasoningDelta, ThinkingSplitter, split_thinking
+from nbllm.engine.requests import RawGeneration, RawRequest
 from nbllm.errors import BackendError
 from nbllm.llms.token_counts import estimate
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from nbllm.core.thinking import ReasoningDelta
 from nbllm.notebook.display.html import RECORDED_BADGE
 from nbllm.notebook.display.style import offline_style
 from nbllm.notebook.widgets.textbox import TextBox
@@ -26,7 +27,8 @@ class ChatWidget(w.VBox):
     """Send messages, watch replies stream in, edit or delete any message, regenerate the
     last reply, and switch between conversation branches. Generation runs on nbllm's I/O
     loop and the chat's own thread, so the kernel stays free while a reply streams; what is
-    sent meanwhile waits its turn, shown as queued."""
+    sent meanwhile waits its turn, shown as queued. A reasoning model's thinking streams above
+    its reply and folds once the answer starts; the history keeps the answer alone."""
 
     def __init__(self, llm: Any, **generate_options: Any) -> None:
         self.llm = llm
@@ -44,6 +46,8 @@ class ChatWidget(w.VBox):
         self.branch = w.Dropdown(description="branch", layout=w.Layout(width="auto"))
         self.status = w.HTML()
         self._live: TextBox | None = None
+        self._live_thinking = w.HTML(layout=w.Layout(width="60%"))
+        self._thinking: dict[str, str] = {}  # a reply's thinking, by the reply's text
         self._queued: list[str] = []  # messages sent while a reply streams, waiting their turn
         self._lock = threading.Lock()
         self._drawing = threading.RLock()  # one drawing of the transcript at a time
@@ -166,17 +170,29 @@ class ChatWidget(w.VBox):
         self.status.value = "<i>generating…</i>"
         self._show_busy()
         pieces: list[str] = []
+        thoughts: list[str] = []
+        self._live_thinking.value = ""
         try:
-            for delta in self.llm.stream(conversation, fresh=fresh, **self.options):
+            for delta in self.llm.stream(conversation, fresh=fresh, thinking=True, **self.options):
+                if isinstance(delta, ReasoningDelta):
+                    thoughts.append(delta)
+                    self._live_thinking.value = _thinking_html("".join(thoughts), folded=False)
+                    continue
+                if thoughts and not pieces:  # the answer starts: the thinking folds away
+                    self._live_thinking.value = _thinking_html("".join(thoughts), folded=True)
                 pieces.append(delta)
                 if self._live is not None:
                     self._live.value = "".join(pieces)
             reply = "".join(pieces)
+            if thoughts:
+                self._thinking[reply] = "".join(thoughts)
             self._live = None  # the reply becomes an ordinary, editable message
             self._set_history([*conversation, {"role": "assistant", "content": reply}])
             stats = self.llm.last_generation.stats if self.llm.last_generation else None
             self.status.value = (
-                f"{stats.output_tokens} tokens · {stats.tokens_per_second:.0f} tok/s"
+                f"{stats.output_tokens} tokens"
+                f"{f' ({stats.reasoning_tokens} thinking)' if stats.reasoning_tokens else ''}"
+                f" · {stats.tokens_per_second:.0f} tok/s"
                 f"{' · from the cache' if stats.cache_hit else ''}"
                 f"{' · ' + RECORDED_BADGE if stats.recorded else ''}"
                 if stats
@@ -237,8 +253,13 @@ class ChatWidget(w.VBox):
             )
             save.on_click(lambda _, i=index, b=box: self.edit(i, b.value))
             remove.on_click(lambda _, i=index: self.delete(i))
+            thinking = self._thinking.get(message["content"]) if message["role"] == "assistant" else None
+            if thinking:
+                rows.append(self._row("", w.HTML(_thinking_html(thinking, folded=True))))
             rows.append(self._row(message["role"], box, save, remove, marker))
         if self._live is not None:
+            if self._live_thinking.value:
+                rows.append(self._row("", self._live_thinking))
             rows.append(self._row("assistant", self._live))
         with self._lock:
             queued = list(self._queued)
@@ -291,6 +312,14 @@ def _branch_label(index: int, branches: list[list[dict[str, str]]]) -> str:
     )
     count = f"{len(branch)} message{'s' * (len(branch) != 1)}"
     return f"{index + 1}: “{said}” · {count}" if said else f"{index + 1}: empty"
+
+
+def _thinking_html(thinking: str, folded: bool) -> str:
+    """A reply's thinking: open while it streams, folded once the answer starts."""
+    return (
+        f"<details class='nbllm-thinking'{'' if folded else ' open'} style='color:#6b7280;font-size:12px'>"
+        f"<summary>thinking</summary><div style='white-space:pre-wrap'>{html.escape(thinking)}</div></details>"
+    )
 
 
 def _mark(unsaved: bool, save: w.Button, marker: w.HTML) -> None:
