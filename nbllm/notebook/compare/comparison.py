@@ -74,6 +74,69 @@ class Comparison:
             rows.append(row)
         return pd.DataFrame(rows)
 
+    def cost_table(self) -> Any:
+        """What each variant spent for its scores, per answer that succeeded (means): answer
+        and thinking tokens, latency, and the cost where its LLM has a Budget with prices;
+        with the score table's columns beside them. Answers "does more thinking pay?" over a
+        ``params=[{"reasoning_effort": ...}, ...]`` grid."""
+        import pandas as pd
+
+        ok = self.frame[self.frame["error"].isna()] if "error" in self.frame else self.frame
+        priced = self._budgets()
+        rows = []
+        for label in self.labels:
+            rows_of = ok[ok["variant"] == label]
+            output = pd.to_numeric(rows_of["output_tokens"], errors="coerce").fillna(0)
+            thinking = pd.to_numeric(rows_of.get("reasoning_tokens", 0 * output), errors="coerce").fillna(0)
+            row: dict[str, Any] = {
+                "variant": label,
+                "answer tokens": float((output - thinking).mean()) if len(rows_of) else float("nan"),
+                "thinking tokens": float(thinking.mean()) if len(rows_of) else float("nan"),
+                "latency s": float(pd.to_numeric(rows_of["latency"], errors="coerce").mean()),
+            }
+            budget = priced.get(label)
+            if budget is not None:
+                inputs = pd.to_numeric(rows_of["input_tokens"], errors="coerce").fillna(0)
+                costs = [budget.cost_of(int(i), int(o)) for i, o in zip(inputs, output)]
+                row["cost"] = sum(costs) / len(costs) if costs else float("nan")
+            rows.append(row)
+        table = pd.DataFrame(rows)
+        if self.scores:
+            table = table.merge(self.score_table(), on="variant", how="left", sort=False)
+        return table
+
+    def plot_cost(self, score: str | None = None) -> Any:
+        """Each variant's mean score against what it cost per answer (its price where its LLM
+        has a Budget with prices, else its output tokens, thinking included)."""
+        from nbllm.notebook.compare.plot import plot_score_against_cost
+
+        if not self.scores:
+            raise UsageError("plot_cost needs a score: run compare with scorers={...}.")
+        name = score or self.scores[0]
+        if name not in self.scores:
+            raise InvalidParameterError(f"score={name!r} is not one of {self.scores}.", "score")
+        table = self.cost_table()
+        if "cost" in table:
+            return plot_score_against_cost(table, name, "cost")
+        table["output tokens"] = table["answer tokens"] + table["thinking tokens"]
+        return plot_score_against_cost(table, name, "output tokens")
+
+    def _budgets(self) -> dict[str, Any]:
+        """Per variant, the Budget with prices of the LLM that ran it (where it has one)."""
+
+        def priced(llm: Any) -> Any:
+            budget = getattr(llm, "budget", None)
+            has_prices = budget is not None and (
+                budget.price_per_input_token or budget.price_per_output_token
+            )
+            return budget if has_prices else None
+
+        if len(self.llms) == 1:  # a parameter grid on one LLM
+            return {label: priced(self.llms[0]) for label in self.labels}
+        if len(self.llms) == len(self.labels):
+            return {label: priced(llm) for label, llm in zip(self.labels, self.llms)}
+        return {}
+
     def significance(self, a: str, b: str, score: str, **options: Any) -> Any:
         """Is `b`'s mean `score` different from `a`'s? See ``nbllm.significance``."""
         from nbllm.notebook.compare.significance import significance

@@ -56,3 +56,27 @@ def plot_comparison(results: Any, by: str = "variant", scores: list[str] | None 
         ax.tick_params(axis="x", labelsize=8, labelrotation=30 if len(keys) > 4 else 0)
         ax.spines[["top", "right"]].set_visible(False)
     return figure
+
+
+def plot_score_against_cost(table: Any, score: str, cost: str) -> Any:
+    """Does spending more pay? Each variant as a point: its mean `score` against its mean
+    `cost` per answer (a column of ``Comparison.cost_table()``), labelled by the variant."""
+    from matplotlib.figure import Figure
+
+    register_png_formatter()
+    figure = Figure(figsize=(6.0, 4.0), layout="constrained")
+    ax = figure.subplots()
+    for i, row in enumerate(table.itertuples(index=False)):
+        x, y = getattr(row, _attr(table, cost)), getattr(row, _attr(table, score))
+        ax.scatter([x], [y], color=PALETTE[i % len(PALETTE)], s=60, zorder=3)
+        ax.annotate(str(row[0]), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.set(title=f"{score} against {cost}", xlabel=cost, ylabel=f"{score} (mean)")
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.grid(alpha=0.3)
+    return figure
+
+
+def _attr(table: Any, column: str) -> str:
+    """The attribute itertuples gives `column` (names with spaces are renamed by position)."""
+    names = list(table.columns)
+    return column if column.isidentifier() else f"_{names.index(column)}"
