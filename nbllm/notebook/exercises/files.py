@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from nbllm.core.files import write_atomically
 from nbllm.errors import InvalidParameterError, NBLLMError
-from nbllm.notebook.compare.saved_runs import public_identity, without_secrets, write_atomically
+from nbllm.notebook.compare.saved_runs import public_identity, without_secrets
 from nbllm.notebook.handed_in import gather
 
 FORMAT = "nbllm-exercise"
