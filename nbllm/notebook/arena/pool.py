@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nbllm.errors import InvalidParameterError
@@ -54,15 +55,26 @@ def pool(sources: Any, ids: dict[str, str] | None = None, prompts: list[str] | N
     """Pool the vote files in `sources` (a file, a folder of them, or a list of either).
 
     `ids` (name -> what the contender is) and `prompts` are the arena's; without them the
-    contenders and prompts are those of the first file's votes. A vote is counted once by its
-    id; a vote about other contenders or prompts, or one that does not say what was compared,
-    is left out and the note names the file and voter it came from."""
+    contenders and prompts are those of the first readable file's votes. A vote is counted once
+    by its id; a vote about other contenders or prompts, or one that does not say what was
+    compared, is left out and the note names the file and voter it came from. A file that
+    cannot be read (not a regular file, over 256 MB, not a vote file) is left out with
+    a note saying why."""
     files = gather(sources, PATTERNS, "vote file", "sources", "Pool")
-    read = [(path, vote) for path in files for vote in read_votes(path)]
+    read: list[tuple[Path, Vote]] = []
+    unread: dict[Path, str] = {}
+    for path in files:
+        try:
+            read.extend((path, vote) for vote in read_votes(path, "sources"))
+        except InvalidParameterError as exc:
+            unread[path] = str(exc)
+    if len(unread) == len(files):
+        raise InvalidParameterError("No vote file could be read: " + " ".join(unread.values()), "sources")
     if ids is None:
-        first = [v for p, v in read if p == files[0] and v.a_id and v.b_id]
+        start = next(p for p in files if p not in unread)
+        first = [v for p, v in read if p == start and v.a_id and v.b_id]
         if not first:
-            raise InvalidParameterError(f"{files[0]} holds no votes that say what was compared.", "sources")
+            raise InvalidParameterError(f"{start} holds no votes that say what was compared.", "sources")
         names: dict[str, Counter[str]] = {}
         for v in first:
             names.setdefault(v.a_id, Counter())[v.a] += 1
@@ -86,7 +98,7 @@ def pool(sources: Any, ids: dict[str, str] | None = None, prompts: list[str] | N
                 v.prompt, known[v.a_id], known[v.b_id], v.winner, who, v.a_id, v.b_id, v.uid
             )
     votes = list(counted.values())
-    left_out = [
+    left_out = list(unread.values()) + [
         f"{n} vote{'s' * (n != 1)} in {file} (voter {voter!r}) "
         + why.format(are="are" if n != 1 else "is", es="" if n != 1 else "es")
         for (why, file, voter), n in other.items()

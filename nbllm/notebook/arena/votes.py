@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import sqlite3
 import time
 import uuid
@@ -20,8 +21,10 @@ from typing import Any
 
 from nbllm.errors import InvalidParameterError, MissingDependencyError
 from nbllm.llms.backend import model_identity
+from nbllm.notebook.handed_in import check_file
 
 CHOICES = ("A", "B", "tie", "both_bad")
+FILE_LIMIT = 256 * 2**20  # bytes: a whole class's shared file fits; a bigger one is not read
 ELO = 400 / math.log(10)  # Bradley-Terry log-strengths on the Elo scale, centred on 1000
 SCHEMA = """CREATE TABLE IF NOT EXISTS votes (
     id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, prompt TEXT NOT NULL,
@@ -116,22 +119,24 @@ class VoteStore:
         return read_votes(self.path)
 
 
-def read_votes(path: str | Path) -> list[Vote]:
+def read_votes(path: str | Path, field: str = "path") -> list[Vote]:
     """Every vote in the file at `path`, oldest first, read without writing to it (a vote from
-    before votes had ids gets one made of what it holds)."""
+    before votes had ids gets one made of what it holds). Only a regular file of at most
+    ``FILE_LIMIT`` bytes is opened; the error names the file and says why it is not read."""
     path = Path(path)
-    if not path.is_file():
-        raise InvalidParameterError(f"No vote file at {path}.", "path")
+    if not os.path.lexists(path):
+        raise InvalidParameterError(f"No vote file at {path}.", field)
+    check_file(path, FILE_LIMIT, "vote file", field)
     db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     try:
         have = {row[1] for row in db.execute("PRAGMA table_info(votes)")}
         if not have:
-            raise InvalidParameterError(f"{path} holds no arena votes.", "path")
+            raise InvalidParameterError(f"{path} holds no arena votes.", field)
         wanted = ["time", "prompt", "a", "b", "winner", "voter", *ADDED_COLUMNS]
         columns = ", ".join(c if c in have else "''" for c in wanted)
         rows = db.execute(f"SELECT {columns} FROM votes ORDER BY id").fetchall()
     except sqlite3.DatabaseError as exc:
-        raise InvalidParameterError(f"{path} is not an arena's vote file ({exc}).", "path") from None
+        raise InvalidParameterError(f"{path} is not an arena's vote file ({exc}).", field) from None
     finally:
         db.close()
     votes = []
