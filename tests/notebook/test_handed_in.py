@@ -1,22 +1,30 @@
 """Files from a class, some careless, one hostile, read safely: a named pipe, a folder, a link to
 a device, a link to nothing or an oversized file in a hand-in folder is left out with a note
 naming it (never read, so nothing stalls); a damaged exercise file is its own row naming the
-field while the others' rows stay whole. Real files, pipes and links; no model runs (scripted
-answers)."""
+field while the others' rows stay whole; exported vote files read in a folder the reader may
+not write to. Real files, pipes, links and SQLite files; no model runs (scripted answers)."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 import nbllm
+from nbllm.errors import InvalidParameterError
+from nbllm.notebook.arena.votes import read_votes
 from nbllm.notebook.exercises import files
 from nbllm.notebook.exercises.files import Attempt, Sample
 from tests.scripted import ScriptedLLM
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _hand_in(folder: Path, student: str) -> Path:
@@ -112,3 +120,65 @@ def test_a_damaged_exercise_file_is_its_own_row_naming_the_field(tmp_path: Path)
     assert all(
         n.startswith("could not read: ") for f, n in notes.items() if f not in ("ada.json", "bob.json")
     )
+
+
+def _wal_mode(path: Path) -> bool:
+    return path.read_bytes()[18:20] == b"\x02\x02"  # SQLite's header: 2 is WAL, 1 rollback
+
+
+TEACHER = """
+import os, sys
+import nbllm
+nbllm.Arena.pooled(sys.argv[2])  # as root, once elsewhere: this python and its modules live in
+# a folder only root may read, so every module the pooling needs is imported first
+if os.geteuid() == 0:  # root writes anywhere: read as 'nobody', who may not write to the folder
+    os.setgid(65534)
+    os.setuid(65534)
+pooled = nbllm.Arena.pooled(sys.argv[1])
+print(pooled.votes, pooled.files)
+print(*pooled.left_out, sep="\\n")
+"""
+
+
+@pytest.mark.timeout(120)
+def test_exported_votes_pool_from_a_folder_the_teacher_cannot_write(tmp_path: Path) -> None:
+    arena = _arena(tmp_path / "mine.sqlite3")
+    arena.vote("A")
+    arena.next()
+    arena.vote("tie")
+    assert _wal_mode(arena.store.path)  # the file voted into serves several kernels at once
+    shared = Path(tempfile.mkdtemp())  # outside pytest's private folders, so 'nobody' can reach it
+    folder = shared / "handed-in"
+    try:
+        exported = arena.export_votes(folder / "ada.sqlite3")
+        warm = shutil.copy(exported, tmp_path / "warm-up.sqlite3")
+        assert [p.name for p in folder.iterdir()] == ["ada.sqlite3"]  # no journal left beside it
+        shutil.copy(arena.store.path, folder / "bob.sqlite3")  # an export by an older nbllm: WAL
+        assert _wal_mode(folder / "bob.sqlite3")
+        live = sqlite3.connect(arena.store.path)
+        live.execute("PRAGMA wal_autocheckpoint=0")
+        with live:
+            live.execute("UPDATE votes SET voter = 'cy'")  # in the log only, not yet in the file
+        for name in ("", "-wal"):  # a copy taken while votes wait in the log
+            shutil.copy(f"{arena.store.path}{name}", folder / f"cy.sqlite3{name}")
+        live.close()
+        for path in [shared, folder, *folder.iterdir()]:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        folder.chmod(0o555)
+        exported_in_wal = _wal_mode(exported)
+        done = subprocess.run([sys.executable, "-c", TEACHER, str(folder), warm], capture_output=True, text=True,
+                              timeout=100, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    finally:
+        for path in [shared, folder]:
+            path.chmod(0o755)
+        shutil.rmtree(shared)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not exported_in_wal  # exported in the mode any reader can open
+    counted, *left_out = done.stdout.strip().split("\n")
+    assert counted == "2 3"  # ada's and bob's files read, each vote counted once
+    assert len(left_out) == 1 and "cy.sqlite3 could not be read (unable to open database file)" in left_out[0]
+    assert "is not an arena's vote file" not in left_out[0]  # a read error is not a wrong file
+    junk = tmp_path / "junk.sqlite3"
+    junk.write_text("not a database, just text" * 100)
+    with pytest.raises(InvalidParameterError, match="is not an arena's vote file"):
+        read_votes(junk)

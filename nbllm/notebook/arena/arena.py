@@ -184,8 +184,9 @@ class Arena(w.VBox):
 
     def export_votes(self, path: str | Path) -> Path:
         """Copy this arena's votes (each with its id) to the vote file at `path`, for a
-        teacher to pool with ``Arena.pooled``; votes the file already holds are not added again."""
-        target = VoteStore(path)
+        teacher to pool with ``Arena.pooled``; votes the file already holds are not added again.
+        The file is in SQLite's rollback mode: it reads anywhere, a read-only folder too."""
+        target = VoteStore(path, wal=False)
         have = {v.uid for v in target.votes()}
         for vote in self._split()[0]:
             if vote.uid not in have:

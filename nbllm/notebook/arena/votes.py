@@ -62,16 +62,18 @@ def choice(value: str) -> str:
 
 
 class VoteStore:
-    """Votes in a SQLite file (WAL, waiting up to 30 s for another voter's write)."""
+    """Votes in a SQLite file, waiting up to 30 s for another voter's write. A file voted into
+    is in WAL mode (several kernels at once); an exported one (``wal=False``) in the rollback
+    mode, which any reader can open, in a folder it may not write to as well."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, wal: bool = True) -> None:
         self.path = Path(path).absolute()  # a later %cd does not move it
         self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + 30
         while True:  # another voter may be creating the file at this very moment
             db = self._connect()
             try:
-                db.execute("PRAGMA journal_mode=WAL")  # kept in the file: set once
+                db.execute(f"PRAGMA journal_mode={'WAL' if wal else 'DELETE'}")  # kept in the file
                 with db:
                     db.execute(SCHEMA)
                     have = {row[1] for row in db.execute("PRAGMA table_info(votes)")}
@@ -127,24 +129,56 @@ def read_votes(path: str | Path, field: str = "path") -> list[Vote]:
     if not os.path.lexists(path):
         raise InvalidParameterError(f"No vote file at {path}.", field)
     check_file(path, FILE_LIMIT, "vote file", field)
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    uri = path.resolve().as_uri()
     try:
-        have = {row[1] for row in db.execute("PRAGMA table_info(votes)")}
-        if not have:
-            raise InvalidParameterError(f"{path} holds no arena votes.", field)
-        wanted = ["time", "prompt", "a", "b", "winner", "voter", *ADDED_COLUMNS]
-        columns = ", ".join(c if c in have else "''" for c in wanted)
-        rows = db.execute(f"SELECT {columns} FROM votes ORDER BY id").fetchall()
+        try:
+            rows = _rows(f"{uri}?mode=ro")
+        except sqlite3.OperationalError as exc:
+            # a WAL file in a folder this reader may not write to: SQLite cannot open it as a live
+            # reader does, but can as a file nobody changes, if all its votes are in the file
+            kind = getattr(exc, "sqlite_errorname", "")
+            if not (kind.startswith("SQLITE_READONLY") or kind == "SQLITE_CANTOPEN") or _wal(path):
+                raise
+            rows = _rows(f"{uri}?mode=ro&immutable=1")
     except sqlite3.DatabaseError as exc:
-        raise InvalidParameterError(f"{path} is not an arena's vote file ({exc}).", field) from None
-    finally:
-        db.close()
+        kind = getattr(exc, "sqlite_errorname", "")
+        if kind == "SQLITE_NOTADB":
+            raise InvalidParameterError(f"{path} is not an arena's vote file ({exc}).", field) from None
+        if kind == "SQLITE_CORRUPT":
+            raise InvalidParameterError(f"{path} is a damaged vote file ({exc}).", field) from None
+        where = kind.startswith("SQLITE_READONLY") or kind == "SQLITE_CANTOPEN"
+        advice = ": copy it (and its -wal file) to a folder you can write to, and read it there" * where
+        raise InvalidParameterError(f"{path} could not be read ({exc}){advice}.", field) from None
+    if rows is None:
+        raise InvalidParameterError(f"{path} holds no arena votes.", field)
     votes = []
     for when, *fields in rows:
         if not fields[-1]:
             fields[-1] = hashlib.sha256(repr((when, *fields[:-1])).encode()).hexdigest()[:32]
         votes.append(Vote(*fields))
     return votes
+
+
+def _wal(path: Path) -> bool:
+    """Whether votes may wait in the file's write-ahead log, beside it."""
+    try:
+        return Path(f"{path}-wal").stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _rows(uri: str) -> list[Any] | None:
+    """The votes table's rows (columns it lacks read as ''), or None if the file has none."""
+    db = sqlite3.connect(uri, uri=True, timeout=30)
+    try:
+        have = {row[1] for row in db.execute("PRAGMA table_info(votes)")}
+        if not have:
+            return None
+        wanted = ["time", "prompt", "a", "b", "winner", "voter", *ADDED_COLUMNS]
+        columns = ", ".join(c if c in have else "''" for c in wanted)
+        return db.execute(f"SELECT {columns} FROM votes ORDER BY id").fetchall()
+    finally:
+        db.close()
 
 
 def ranking(votes: Sequence[Vote], contenders: Sequence[str], resamples: int = 200, seed: int = 0) -> Any:
