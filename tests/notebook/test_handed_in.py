@@ -2,7 +2,8 @@
 a device, a link to nothing or an oversized file in a hand-in folder is left out with a note
 naming it (never read, so nothing stalls); a damaged exercise file is its own row naming the
 field while the others' rows stay whole; exported vote files read in a folder the reader may
-not write to. Real files, pipes, links and SQLite files; no model runs (scripted answers)."""
+not write to; and one vote held by two files with two outcomes is named, the first one kept.
+Real files, pipes, links and SQLite files throughout; no model runs (scripted answers)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import nbllm
-from nbllm.errors import InvalidParameterError
+from nbllm.errors import InvalidParameterError, NBLLMWarning
 from nbllm.notebook.arena.votes import read_votes
 from nbllm.notebook.exercises import files
 from nbllm.notebook.exercises.files import Attempt, Sample
@@ -122,6 +123,17 @@ def test_a_damaged_exercise_file_is_its_own_row_naming_the_field(tmp_path: Path)
     )
 
 
+def test_an_attempt_two_files_tell_differently_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "class"
+    doc = json.loads(_hand_in(folder, "ada").read_text())
+    doc["attempts"][0]["samples"][0]["answer"] = "Paris, France"  # the same attempt, edited
+    (folder / "ada2.json").write_text(json.dumps(doc))
+    shutil.copy(folder / "ada.json", folder / "ada3.json")  # the same attempt again: no note
+    row = nbllm.class_results(folder).iloc[0]
+    assert row["attempts"] == 1 and row["file"] == "ada.json, ada2.json, ada3.json"
+    assert row["note"] == "attempt ada-1 differs in ada.json and ada2.json: ada.json's kept"
+
+
 def _wal_mode(path: Path) -> bool:
     return path.read_bytes()[18:20] == b"\x02\x02"  # SQLite's header: 2 is WAL, 1 rollback
 
@@ -182,3 +194,27 @@ def test_exported_votes_pool_from_a_folder_the_teacher_cannot_write(tmp_path: Pa
     junk.write_text("not a database, just text" * 100)
     with pytest.raises(InvalidParameterError, match="is not an arena's vote file"):
         read_votes(junk)
+
+
+def test_one_vote_with_two_outcomes_in_two_files_is_named(tmp_path: Path) -> None:
+    arena = _arena(tmp_path / "mine.sqlite3")
+    arena.vote("A")
+    winner, loser = arena.revealed.a, arena.revealed.b
+    folder = tmp_path / "class"
+    first = arena.export_votes(folder / "1-ada.sqlite3")
+    shutil.copy(first, folder / "2-ada-copy.sqlite3")  # the same vote again: counted once, no note
+    shutil.copy(first, folder / "3-ada-edited.sqlite3")
+    db = sqlite3.connect(folder / "3-ada-edited.sqlite3")
+    with db:
+        db.execute("UPDATE votes SET winner = 'B'")  # edited by hand: the other contender won
+    db.close()
+    with pytest.warns(NBLLMWarning, match="held by two files with different outcomes"):
+        pooled = nbllm.Arena.pooled(folder)
+    assert pooled.votes == 1 and pooled.files == 3
+    assert pooled.ranking.set_index("contender").loc[winner, "wins"] == 1  # the first file's vote
+    assert pooled.conflicts == [
+        f"vote {arena.votes()[0].uid[:12]} is in 1-ada.sqlite3 (on 'Name a colour.': {winner} won) and in "
+        f"3-ada-edited.sqlite3 (on 'Name a colour.': {loser} won): the one in 1-ada.sqlite3, read first, "
+        "was counted"
+    ]
+    assert "3-ada-edited.sqlite3" in pooled._repr_html_()

@@ -178,7 +178,9 @@ def class_results(paths: Any, recheck: bool = False, llm: Any = None, exercises:
     and its settings, reproduced, note, file. A file that cannot be read is a row whose note
     says why and, for a damaged one, which field: among them anything that is not a regular
     file (a folder, a named pipe, a device or a link to one) and a file over ``FILE_LIMIT``
-    (16 MB), which are never read. A student's attempts handed in twice count once.
+    (16 MB), which are never read. A student's attempts handed in twice count once; an attempt
+    that two files tell differently counts as the first file read tells it, and the note names
+    both files.
 
     ``recheck=True`` runs each claimed pass again, on the same prompt, settings and seeds,
     answered afresh (not from a cache) and marked by the teacher's own check: ``exercises=``
@@ -206,15 +208,21 @@ def class_results(paths: Any, recheck: bool = False, llm: Any = None, exercises:
                          "file": path.name})  # fmt: skip
             continue
         key = (str(doc.get("student") or path.stem), str(doc["exercise"]["id"]))
-        group = groups.setdefault(key, {"attempts": {}, "files": []})
+        group = groups.setdefault(key, {"attempts": {}, "files": [], "clashes": []})
         group["files"].append(path.name)
         for index, attempt in enumerate(doc["attempts"]):
-            group["attempts"].setdefault(attempt.uid or f"{path.name}:{index}", attempt)
+            uid = attempt.uid or f"{path.name}:{index}"
+            kept, where = group["attempts"].setdefault(uid, (attempt, path.name))
+            if kept != attempt:  # one attempt, told two ways: the first file read is kept
+                group["clashes"].append(
+                    f"attempt {uid[:12]} differs in {where} and {path.name}: {where}'s kept"
+                )
     for (student, ident), group in groups.items():
-        attempts = sorted(group["attempts"].values(), key=lambda a: a.timestamp)
+        attempts = sorted((a for a, _ in group["attempts"].values()), key=lambda a: a.timestamp)
         row = _row(student, ident, attempts, ", ".join(group["files"]))
         if recheck and row["passed"]:
             row.update(_recheck(known.get(ident), ident, attempts, llm))
+        row["note"] = "; ".join(n for n in (*group["clashes"], row["note"]) if n)
         rows.append(row)
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["reproduced"] = frame["reproduced"].astype("boolean")
