@@ -5,6 +5,7 @@ them, bundle files that keep their mode and line endings, model names in any cas
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import nbllm
+from nbllm.core import files
 from nbllm.engine import bundle_file as bundle
 from nbllm.engine import loop
 from nbllm.notebook.magic import magic_words
@@ -63,12 +65,45 @@ def test_a_file_held_open_is_replaced_once_it_is_let_go(
         real(a, b)
 
     monkeypatch.setattr(os, "replace", held)
-    bundle.replace_file(source, target, waits=(0.01, 0.01, 0.01))
+    files.replace_file(source, target, waits=(0.01, 0.01, 0.01))
     assert target.read_text() == "new" and len(refused) == 2
     refused.clear()
     source.write_text("newer")
     with pytest.raises(PermissionError):
-        bundle.replace_file(source, target, waits=(0.01,))  # held for good: the error reaches the caller
+        files.replace_file(source, target, waits=(0.01,))  # held for good: the error reaches the caller
+
+
+def test_every_file_written_in_place_is_synced_and_waits_for_a_held_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Bundles, exercise files and saved comparisons share one writer: each file is on disk
+    (fsync) before it replaces the old one, and a replace Windows refuses is tried again."""
+    from nbllm.notebook.exercises import files as exercise_files
+    from tests.scripted import ScriptedLLM
+
+    comparison = nbllm.compare(["Say hi."], params=[{"temperature": 0.1}], llm=ScriptedLLM(), progress=False)
+    real_replace, real_fsync = os.replace, os.fsync
+    refused: list[str] = []
+    synced: list[int] = []
+
+    def held(a: str, b: str) -> None:
+        if Path(b).name not in refused:  # each target is held the first time
+            refused.append(Path(b).name)
+            raise PermissionError(13, "the file is held by another process")
+        real_replace(a, b)
+
+    monkeypatch.setattr(os, "replace", held)
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    bundle.save(tmp_path / "lesson.nbllm", [])
+    exercise_files.write(tmp_path / "ada.json", {"format": "nbllm-exercise"})
+    comparison.save(tmp_path / "monday")
+    assert refused == ["lesson.nbllm", "ada.json", "monday.json"] and len(synced) == 3
+    assert json.loads((tmp_path / "ada.json").read_text()) == {"format": "nbllm-exercise"}
+    assert stat.S_IMODE((tmp_path / "ada.json").stat().st_mode) == 0o644  # readable by the teacher
+    (tmp_path / "ada.json").chmod(0o640)
+    exercise_files.write(tmp_path / "ada.json", {"format": "nbllm-exercise", "again": True})
+    assert stat.S_IMODE((tmp_path / "ada.json").stat().st_mode) == 0o640  # a rewrite keeps its mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ada.json", "lesson.nbllm", "monday.json"]
 
 
 def test_a_saved_bundle_keeps_its_mode_and_unix_line_endings(tmp_path: Path) -> None:

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
-import time
 from pathlib import Path
 from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from nbllm.core.files import write_atomically
 from nbllm.engine.cache import cache_key
 from nbllm.errors import BundleError
 
@@ -173,40 +171,4 @@ def save(path: str | Path, entries: list[BundleEntry]) -> None:
     )
     lines = [_CANONICAL.encode(e.stored()) for e in entries]
     text = json.dumps(head)[:-1] + ', "entries": [\n' + ",\n".join(lines) + "\n]}\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:  # the same bytes on Windows
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())  # on disk before it replaces the old file
-        _keep_mode(path, Path(tmp))
-        replace_file(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _keep_mode(path: Path, tmp: Path) -> None:
-    """A new file is readable by all (not mkstemp's 0600); a rewritten one keeps its own mode,
-    so a bundle a class shares stays readable."""
-    try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o644
-    os.chmod(tmp, mode)
-
-
-def replace_file(
-    source: str | Path, target: Path, waits: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4, 0.8)
-) -> None:
-    """``os.replace``, tried again for a moment while another program holds the target open
-    (Windows refuses then: an editor's preview, a virus scanner, a sync client)."""
-    for wait in (*waits, None):
-        try:
-            os.replace(source, target)
-            return
-        except PermissionError:
-            if wait is None:
-                raise
-            time.sleep(wait)
+    write_atomically(path, text)  # never half written, on disk, kept readable by the class

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from nbllm.engine.bundle_file import replace_file
+from nbllm.core.files import replace_file
 from nbllm.engine.cache import default_cache_dir
 from nbllm.errors import ModelNotFoundError
 

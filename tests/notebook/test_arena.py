@@ -3,6 +3,7 @@ on votes with a known order, and a round on the embedded model driven from code.
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 import nbllm
 from nbllm.notebook.arena.votes import Vote, VoteStore, ranking, win_rates
+from tests.scripted import ScriptedLLM
 
 VOTER = """
 import sys
@@ -210,3 +212,39 @@ def test_a_contender_that_gave_no_answer_is_never_voted_on(tmp_path: Path) -> No
     assert skipped.failed and arena.view.round == 1 and "skipped, not voted on" in arena.status.value
     arena._from_browser({"vote": "B", "round": 1})  # the skip button (or a key) counts for nothing either
     assert VoteStore(tmp_path / "v.sqlite3").votes() == [] and arena.view.round == 2
+
+
+def test_an_arena_counts_only_the_votes_on_its_own_prompts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NBLLM_CACHE_DIR", str(tmp_path / "cache"))
+    contenders, llm = {"careful": {"temperature": 0.3}, "wild": {"temperature": 1.2}}, ScriptedLLM()
+    colour = nbllm.Arena(contenders, ["Name a colour."], llm=llm, seed=0)
+    colour.vote("A")
+    colour.next()
+    colour.vote("B")
+    fruit = nbllm.Arena(contenders, ["Name a fruit."], llm=llm, seed=0)  # the same contenders
+    assert fruit.store.path != colour.store.path
+    assert fruit.votes() == [] and fruit.ranking(resamples=5)["votes"].sum() == 0
+    # one file for both: each arena counts its own prompt's votes, and says what it left out
+    shared = tmp_path / "shared.sqlite3"
+    nbllm.Arena(contenders, ["Name a colour."], llm=llm, path=shared, seed=0).vote("A")
+    both = nbllm.Arena(contenders, ["Name a fruit."], llm=llm, path=shared, seed=0)
+    assert both.votes() == [] and both.other_votes() == 1 and both.ranking(resamples=5)["votes"].sum() == 0
+    assert "other contenders or prompts" in both.status.value
+    # a default file named (as before) by the contenders alone is still read, by its prompts
+    ids = sorted(colour.ids.values())
+    older = (
+        tmp_path
+        / "cache"
+        / "arena"
+        / f"{hashlib.sha256(chr(10).join(ids).encode()).hexdigest()[:16]}.sqlite3"
+    )
+    VoteStore(older).add(Vote("Name a city.", "careful", "wild", "A", a_id=colour.ids["careful"],
+                              b_id=colour.ids["wild"]))  # fmt: skip
+    VoteStore(older).add(Vote("Name a tree.", "careful", "wild", "B", a_id=colour.ids["careful"],
+                              b_id=colour.ids["wild"]))  # fmt: skip
+    city = nbllm.Arena(contenders, ["Name a city."], llm=llm, seed=0)
+    assert city.store.path == older
+    assert [v.prompt for v in city.votes()] == ["Name a city."] and city.other_votes() == 1
+    assert city.ranking(resamples=5).set_index("contender").loc["careful", "wins"] == 1

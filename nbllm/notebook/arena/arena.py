@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import html
+import json
 import random
 import threading
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ class Arena(w.VBox):
     Contenders (a list, or a dict of name -> contender): LLMs, parameter settings (dicts, run on
     `llm`), generators, or prompt variants (strings with ``{prompt}``, run on `llm`). `llm`
     defaults to nbllm's embedded model. `path` is the votes file (default: one per set of
-    contenders in nbllm's cache folder). ``vote("A" | "B" | "tie" | "both_bad")`` votes from
+    contenders and prompts in nbllm's cache folder). ``vote("A" | "B" | "tie" | "both_bad")`` votes from
     code for the pair being judged (a decided pair still on screen is left for it); after a
     vote the decided pair stays on screen with its contenders' names until ``next()`` (the
     "Next pair" button, or the key n)."""
@@ -78,7 +79,7 @@ class Arena(w.VBox):
         for name, item in self.contenders.items():
             ident = contender_id(item, llm, options)
             self.ids[name] = ident if ident not in self.ids.values() else f"{ident}:{name}"  # one LLM twice
-        self.store = VoteStore(path or _default_path(list(self.ids.values())))
+        self.store = VoteStore(path or _default_path(list(self.ids.values()), self.prompts))
         self._rng = random.Random(seed)
         self._order: list[str] = []
         self._ahead = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbllm-arena")
@@ -144,23 +145,24 @@ class Arena(w.VBox):
                 self._show(note="Your vote came after that pair was decided, so it was not counted.")
 
     def votes(self) -> list[Vote]:
-        """The votes about these contenders (by what they are, under this arena's names); a
-        shared file's votes about other contenders are left out (see ``other_votes``)."""
+        """The votes about these contenders (by what they are, under this arena's names) on
+        this arena's prompts; a shared file's other votes are left out (see ``other_votes``)."""
         return self._split()[0]
 
     def other_votes(self) -> int:
-        """How many votes in the file are about other contenders (or older votes that do not
-        say what was compared): never counted in this arena's ranking."""
+        """How many votes in the file are about other contenders or other prompts (or older
+        votes that do not say what was compared): never counted in this arena's ranking."""
         return self._split()[1]
 
     def _split(self) -> tuple[list[Vote], int]:
         """One read of the file: this arena's votes (under its names) and how many others."""
         names = {ident: name for name, ident in self.ids.items()}
+        asked = set(self.prompts)
         everything = self.store.votes()
         mine = [
             Vote(v.prompt, names[v.a_id], names[v.b_id], v.winner, v.voter, v.a_id, v.b_id, v.uid)
             for v in everything
-            if v.a_id in names and v.b_id in names
+            if v.a_id in names and v.b_id in names and v.prompt in asked
         ]
         return mine, len(everything) - len(mine)
 
@@ -182,8 +184,9 @@ class Arena(w.VBox):
 
     def export_votes(self, path: str | Path) -> Path:
         """Copy this arena's votes (each with its id) to the vote file at `path`, for a
-        teacher to pool with ``Arena.pooled``; votes the file already holds are not added again."""
-        target = VoteStore(path)
+        teacher to pool with ``Arena.pooled``; votes the file already holds are not added again.
+        The file is in SQLite's rollback mode: it reads anywhere, a read-only folder too."""
+        target = VoteStore(path, wal=False)
         have = {v.uid for v in target.votes()}
         for vote in self._split()[0]:
             if vote.uid not in have:
@@ -265,8 +268,8 @@ class Arena(w.VBox):
         votes = len(mine)
         if others:
             note = (
-                f"{others} other votes in {self.store.path.name} are about other contenders (or do "
-                f"not say what was compared) and are not counted. {note}"
+                f"{others} other votes in {self.store.path.name} are about other contenders or "
+                f"prompts (or do not say what was compared) and are not counted. {note}"
             ).strip()
         if shown is self.current:
             status = f"<i>{votes} votes so far. Which answer is better?</i>"
@@ -313,11 +316,17 @@ def _named(contenders: Any) -> dict[str, Any]:
     return names
 
 
-def _default_path(ids: list[str]) -> Path:
+def _default_path(ids: list[str], prompts: list[str]) -> Path:
+    """The arena's own vote file, named by its contenders and prompts. One named by the
+    contenders alone (as nbllm named them before) is kept on where it exists: its votes on
+    other prompts are not counted."""
     from nbllm.engine.cache import default_cache_dir
 
-    digest = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16]
-    return default_cache_dir() / "arena" / f"{digest}.sqlite3"
+    folder = default_cache_dir() / "arena"
+    older = folder / f"{hashlib.sha256(chr(10).join(sorted(ids)).encode()).hexdigest()[:16]}.sqlite3"
+    what = json.dumps({"contenders": sorted(ids), "prompts": sorted(set(prompts))})
+    named = folder / f"{hashlib.sha256(what.encode()).hexdigest()[:16]}.sqlite3"
+    return older if older.exists() and not named.exists() else named
 
 
 def _check(item: Any) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import sqlite3
 import time
 import uuid
@@ -20,8 +21,10 @@ from typing import Any
 
 from nbllm.errors import InvalidParameterError, MissingDependencyError
 from nbllm.llms.backend import model_identity
+from nbllm.notebook.handed_in import check_file
 
 CHOICES = ("A", "B", "tie", "both_bad")
+FILE_LIMIT = 256 * 2**20  # bytes: a whole class's shared file fits; a bigger one is not read
 ELO = 400 / math.log(10)  # Bradley-Terry log-strengths on the Elo scale, centred on 1000
 SCHEMA = """CREATE TABLE IF NOT EXISTS votes (
     id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, prompt TEXT NOT NULL,
@@ -59,16 +62,18 @@ def choice(value: str) -> str:
 
 
 class VoteStore:
-    """Votes in a SQLite file (WAL, waiting up to 30 s for another voter's write)."""
+    """Votes in a SQLite file, waiting up to 30 s for another voter's write. A file voted into
+    is in WAL mode (several kernels at once); an exported one (``wal=False``) in the rollback
+    mode, which any reader can open, in a folder it may not write to as well."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, wal: bool = True) -> None:
         self.path = Path(path).absolute()  # a later %cd does not move it
         self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + 30
         while True:  # another voter may be creating the file at this very moment
             db = self._connect()
             try:
-                db.execute("PRAGMA journal_mode=WAL")  # kept in the file: set once
+                db.execute(f"PRAGMA journal_mode={'WAL' if wal else 'DELETE'}")  # kept in the file
                 with db:
                     db.execute(SCHEMA)
                     have = {row[1] for row in db.execute("PRAGMA table_info(votes)")}
@@ -116,30 +121,64 @@ class VoteStore:
         return read_votes(self.path)
 
 
-def read_votes(path: str | Path) -> list[Vote]:
+def read_votes(path: str | Path, field: str = "path") -> list[Vote]:
     """Every vote in the file at `path`, oldest first, read without writing to it (a vote from
-    before votes had ids gets one made of what it holds)."""
+    before votes had ids gets one made of what it holds). Only a regular file of at most
+    ``FILE_LIMIT`` bytes is opened; the error names the file and says why it is not read."""
     path = Path(path)
-    if not path.is_file():
-        raise InvalidParameterError(f"No vote file at {path}.", "path")
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    if not os.path.lexists(path):
+        raise InvalidParameterError(f"No vote file at {path}.", field)
+    check_file(path, FILE_LIMIT, "vote file", field)
+    uri = path.resolve().as_uri()
     try:
-        have = {row[1] for row in db.execute("PRAGMA table_info(votes)")}
-        if not have:
-            raise InvalidParameterError(f"{path} holds no arena votes.", "path")
-        wanted = ["time", "prompt", "a", "b", "winner", "voter", *ADDED_COLUMNS]
-        columns = ", ".join(c if c in have else "''" for c in wanted)
-        rows = db.execute(f"SELECT {columns} FROM votes ORDER BY id").fetchall()
+        try:
+            rows = _rows(f"{uri}?mode=ro")
+        except sqlite3.OperationalError as exc:
+            # a WAL file in a folder this reader may not write to: SQLite cannot open it as a live
+            # reader does, but can as a file nobody changes, if all its votes are in the file
+            kind = getattr(exc, "sqlite_errorname", "")
+            if not (kind.startswith("SQLITE_READONLY") or kind == "SQLITE_CANTOPEN") or _wal(path):
+                raise
+            rows = _rows(f"{uri}?mode=ro&immutable=1")
     except sqlite3.DatabaseError as exc:
-        raise InvalidParameterError(f"{path} is not an arena's vote file ({exc}).", "path") from None
-    finally:
-        db.close()
+        kind = getattr(exc, "sqlite_errorname", "")
+        if kind == "SQLITE_NOTADB":
+            raise InvalidParameterError(f"{path} is not an arena's vote file ({exc}).", field) from None
+        if kind == "SQLITE_CORRUPT":
+            raise InvalidParameterError(f"{path} is a damaged vote file ({exc}).", field) from None
+        where = kind.startswith("SQLITE_READONLY") or kind == "SQLITE_CANTOPEN"
+        advice = ": copy it (and its -wal file) to a folder you can write to, and read it there" * where
+        raise InvalidParameterError(f"{path} could not be read ({exc}){advice}.", field) from None
+    if rows is None:
+        raise InvalidParameterError(f"{path} holds no arena votes.", field)
     votes = []
     for when, *fields in rows:
         if not fields[-1]:
             fields[-1] = hashlib.sha256(repr((when, *fields[:-1])).encode()).hexdigest()[:32]
         votes.append(Vote(*fields))
     return votes
+
+
+def _wal(path: Path) -> bool:
+    """Whether votes may wait in the file's write-ahead log, beside it."""
+    try:
+        return Path(f"{path}-wal").stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _rows(uri: str) -> list[Any] | None:
+    """The votes table's rows (columns it lacks read as ''), or None if the file has none."""
+    db = sqlite3.connect(uri, uri=True, timeout=30)
+    try:
+        have = {row[1] for row in db.execute("PRAGMA table_info(votes)")}
+        if not have:
+            return None
+        wanted = ["time", "prompt", "a", "b", "winner", "voter", *ADDED_COLUMNS]
+        columns = ", ".join(c if c in have else "''" for c in wanted)
+        return db.execute(f"SELECT {columns} FROM votes ORDER BY id").fetchall()
+    finally:
+        db.close()
 
 
 def ranking(votes: Sequence[Vote], contenders: Sequence[str], resamples: int = 200, seed: int = 0) -> Any:

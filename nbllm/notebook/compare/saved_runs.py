@@ -10,15 +10,13 @@ from __future__ import annotations
 import html
 import io
 import json
-import os
 import re
-import stat
-import tempfile
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nbllm.core.files import write_atomically
 from nbllm.errors import InvalidParameterError, NBLLMError
 
 FORMAT = "nbllm-comparison"
@@ -49,24 +47,6 @@ def save(comparison: Any, path: Path) -> Path:
         "frame": json.loads(comparison.frame.to_json(orient="table", index=False, default_handler=str)),
     }
     return write_atomically(path, json.dumps(document, default=str, ensure_ascii=False))
-
-
-def write_atomically(path: Path, text: str) -> Path:
-    """Write `text` to `path` whole or not at all: a temporary file beside it, then os.replace
-    (a reader never sees half a file, and a failed write leaves the old one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        # mkstemp makes the file private; keep the old file's mode, or let others read it (a
-        # teacher reads a class's files in a shared folder)
-        os.chmod(temporary, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644)
-        os.replace(temporary, path)  # no other handle holds the new file, also on Windows
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def read(path: Path) -> dict[str, Any]:

@@ -11,14 +11,18 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from nbllm.core.files import write_atomically
 from nbllm.errors import InvalidParameterError, NBLLMError
-from nbllm.notebook.compare.saved_runs import public_identity, without_secrets, write_atomically
-from nbllm.notebook.handed_in import gather
+from nbllm.notebook.compare.saved_runs import public_identity, without_secrets
+from nbllm.notebook.handed_in import gather, read_bytes
 
 FORMAT = "nbllm-exercise"
 VERSION = 1
+FILE_LIMIT = 16 * 2**20  # bytes: far more than a student's attempts fill; a bigger file is left out
 COLUMNS = ["student", "exercise", "passed", "attempts", "best", "best_prompt", "settings",
            "reproduced", "note", "file"]  # fmt: skip
 
@@ -76,11 +80,6 @@ class Attempt:
         data["settings"] = without_secrets(self.settings)
         return data
 
-    @staticmethod
-    def from_dict(data: dict[str, Any]) -> Attempt:
-        samples = tuple(Sample(**s) for s in data.get("samples", ()))
-        return Attempt(**{**data, "samples": samples, "settings": dict(data.get("settings") or {})})
-
 
 def document(rules: dict[str, Any], student: str, model: Any, attempts: list[Attempt]) -> dict[str, Any]:
     """What a student's file holds: the exercise's rules, who, on which model, every attempt."""
@@ -106,26 +105,68 @@ def write(path: Path, doc: dict[str, Any]) -> Path:
     return write_atomically(path, json.dumps(doc, ensure_ascii=False, indent=1, default=str))
 
 
+class _SampleShape(BaseModel):
+    index: int
+    seed: int
+    answer: Optional[str] = None
+    mark: Optional[float] = None
+    passed: bool
+    error: str = ""
+
+
+class _AttemptShape(BaseModel):
+    prompt: str
+    settings: dict[str, Any] = {}
+    samples: list[_SampleShape] = []
+    passed: bool
+    timestamp: str
+    hint: str = ""
+    uid: str = ""
+    need: int = 0
+
+
+class _RulesShape(BaseModel):
+    model_config = ConfigDict(extra="allow")  # the exercise's rules as written; its id is needed
+
+    id: str
+
+
+class _FileShape(BaseModel):
+    """What an exercise file must hold to be read (fields added by a later nbllm are ignored)."""
+
+    version: int = 0
+    student: str = ""
+    exercise: _RulesShape
+    passed: bool = False
+    attempts: list[_AttemptShape] = []
+
+
 def read(path: Path) -> dict[str, Any]:
     """A student's file as written by ``Exercise.export``, its attempts as Attempts; an error
-    naming the file when it is not one."""
+    naming the file (and the field) when it is not one, or not a regular file of at most
+    ``FILE_LIMIT`` bytes."""
+    data = read_bytes(Path(path), FILE_LIMIT, "exercise file")
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidParameterError(f"No exercise file at {path}.", "paths") from None
-    except (ValueError, UnicodeDecodeError) as exc:
+        doc = json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidParameterError(f"{path} is not an exercise file (not JSON: {exc}).", "paths") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise InvalidParameterError(f"{path} is not an exercise file (made by exercise.export).", "paths")
-    if doc.get("version", 0) > VERSION:
+    if isinstance(doc.get("version"), int) and doc["version"] > VERSION:
         raise InvalidParameterError(f"{path} was written by a newer nbllm ({doc.get('nbllm')}).", "paths")
     try:
-        doc["attempts"] = [Attempt.from_dict(a) for a in doc.get("attempts", [])]
-        if not isinstance(doc["exercise"]["id"], str):  # every file names its exercise
-            raise TypeError("the exercise's id is not a text")
-    except (TypeError, KeyError, AttributeError) as exc:
-        raise InvalidParameterError(f"{path} is a damaged exercise file ({exc!r}).", "paths") from None
-    return doc
+        shape = _FileShape.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "the file"
+        raise InvalidParameterError(
+            f"{path} is a damaged exercise file ({field}: {first['msg']}).", "paths"
+        ) from None
+    attempts = [
+        Attempt(**{**a.model_dump(), "samples": tuple(Sample(**s.model_dump()) for s in a.samples)})
+        for a in shape.attempts
+    ]
+    return {**doc, "student": shape.student, "exercise": shape.exercise.model_dump(), "attempts": attempts}
 
 
 def class_results(paths: Any, recheck: bool = False, llm: Any = None, exercises: Any = None) -> Any:
@@ -135,7 +176,11 @@ def class_results(paths: Any, recheck: bool = False, llm: Any = None, exercises:
     Columns: student, exercise (its id), passed (as the file claims), attempts, best (the
     passing attempt's "4 of 5 answers pass (4 needed)", or the best failed one's), best_prompt
     and its settings, reproduced, note, file. A file that cannot be read is a row whose note
-    says why. A student's attempts handed in twice count once.
+    says why and, for a damaged one, which field: among them anything that is not a regular
+    file (a folder, a named pipe, a device or a link to one) and a file over ``FILE_LIMIT``
+    (16 MB), which are never read. A student's attempts handed in twice count once; an attempt
+    that two files tell differently counts as the first file read tells it, and the note names
+    both files.
 
     ``recheck=True`` runs each claimed pass again, on the same prompt, settings and seeds,
     answered afresh (not from a cache) and marked by the teacher's own check: ``exercises=``
@@ -163,15 +208,21 @@ def class_results(paths: Any, recheck: bool = False, llm: Any = None, exercises:
                          "file": path.name})  # fmt: skip
             continue
         key = (str(doc.get("student") or path.stem), str(doc["exercise"]["id"]))
-        group = groups.setdefault(key, {"attempts": {}, "files": []})
+        group = groups.setdefault(key, {"attempts": {}, "files": [], "clashes": []})
         group["files"].append(path.name)
         for index, attempt in enumerate(doc["attempts"]):
-            group["attempts"].setdefault(attempt.uid or f"{path.name}:{index}", attempt)
+            uid = attempt.uid or f"{path.name}:{index}"
+            kept, where = group["attempts"].setdefault(uid, (attempt, path.name))
+            if kept != attempt:  # one attempt, told two ways: the first file read is kept
+                group["clashes"].append(
+                    f"attempt {uid[:12]} differs in {where} and {path.name}: {where}'s kept"
+                )
     for (student, ident), group in groups.items():
-        attempts = sorted(group["attempts"].values(), key=lambda a: a.timestamp)
+        attempts = sorted((a for a, _ in group["attempts"].values()), key=lambda a: a.timestamp)
         row = _row(student, ident, attempts, ", ".join(group["files"]))
         if recheck and row["passed"]:
             row.update(_recheck(known.get(ident), ident, attempts, llm))
+        row["note"] = "; ".join(n for n in (*group["clashes"], row["note"]) if n)
         rows.append(row)
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["reproduced"] = frame["reproduced"].astype("boolean")
