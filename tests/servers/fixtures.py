@@ -1,6 +1,7 @@
 """The test servers' fixtures, registered for every test under tests/ by one import in
 tests/conftest.py."""
 
+from tests.servers.openai_conformance import openai_conformance
 from tests.servers.reasoning_server import reasoning_llama_server
 
-__all__ = ["reasoning_llama_server"]
+__all__ = ["openai_conformance", "reasoning_llama_server"]
