@@ -2,6 +2,6 @@
 tests/conftest.py."""
 
 from tests.servers.openai_conformance import openai_conformance
-from tests.servers.reasoning_server import reasoning_llama_server
+from tests.servers.reasoning_server import legacy_reasoning_llama_server, reasoning_llama_server
 
-__all__ = ["openai_conformance", "reasoning_llama_server"]
+__all__ = ["legacy_reasoning_llama_server", "openai_conformance", "reasoning_llama_server"]

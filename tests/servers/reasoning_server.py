@@ -18,9 +18,11 @@ The same server as a command line: ``llama-server -m SmolLM2-135M-Instruct.Q4_1.
 --reasoning-format deepseek --chat-template-file think.jinja -np 3`` (TEMPLATE in the file).
 
 The ``llama-server`` of ``llama-cpp-server-py-core`` 0.1.4 (the test extras' build, a llama.cpp
-of spring 2025) cannot serve this: its ``--reasoning-format`` is "only supported for non-streamed
-responses" (common/arg.cpp) and its stream chunks carry only ``content``; it extracts thinking only
-for templates it recognises by DeepSeek R1's or Command R7B's tool-call tokens (common/chat.cpp).
+of spring 2025) splits only whole answers: its ``--reasoning-format`` is "only supported for
+non-streamed responses" (common/arg.cpp), its stream chunks carry only ``content``, and it
+extracts thinking only for templates it takes for DeepSeek R1's or Command R7B's, by their
+tool-call tokens (common/chat.cpp). ``legacy_reasoning_llama_server`` is that server, with
+LEGACY_MARKER in the template: a real server of the older kind, thinking left inline in streams.
 
 Run alone: ``python -m tests.servers.reasoning_server --port 8124``; stops when stdin closes.
 """
@@ -32,6 +34,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +60,10 @@ TEMPLATE = """\
 {{- '<|im_start|>assistant\\n<think>\\n' }}
 {%- endif %}
 """
+
+# The older llama.cpp (common/chat.cpp, common_chat_templates_apply_jinja) takes a template for
+# DeepSeek R1's, whose answers it splits at </think>, when the template holds this token.
+LEGACY_MARKER = "{#- llama.cpp of spring 2025 detects DeepSeek R1 by <｜tool▁calls▁begin｜> -#}\n"
 
 # A thought of 10 to 200 characters on one line, the closing tag, then one sentence: at most
 # about 150 tokens, so an answer ends (finish_reason "stop") within max_tokens 200.
@@ -99,37 +106,67 @@ def serve(port: int, model_path: str, threads: int = 2) -> None:
     del server
 
 
-@pytest.fixture(scope="session")
-def reasoning_llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReasoningServer]:
-    """llama.cpp's server (xllamacpp) on 127.0.0.1 whose answers carry real ``reasoning_content``
-    when a request carries ``extra_body`` (the grammar)."""
-    pytest.importorskip("xllamacpp")
-    import nbllm
+@contextmanager
+def running(command: list[str], log: Path, **popen: Any) -> Iterator[str]:
+    """Start a server, wait until /health answers 200 (never a fixed sleep), stop it after."""
     from tests.conftest import free_port, stop_process, wait_http
 
     port = free_port()
-    log = tmp_path_factory.mktemp("reasoning-server") / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.servers.reasoning_server", "--port", str(port)],
-            stdin=subprocess.PIPE,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=str(Path(__file__).parents[2]),
-            env={**os.environ, "NBLLM_REASONING_MODEL": str(nbllm.embedded_model_path())},
+            [a.replace("{port}", str(port)) for a in command], stdout=out, stderr=subprocess.STDOUT, **popen
         )
     try:
         try:
             wait_http(f"http://127.0.0.1:{port}/health", timeout=STARTUP_TIMEOUT, proc=proc)
         except (RuntimeError, TimeoutError) as exc:
             raise RuntimeError(
-                f"the reasoning server did not start ({exc}); its log:\n{log.read_text()[-3000:]}"
+                f"{command[0]} did not start ({exc}); its log:\n{log.read_text()[-3000:]}"
             ) from None
-        yield ReasoningServer(f"http://127.0.0.1:{port}/v1", ALIAS, GRAMMAR, {"grammar": GRAMMAR}, log)
+        yield f"http://127.0.0.1:{port}/v1"
     finally:
         if proc.stdin is not None:
             proc.stdin.close()
         stop_process(proc)
+
+
+@pytest.fixture(scope="module")
+def reasoning_llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReasoningServer]:
+    """llama.cpp's server (xllamacpp) on 127.0.0.1 whose answers carry real ``reasoning_content``,
+    whole and streamed, when a request carries ``extra_body`` (the grammar)."""
+    pytest.importorskip("xllamacpp")
+    import nbllm
+
+    log = tmp_path_factory.mktemp("reasoning-server") / "server.log"
+    command = [sys.executable, "-m", "tests.servers.reasoning_server", "--port", "{port}"]
+    env = {**os.environ, "NBLLM_REASONING_MODEL": str(nbllm.embedded_model_path())}
+    root = str(Path(__file__).parents[2])
+    with running(command, log, stdin=subprocess.PIPE, cwd=root, env=env) as url:
+        yield ReasoningServer(url, ALIAS, GRAMMAR, {"grammar": GRAMMAR}, log)
+
+
+@pytest.fixture(scope="module")
+def legacy_reasoning_llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReasoningServer]:
+    """The test extras' older ``llama-server`` (llama-cpp-server-py-core) set up to split thinking as
+    far as it can: whole answers get ``reasoning_content`` (its content keeps the blank line after
+    ``</think>``), streams do not: their ``delta.content`` carries the thought, ``</think>`` and the
+    answer (no ``<think>``: the template opened it), as llama.cpp did before streamed reasoning."""
+    core = pytest.importorskip("llama_cpp_server_py_core")
+    import nbllm
+
+    binary = Path(core.__file__).parent / "lib" / "llama-server"
+    folder = tmp_path_factory.mktemp("legacy-reasoning-server")
+    template = folder / "think.jinja"
+    template.write_text(LEGACY_MARKER + TEMPLATE, encoding="utf-8")
+    command = [
+        str(binary), "-m", str(nbllm.embedded_model_path()),
+        "--host", "127.0.0.1", "--port", "{port}", "-t", "2", "-c", str(CONTEXT),
+        "--jinja", "--reasoning-format", "deepseek", "--chat-template-file", str(template),
+        "--alias", ALIAS,
+    ]  # fmt: skip
+    env = {**os.environ, "LD_LIBRARY_PATH": str(binary.parent)}
+    with running(command, folder / "server.log", env=env) as url:
+        yield ReasoningServer(url, ALIAS, GRAMMAR, {"grammar": GRAMMAR}, folder / "server.log")
 
 
 def main() -> None:
