@@ -26,6 +26,7 @@ if "NBLLM_MODELS_DIR" not in os.environ:
 
 import nbllm
 from tests.scripted import ScriptedLLM
+from tests.servers.fixtures import *  # noqa: F403 (the test servers' fixtures)
 
 SERVER_ALIAS = "smollm2"
 
