@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from nbllm.core.formats import resolve_prompt_format
-from nbllm.core.params import GenerationParams
+from nbllm.core.params import ALIASES, GenerationParams
 from nbllm.engine.budget import Budget
 from nbllm.errors import InvalidParameterError, UnsupportedParameterError
 
@@ -117,7 +117,7 @@ def constructor_arguments(owner: str, data: dict[str, Any]) -> dict[str, Any]:
             data[name] = data.pop(alias)
     given = data.get("params")
     params = given.model_dump(exclude_none=True) if isinstance(given, GenerationParams) else dict(given or {})
-    params.update({k: data.pop(k) for k in list(data) if k in GenerationParams.model_fields})
+    params.update({k: data.pop(k) for k in list(data) if k in GenerationParams.model_fields or k in ALIASES})
     if params or given is not None:
         data["params"] = GenerationParams(**params)
     return data

@@ -85,6 +85,8 @@ MODELS = {
         Model("gpt-5.1", "openai", ("none", "low", "medium", "high"), "none", True, sampling_at_none=True),
         Model("gpt-5-pro", "openai", ("high",), "high", verbosity=True),
         Model("o4-mini", "openai", ("low", "medium", "high"), "medium"),
+        # an Azure-style deployment name for an o-series model: no client can know it by name
+        Model("my-deployment", "openai", ("low", "medium", "high"), "medium"),
         Model("vllm/qwen3", "vllm"),
         Model("vllm-old/qwen3", "vllm-old"),
         Model("openrouter/deepseek-r1", "openrouter"),

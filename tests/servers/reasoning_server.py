@@ -134,7 +134,6 @@ def running(command: list[str], log: Path, **popen: Any) -> Iterator[str]:
 def reasoning_llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReasoningServer]:
     """llama.cpp's server (xllamacpp) on 127.0.0.1 whose answers carry real ``reasoning_content``,
     whole and streamed, when a request carries ``extra_body`` (the grammar)."""
-    pytest.importorskip("xllamacpp")
     import nbllm
 
     log = tmp_path_factory.mktemp("reasoning-server") / "server.log"
@@ -151,7 +150,8 @@ def legacy_reasoning_llama_server(tmp_path_factory: pytest.TempPathFactory) -> I
     far as it can: whole answers get ``reasoning_content`` (its content keeps the blank line after
     ``</think>``), streams do not: their ``delta.content`` carries the thought, ``</think>`` and the
     answer (no ``<think>``: the template opened it), as llama.cpp did before streamed reasoning."""
-    core = pytest.importorskip("llama_cpp_server_py_core")
+    import llama_cpp_server_py_core as core
+
     import nbllm
 
     binary = Path(core.__file__).parent / "lib" / "llama-server"

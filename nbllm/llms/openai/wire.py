@@ -82,15 +82,18 @@ def reported_reasoning_tokens(usage: dict[str, Any]) -> int | None:
 
 
 def with_thinking(generation: RawGeneration, reasoning: str | None, reported: int | None) -> RawGeneration:
-    """`generation` with its thinking and how many tokens it took: as reported, else estimated
-    from the text (and never more than all the output tokens)."""
+    """`generation` with its thinking and how many tokens it took: as reported, else estimated:
+    the output tokens shared between thinking and answer by their lengths (or, with no output
+    count, from the thinking's length)."""
     if reported is not None:
         return dataclasses.replace(generation, reasoning=reasoning or None, reasoning_tokens=reported)
     if not reasoning:
         return dataclasses.replace(generation, reasoning=reasoning)
-    tokens = estimate(reasoning).tokens
     if generation.output_tokens:
-        tokens = min(tokens, generation.output_tokens)
+        share = len(reasoning) / (len(reasoning) + len(generation.text))
+        tokens = round(generation.output_tokens * share)
+    else:
+        tokens = estimate(reasoning).tokens
     return dataclasses.replace(
         generation, reasoning=reasoning, reasoning_tokens=tokens, reasoning_estimated=True
     )

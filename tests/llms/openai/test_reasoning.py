@@ -163,10 +163,7 @@ def test_compare_answers_does_more_thinking_pay(openai_conformance) -> None:
     assert high["cost"] > low["cost"] > 0
     assert low["answer tokens"] == high["answer tokens"]
     assert low["paris"] == high["paris"] == 0.5
-    assert (
-        "no difference" in high["paris vs reasoning_effort=low"]
-        or "not" in high["paris vs reasoning_effort=low"]
-    )
+    assert "score the same on 'paris'" in high["paris vs reasoning_effort=low"]
     figure = result.plot_cost("paris")
     assert figure.axes[0].get_xlabel() == "cost"
 
