@@ -1,4 +1,5 @@
-"""JSON checkpoints of an LLM: its settings, parameters and conversation, never an API key.
+"""JSON checkpoints of an LLM: its settings, parameters and conversation, never an API key
+or a URL's password.
 
 Runs on the caller's thread (a small file write)."""
 
@@ -9,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from nbllm.errors import UsageError
+from nbllm.errors import UsageError, public_url
 
 VERSION = 1
 # Where the classes of checkpoints written by earlier versions live now.
@@ -28,6 +29,8 @@ def save(llm: Any, path: str | Path, exclude: frozenset[str]) -> Path:
         path.mkdir(parents=True, exist_ok=True)
         path = path / f"{type(llm).__name__}.json"
     config = llm.model_dump(mode="json", exclude=set(exclude))
+    if isinstance(config.get("base_url"), str):
+        config["base_url"] = public_url(config["base_url"], marked=False)
     config["history"] = llm.history
     record = {
         "nbllm_checkpoint": VERSION,

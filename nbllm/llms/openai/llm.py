@@ -32,7 +32,13 @@ from nbllm.core.outputs import GenerateOutputs
 from nbllm.core.tokens import TokenStep
 from nbllm.engine import loop
 from nbllm.engine.requests import RawGeneration, RawRequest, estimate_tokens
-from nbllm.errors import AuthenticationError, BatchNotFinishedError, NBLLMError, TransientBackendError
+from nbllm.errors import (
+    AuthenticationError,
+    BatchNotFinishedError,
+    NBLLMError,
+    TransientBackendError,
+    public_url,
+)
 from nbllm.llms.base import AsyncLLM
 from nbllm.llms.openai import connection, steps, wire
 from nbllm.llms.openai import stream as openai_stream
@@ -111,6 +117,10 @@ class OpenAILLM(AsyncLLM):
         super().__setattr__(name, value)
         if name in ("model", "base_url", "api_key", "transport", "check_model"):
             self._forget_connection()
+
+    def __repr_args__(self) -> Any:  # str(llm), IPython's pretty print: no password shown
+        for name, value in super().__repr_args__():
+            yield name, public_url(value) if name == "base_url" and value else value
 
     def _forget_connection(self) -> None:
         client, self._client = self._client, None
@@ -252,7 +262,7 @@ class OpenAILLM(AsyncLLM):
         if getattr(endpoint, name) != value or name not in endpoint.notes:
             setattr(endpoint, name, value)
             endpoint.notes[name] = how
-            logger.info("%s at %s: %s = %r (%s)", self.model, self._where(), name, value, how)
+            logger.info("%s at %s: %s = %r (%s)", self.model, public_url(self._where()), name, value, how)
 
     def _structured_mode(self) -> str:
         if self.structured_output_mode != "auto":
