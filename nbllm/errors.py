@@ -88,7 +88,11 @@ class AuthenticationError(BackendError):
 
 
 class TransientBackendError(BackendError):
-    """A failure worth retrying: rate limits, server errors, timeouts, dropped connections."""
+    """A failure worth retrying: rate limits, server errors, timeouts, dropped connections.
+
+    ``billed``, when set, is what the server may have billed though it sent no usage (a stream
+    cut, a connection broken after the request went out): (prompt tokens, or None for nbllm's
+    estimate of them; tokens received)."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message, retry_after)
@@ -157,10 +161,10 @@ def redact(error: NBLLMError, secrets: tuple[str, ...]) -> NBLLMError:
     the request's headers or an echoed key)."""
     secrets = tuple(s for s in secrets if s and len(s) > 4)
     if any(_blank(a, secrets) != a for a in error.args if isinstance(a, str)):
-        attempts = getattr(error, "attempts", None)
+        marks = vars(error)  # what was set on it after it was made: attempts, billed
         error = type(error)(*(_blank(a, secrets) if isinstance(a, str) else a for a in error.args))
-        if attempts is not None:
-            error.attempts = attempts  # type: ignore[attr-defined]
+        for name, value in marks.items():
+            vars(error).setdefault(name, value)
     error.__cause__ = None
     error.__context__ = None
     error.__suppress_context__ = True
