@@ -349,8 +349,7 @@ class LLM(Backend, LLMSettings):
 
     @classmethod
     def from_checkpoint(cls, path: Union[str, Path], **overrides: Any) -> LLM:
-        """A new LLM of the saved class and configuration (pass secrets like api_key, a base
-        URL's password and server_binary again); the saved class must be `cls` or a subclass."""
+        """A new LLM of the saved class, a `cls` (pass api_key, a URL's password, server_binary again)."""
         return checkpoints.rebuild(path, LLM, cls, overrides)
 
     def enable_logging(self, log_file: Union[str, Path] = "nbllm.log") -> None:
