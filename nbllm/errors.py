@@ -33,6 +33,9 @@ result.
 
 from __future__ import annotations
 
+import re
+import urllib.parse
+
 
 class NBLLMError(Exception):
     """Base of every error nbllm raises."""
@@ -85,7 +88,11 @@ class AuthenticationError(BackendError):
 
 
 class TransientBackendError(BackendError):
-    """A failure worth retrying: rate limits, server errors, timeouts, dropped connections."""
+    """A failure worth retrying: rate limits, server errors, timeouts, dropped connections.
+
+    ``billed``, when set, is what the server may have billed though it sent no usage (a stream
+    cut, a connection broken after the request went out): (prompt tokens, or None for nbllm's
+    estimate of them; tokens received)."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message, retry_after)
@@ -149,14 +156,15 @@ class BatchNotFinishedError(NBLLMError):
 
 
 def redact(error: NBLLMError, secrets: tuple[str, ...]) -> NBLLMError:
-    """`error` with every secret blanked from its message, and detached from the exceptions it
-    was raised from (a client's exception may carry the request's headers or an echoed key)."""
+    """`error` with every secret, and every URL's user, password and query, blanked from its
+    message, and detached from the exceptions it was raised from (a client's exception may carry
+    the request's headers or an echoed key)."""
     secrets = tuple(s for s in secrets if s and len(s) > 4)
-    if any(s in a for s in secrets for a in error.args if isinstance(a, str)):
-        attempts = getattr(error, "attempts", None)
+    if any(_blank(a, secrets) != a for a in error.args if isinstance(a, str)):
+        marks = vars(error)  # what was set on it after it was made: attempts, billed
         error = type(error)(*(_blank(a, secrets) if isinstance(a, str) else a for a in error.args))
-        if attempts is not None:
-            error.attempts = attempts  # type: ignore[attr-defined]
+        for name, value in marks.items():
+            vars(error).setdefault(name, value)
     error.__cause__ = None
     error.__context__ = None
     error.__suppress_context__ = True
@@ -166,4 +174,35 @@ def redact(error: NBLLMError, secrets: tuple[str, ...]) -> NBLLMError:
 def _blank(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         text = text.replace(secret, "sk-***")
-    return text
+    return _URL_IN_TEXT.sub(lambda m: public_url(m.group()), text)
+
+
+# A URL in a message, up to a space, a quote or the punctuation that ends a sentence.
+_URL_IN_TEXT = re.compile(r"""[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'"<>]+?(?=[.,;:)\]]*(?:[\s'"<>]|$))""")
+
+
+def url_has_secrets(url: str) -> bool:
+    """Whether a URL carries a user, a password or a query: where keys hide, so it is never
+    shown or written as it is."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # malformed: shown as nothing but ***
+        return True
+    return "@" in parts.netloc or bool(parts.query)
+
+
+def public_url(url: str, marked: bool = True) -> str:
+    """`url` without what `url_has_secrets` looks for: the user and password as ``***@`` and
+    each query value as ``***`` (marked), or both left out (to write a URL one adds them to)."""
+    if not url_has_secrets(url):
+        return url
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "***"
+    host = parts.netloc.rpartition("@")[2]  # as written: an IPv6 address keeps its brackets
+    user = "***@" if marked and "@" in parts.netloc else ""
+    query = ""
+    if marked and parts.query:
+        query = "&".join(f"{pair.partition('=')[0]}=***" for pair in parts.query.split("&"))
+    return urllib.parse.urlunsplit(parts._replace(netloc=user + host, query=query))

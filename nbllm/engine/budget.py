@@ -24,8 +24,10 @@ class Budget:
     answer arrives the reservation is replaced by what it really cost. So the total spent
     exceeds ``max_cost`` only by what requests in flight cost beyond their reservation: a
     prompt with more tokens than estimated, or output past ``assumed_output_tokens`` on a model
-    whose ceiling nbllm does not know. An attempt that timed out may have been billed though
-    no usage came back: its reservation counts as spent. Offline
+    whose ceiling nbllm does not know. An attempt that failed may have been billed though no
+    usage came back: one that timed out counts its reservation as spent, a cut stream its
+    prompt and the tokens received, a connection broken after sending its prompt (estimated,
+    and kept apart in ``unmetered``). Offline
     batches reserve every request before the batch is submitted. Cache hits cost nothing.
     """
 
@@ -37,7 +39,7 @@ class Budget:
     output_tokens: int = 0
     requests: int = 0
     reserved: float = 0.0
-    unmetered: float = 0.0  # attempts that timed out: the provider may have billed them
+    unmetered: float = 0.0  # estimated cost of failed attempts the provider may have billed
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def cost_of(self, input_tokens: int, output_tokens: int) -> float:
@@ -45,7 +47,7 @@ class Budget:
 
     @property
     def cost(self) -> float:
-        """What was spent so far (an attempt that timed out counted at its hold)."""
+        """What was spent so far (with ``unmetered``, the estimated cost of failed attempts)."""
         return self.cost_of(self.input_tokens, self.output_tokens) + self.unmetered
 
     def reserve(self, estimated_input: int, estimated_output: int) -> float:
@@ -69,12 +71,13 @@ class Budget:
             self.output_tokens += output_tokens
             self.requests += 1
 
-    def charge(self, hold: float) -> None:
-        """An attempt that may have been billed though no usage came back (it timed out): its
-        hold counts as spent, so ``max_cost`` still holds."""
+    def charge(self, hold: float, spent: float) -> None:
+        """An attempt that may have been billed though no usage came back (it timed out, was
+        cut, or its connection broke): `spent`, nbllm's estimate, counts (in ``unmetered``), so
+        ``max_cost`` still holds."""
         with self._lock:
             self.reserved = max(0.0, self.reserved - hold)
-            self.unmetered += hold
+            self.unmetered += spent
             self.requests += 1
 
     def release(self, hold: float) -> None:

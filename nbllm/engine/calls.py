@@ -44,13 +44,13 @@ async def call(
                     raise BackendError("the backend returned no choices")
             except asyncio.TimeoutError:
                 error: NBLLMError = TransientBackendError(f"the request timed out after {retry.timeout} s")
-                billed = True  # the provider may have worked on it: its hold counts as spent
+                spent: float | None = hold  # the provider may have worked on it: its hold counts as spent
             except NBLLMError as exc:
                 error = exc
-                billed = False  # refused or failed before an answer (a 429, a 5xx): not billed
+                spent = billed(config, request, exc)  # None: refused before an answer (a 429, a 5xx)
             except Exception as exc:  # a backend bug or an unexpected client error
                 error = BackendError(f"{type(exc).__name__}: {exc}")
-                billed = False
+                spent = None
             except BaseException:
                 if config.budget is not None:
                     config.budget.release(hold)
@@ -70,8 +70,8 @@ async def call(
                     attempts=attempt,
                 )
             if config.budget is not None:
-                if billed:
-                    config.budget.charge(hold)
+                if spent is not None:
+                    config.budget.charge(hold, spent)
                 else:
                     config.budget.release(hold)
         if not isinstance(error, TransientBackendError) or attempt > retry.max_retries:
@@ -80,6 +80,16 @@ async def call(
         await asyncio.sleep(retry.delay(attempt, error.retry_after))
         if sink is not None:
             sink(None)  # a new attempt starts: what the stream said so far may be said again
+
+
+def billed(config: EngineConfig, request: RawRequest, error: NBLLMError) -> float | None:
+    """What a failed attempt may have been billed (a cut stream: the prompt and the tokens
+    received; a connection broken after sending: the prompt), estimated; None if nothing."""
+    usage = getattr(error, "billed", None)
+    if usage is None or config.budget is None:
+        return None
+    prompt, received = usage
+    return config.budget.cost_of(prompt if prompt is not None else estimate_tokens(request), received)
 
 
 async def reserve(config: EngineConfig, request: RawRequest) -> float:

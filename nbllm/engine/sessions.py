@@ -22,7 +22,7 @@ from nbllm.engine import bundle_file as bundle
 from nbllm.engine import callbacks
 from nbllm.engine.bundle_file import BundleEntry, RecordedStats
 from nbllm.engine.requests import EngineConfig, EngineJob, RawGeneration, RawRequest, cache_entry, sample_key
-from nbllm.errors import NotRecordedError, UsageError
+from nbllm.errors import NotRecordedError, UsageError, public_url, url_has_secrets
 
 Mode = Literal["record", "replay"]
 
@@ -220,18 +220,14 @@ class Session:
 
 
 def _identity(identity: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(identity.items()) if v is not None)
+    shown = {k: public_url(v) if k == "base_url" and isinstance(v, str) else v for k, v in identity.items()}
+    return ", ".join(f"{k}={v}" for k, v in sorted(shown.items()) if v is not None)
 
 
 def _credentials(identity: dict[str, Any]) -> bool:
     """Whether the endpoint's address carries a user, a password or a query (where keys hide)."""
-    from urllib.parse import urlsplit
-
     url = identity.get("base_url")
-    if not isinstance(url, str):
-        return False
-    parts = urlsplit(url)
-    return bool(parts.username or parts.password or parts.query)
+    return isinstance(url, str) and url_has_secrets(url)
 
 
 def _for(fallback: EngineConfig, request: RawRequest) -> RawRequest:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbllm.core.thinking import ReasoningDelta
 from nbllm.engine.requests import EngineConfig, RawGeneration, RawRequest, Sink
-from nbllm.errors import StreamInterruptedError, TransientBackendError
+from nbllm.errors import NBLLMError, StreamInterruptedError, TransientBackendError
 
 if TYPE_CHECKING:
     from nbllm.engine.thunk import ModelOutputThunk
@@ -33,19 +33,28 @@ async def stream_once(config: EngineConfig, request: RawRequest, sink: Sink) -> 
     pieces: list[str] = []
     thinking: list[str] = []
     final: RawGeneration | None = None
-    async for item in config.raw_stream(request):
-        if isinstance(item, RawGeneration):
-            final = item
-        elif isinstance(item, ReasoningDelta):
-            thinking.append(item)
-            sink(item)
-        elif item:
-            pieces.append(item)
-            sink(item)
+    try:
+        async for item in config.raw_stream(request):
+            if isinstance(item, RawGeneration):
+                final = item
+            elif isinstance(item, ReasoningDelta):
+                thinking.append(item)
+                sink(item)
+            elif item:
+                pieces.append(item)
+                sink(item)
+    except NBLLMError as exc:
+        if pieces or thinking:  # it broke mid-answer: what was received may be billed
+            exc.billed = (None, len(pieces) + len(thinking))  # type: ignore[attr-defined]
+        raise
     if final is None or final.finish_reason is None:
-        raise TransientBackendError(
+        cut = TransientBackendError(
             f"the stream ended after {len(pieces)} pieces without saying it was finished; retrying"
         )
+        # billed as far as it went: its usage where it came, else the prompt and a token a piece
+        prompt, received = (final.input_tokens, final.output_tokens) if final is not None else (0, 0)
+        cut.billed = (prompt or None, received or len(pieces))  # type: ignore[attr-defined]
+        raise cut
     return [
         dataclasses.replace(
             final,

@@ -356,8 +356,8 @@ class LLM(Backend, LLMSettings):
 
     @classmethod
     def from_checkpoint(cls, path: Union[str, Path], **overrides: Any) -> LLM:
-        """A new LLM of the saved class and configuration (pass secrets like api_key again)."""
-        return checkpoints.rebuild(path, LLM, overrides)
+        """A new LLM of the saved class, a `cls` (pass api_key, a URL's password, server_binary again)."""
+        return checkpoints.rebuild(path, LLM, cls, overrides)
 
     def enable_logging(self, log_file: Union[str, Path] = "nbllm.log") -> None:
         """Append every generation and event to `log_file` as JSON lines."""

@@ -12,8 +12,10 @@ Runs on the caller's thread; several processes may assemble the same file at onc
 from __future__ import annotations
 
 import functools
+import glob
 import hashlib
 import os
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +27,8 @@ from nbllm.engine.cache import default_cache_dir
 from nbllm.errors import ModelNotFoundError
 
 _BLOCK = 1 << 20
+_HOST = socket.gethostname().replace(".", "-") or "host"
+STALE_AFTER = 600.0  # seconds: a live writer joins the whole file in a few
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ def assembled(model: PartedModel) -> Path:
     problems: list[str] = []
     for folder in (models_dir(), Path(tempfile.gettempdir()) / "nbllm-models"):
         target = folder / model.file_name
+        _remove_stale_partials(target)
         for wait in (0.2, 0.4, None):  # Windows: another process may be replacing it just now
             try:
                 if target.is_file() and file_sha256(target) == model.sha256:
@@ -107,7 +112,9 @@ def _write(model: PartedModel, target: Path) -> None:
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     # Another process may assemble at the same time: each writes its own file, then one replace.
-    fd, name = tempfile.mkstemp(prefix=f".{model.file_name}.", suffix=".partial", dir=target.parent)
+    fd, name = tempfile.mkstemp(
+        prefix=_partial_prefix(target, _HOST, os.getpid()), suffix=".partial", dir=target.parent
+    )
     partial = Path(name)
     try:
         digest = hashlib.sha256()
@@ -128,6 +135,44 @@ def _write(model: PartedModel, target: Path) -> None:
         _replace(partial, target, model.sha256)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _partial_prefix(target: Path, host: str, pid: int) -> str:
+    """Where a half-written file's name says which process writes it: ``.<file>.<host>.<pid>.``"""
+    return f".{target.name}.{host}.{pid}."
+
+
+def _remove_stale_partials(target: Path) -> None:
+    """Half-written files a killed process left: those of a process of this machine that is
+    gone, and any that nobody has written to for STALE_AFTER seconds (another machine's, on a
+    shared folder, or one whose writer left no pid)."""
+    try:
+        partials = list(target.parent.glob(f".{glob.escape(target.name)}.*.partial"))
+    except OSError:
+        return
+    for partial in partials:
+        writer = partial.name[len(target.name) + 2 :].removesuffix(".partial").rpartition(".")[0]
+        host, _, pid = writer.rpartition(".")
+        try:
+            idle = time.time() - partial.stat().st_mtime
+            if idle > STALE_AFTER or (host == _HOST and pid.isdigit() and not _running(int(pid))):
+                partial.unlink()
+        except OSError:
+            pass  # gone already, or still open on Windows: its writer is alive
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":
+        return True  # no harmless probe of another process here: its file goes by age
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
 
 
 def _replace(partial: Path, target: Path, sha256: str) -> None:

@@ -15,7 +15,7 @@ import signal
 import threading
 from typing import Any
 
-from nbllm.errors import BackendError
+from nbllm.errors import BackendError, NBLLMError, UsageError
 
 
 def child_main(payload: bytes, requests: Any, results: Any) -> None:
@@ -48,7 +48,11 @@ def child_main(payload: bytes, requests: Any, results: Any) -> None:
         except BaseException as exc:
             results.put((request_id, "error", _pickled(unreadable("the request", "child", exc))))
             continue
-        running = start_request(llm, inputs, num_generations, options, make_generator)
+        try:
+            running = start_request(llm, inputs, num_generations, options, make_generator)
+        except BaseException as exc:  # the caller's generator factory failed: that call fails, not the child
+            results.put((request_id, "error", _pickled(_factory_error(exc))))
+            continue
         cancels.running(request_id, running)
         try:
             answer = running.result()
@@ -140,6 +144,16 @@ def start_request(
         future = pool.submit(target.generate, inputs, num_generations, **options)
     pool.shutdown(wait=False)
     return future
+
+
+def _factory_error(exc: BaseException) -> BaseException:
+    """An exception raised while the request's generator was made, as nbllm's error."""
+    if isinstance(exc, NBLLMError):
+        return exc
+    return UsageError(
+        f"the function that makes the generator raised {type(exc).__name__}: {exc} (in the child "
+        "process; the LLM there is fine): fix that function and call again."
+    )
 
 
 def _pickled(exc: BaseException) -> bytes:

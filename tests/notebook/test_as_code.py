@@ -93,3 +93,10 @@ def test_a_key_is_never_written() -> None:
     again = run(code)
     assert again["llm"].model == "some-model" and again["llm"].params.temperature == 0.2
     assert again["llm"].base_url == "http://127.0.0.1:9/v1"
+
+
+def test_a_key_in_the_query_is_never_written_and_an_ipv6_address_keeps_its_brackets() -> None:
+    llm = nbllm.OpenAILLM(model="m", base_url="http://ada:hunter2@[::1]:8080/v1?api-key=sk-in-the-query-42")
+    code = nbllm.ParamsPanel(llm).as_code()
+    assert "sk-in-the-query-42" not in code and "hunter2" not in code and "(and query)" in code
+    assert run(code)["llm"].base_url == "http://[::1]:8080/v1"

@@ -190,3 +190,7 @@ def test_a_file_never_holds_a_credential(tmp_path: Path) -> None:
     text = path.read_text()
     assert path.suffix == ".json" and key not in text and "pw-secret" not in text
     assert [p.name for p in tmp_path.iterdir()] == ["me.json"]  # no temporary file left
+    queried = nbllm.OpenAILLM(model="m", base_url="http://u:pw@[::1]:9/v1?key=sk-in-the-query-42")
+    again = nbllm.Exercise(TASK, "valid_json", samples=1, need=1, llm=queried).export(tmp_path / "q" / "me")
+    text = again.read_text()
+    assert "sk-in-the-query-42" not in text and "http://[::1]:9/v1" in text  # brackets kept

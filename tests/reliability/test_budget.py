@@ -65,3 +65,27 @@ def test_an_attempt_that_timed_out_is_charged_as_it_may_have_been_billed(faults)
     assert ok.generations[0].ok and llm.budget.cost == pytest.approx(
         0.2 + ok.generations[0].stats.output_tokens * 1e-3
     )
+
+
+def test_cut_streams_and_broken_connections_are_charged_as_they_may_have_been_billed(faults) -> None:
+    llm = llm_for(faults, max_retries=3)
+    llm.engine.retry.initial_delay = 0.05
+    llm.budget = nbllm.Budget(price_per_input_token=1e-3, price_per_output_token=1e-3, max_cost=10.0)
+    prompt = "faults=cut,cut,cut,cut|one two three four five six seven eight"
+    with pytest.raises(nbllm.TransientBackendError, match="without saying it was finished"):
+        list(llm.stream(prompt, max_tokens=50))
+    assert len(faults.stats()["arrivals"][prompt]) == 4  # four attempts, each cut halfway
+    cut = llm.budget.cost
+    assert cut > 4 * 4e-3, "the cut streams were not charged"  # each: its prompt and what came
+    assert llm.budget.input_tokens == 0 and llm.budget.unmetered == pytest.approx(cut)  # estimates
+    assert llm.budget.reserved == 0
+    broken = llm_for(faults, max_retries=0)
+    broken.budget = nbllm.Budget(price_per_input_token=1e-3, max_cost=10.0)
+    (row,) = broken.generate("faults=drop|a question that reached the server", max_tokens=50)
+    assert isinstance(row.generations[0].error, nbllm.TransientBackendError)
+    assert broken.budget.cost > 0 and broken.budget.unmetered == broken.budget.cost  # the prompt
+    assert broken.budget.reserved == 0
+    refused = nbllm.OpenAILLM(model="fault", base_url="http://127.0.0.1:9/v1", max_retries=0, cache=False)
+    refused.budget = nbllm.Budget(price_per_input_token=1e-3, max_cost=10.0)
+    refused.generate("never sent", max_tokens=50)
+    assert refused.budget.cost == 0  # nothing reached a server: nothing billed

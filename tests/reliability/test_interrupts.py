@@ -138,3 +138,52 @@ def test_cache_is_consistent_after_a_crash_mid_write(tmp_path: Path) -> None:
     cache = OutputCache(path)
     cache.put("after", {"text": "y"})
     assert cache.get("after") == {"text": "y"}
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGSTOP holds the server in its start")
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("interrupted", ["load", "count_tokens"])
+def test_an_interrupt_while_the_server_starts_leaves_an_llm_that_works(interrupted: str) -> None:
+    import _thread
+    import threading
+
+    import nbllm
+
+    llm = nbllm.LlamaCppLLM(n_ctx=320 if interrupted == "load" else 352, cache=False)  # a server of its own
+    process = llm.server_process
+    stopped: list[int] = []
+
+    def interrupt_once_it_runs() -> None:
+        deadline = time.monotonic() + 60
+        while process.proc is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # waiting for the start to begin (a readiness signal)
+        os.kill(process.proc.pid, signal.SIGSTOP)  # held mid-start: it cannot become ready
+        stopped.append(process.proc.pid)
+        _thread.interrupt_main()
+
+    watcher = threading.Thread(target=interrupt_once_it_runs, daemon=True)
+    watcher.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            getattr(llm, interrupted)(*(["hello"] if interrupted == "count_tokens" else []))
+        watcher.join(10)
+        (pid,) = stopped
+        assert not _running(pid), "the half-started server was left running"
+        assert llm.count_tokens("hello") > 0  # the next call starts a server and works
+        assert llm.generate("Say hi.", max_tokens=4)[0].generations[0].ok
+    finally:
+        llm.server_process.stop()
+        for pid in stopped:
+            if _running(pid):
+                os.killpg(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is not running
+        return os.waitpid(pid, os.WNOHANG) == (0, 0)
+    except ChildProcessError:
+        return True

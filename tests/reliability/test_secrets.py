@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from nbclient import NotebookClient
 
 import nbllm
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -124,3 +126,39 @@ def test_openai_base_url_from_the_environment_is_the_endpoint_everywhere(faults,
     assert llm._cache_identity()["base_url"] == faults.base_url  # and is cached as that server's
     (failed,) = nbllm.OpenAILLM(model="no-such-model", cache=False).generate("hello")
     assert faults.base_url in str(failed.generations[0].error)  # errors name it
+
+
+PASSWORD = "pw-planted-0123456789"
+
+
+def test_a_base_url_password_is_sent_as_basic_auth_and_shown_nowhere(
+    faults, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    url = faults.base_url.replace("http://", f"http://ada:{PASSWORD}@")
+    llm = nbllm.OpenAILLM(model="fault", base_url=url, max_retries=0, cache=False)  # aiohttp
+    llm.enable_logging(tmp_path / "events.log")
+    outputs = llm.generate(["hello", "faults=drop|cut off"])
+    assert outputs[0].generations[0].text == "ok:hello"  # the URL's user and password work
+    token = base64.b64encode(f"ada:{PASSWORD}".encode()).decode()
+    assert f"Basic {token}" in faults.stats()["auth"]
+    broken = outputs[1].generations[0].error
+    assert isinstance(broken, nbllm.TransientBackendError) and "http://***@127.0.0.1" in str(broken)
+    refused_url = f"http://ada:{PASSWORD}@127.0.0.1:{free_port()}/v1?key={PASSWORD}"
+    refused = nbllm.OpenAILLM(model="fault", base_url=refused_url, max_retries=0, cache=False)
+    (failed,) = refused.generate("anyone there?")
+    checkpoint = llm.save_checkpoint(tmp_path / "ckpt")
+    errors = [broken, failed.generations[0].error]
+    frame = outputs.to_dataframe()
+    written = {
+        "errors": " ".join(str(e) + repr(e) + repr(e.args) for e in errors),
+        "repr": repr(llm) + str(llm) + repr(refused) + str(refused) + repr(outputs),
+        "html": outputs._repr_html_() + failed._repr_html_(),
+        "dataframe": frame.to_csv() + frame.to_json() + failed.to_dataframe().to_csv(),
+        "checkpoint": checkpoint.read_text(),
+        "log file": (tmp_path / "events.log").read_text(),
+        "python logs": caplog.text,
+    }
+    assert "could not connect to http://***@127.0.0.1" in written["errors"]
+    for where, text in written.items():
+        assert PASSWORD not in text, f"the base URL's password leaked into the {where}"

@@ -108,7 +108,7 @@ class ServerProcess:
         with self._lock:
             if self._start_error is not None:
                 raise self._start_error
-            if not self.alive():
+            if not self.alive() or self._address is None:
                 if self._proc is not None:
                     self.restarts += 1
                 self._start()
@@ -137,7 +137,11 @@ class ServerProcess:
                 errors="replace",
                 **own_process_group(),
             )
-        line = _read_line(self._proc, settings.start_timeout)
+        try:
+            line = _read_line(self._proc, settings.start_timeout)
+        except BaseException:  # an interrupt while it loads: no half-started server is kept
+            self._kill(at_once=True)
+            raise
         if not line.startswith("NBLLM-READY "):
             try:  # its stdout has closed: it is exiting, with a code that says why
                 self._proc.wait(timeout=10)
@@ -191,7 +195,8 @@ class ServerProcess:
             self._kill()
             self._start_error = None
 
-    def _kill(self) -> None:
+    def _kill(self, at_once: bool = False) -> None:
+        """Stop the process: asked to exit (it does once loaded), else, or `at_once`, killed."""
         proc, self._proc = self._proc, None
         self._address = None
         if proc is None:
@@ -202,7 +207,7 @@ class ServerProcess:
             except OSError:
                 pass
         try:
-            proc.wait(timeout=5)
+            proc.wait(timeout=0 if at_once else 5)
         except subprocess.TimeoutExpired:
             pass
         kill_tree(proc)  # it, and a server binary it started, however it ended

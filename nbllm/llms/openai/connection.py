@@ -8,7 +8,9 @@ the closing to the loop. The rest are plain functions, safe on any thread.
 
 from __future__ import annotations
 
+import base64
 import os
+import urllib.parse
 from collections.abc import Callable
 from typing import Any, Optional
 
@@ -21,6 +23,7 @@ from nbllm.errors import (
     ModelNotFoundError,
     NBLLMError,
     TransientBackendError,
+    public_url,
     redact,
 )
 from nbllm.llms.openai.errors import convert
@@ -57,7 +60,7 @@ def key_for(api_key: Optional[SecretStr], where: str) -> str:
 def convert_error(exc: Exception, secrets: tuple[str, ...], where: str, key_given: bool) -> NBLLMError:
     """The `openai` client's exception as nbllm's, the keys redacted; a refused key says when
     the environment's key was not sent to this server."""
-    error = convert(exc, secrets, where)
+    error = convert(exc, secrets, public_url(where))
     if isinstance(error, AuthenticationError) and not key_given and not sends_env_key(where):
         error = redact(
             AuthenticationError(
@@ -84,7 +87,23 @@ def make_client(key: str, where: str, transport: str) -> Any:
                 "the aiohttp transport needs openai's extra: pip install 'openai[aiohttp]' "
                 "(or pass transport='httpx')"
             ) from None
-    return openai.AsyncOpenAI(api_key=key, base_url=where, max_retries=0, http_client=http_client)
+    where, headers = basic_auth(where)
+    return openai.AsyncOpenAI(
+        api_key=key, base_url=where, max_retries=0, http_client=http_client, default_headers=headers
+    )
+
+
+def basic_auth(where: str) -> tuple[str, dict[str, str] | None]:
+    """A URL's user and password as a basic-auth header (which replaces the key's bearer header,
+    as httpx does with such a URL; aiohttp refuses a URL with both), and the URL without them."""
+    parts = urllib.parse.urlsplit(where)
+    if "@" not in parts.netloc:
+        return where, None
+    user = urllib.parse.unquote(parts.username or "")
+    password = urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    bare = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return bare, {"Authorization": f"Basic {token}"}
 
 
 def close_soon(client: Any) -> None:
@@ -113,7 +132,7 @@ async def check_model(
         names = []  # the server does not list models: nothing to check against
     if names and model not in names:
         raise ModelNotFoundError(
-            f"model {model!r} is not served at {where}; available: {', '.join(names[:10])}."
+            f"model {model!r} is not served at {public_url(where)}; available: {', '.join(names[:10])}."
         )
     stated = None
     for entry in models if names else []:

@@ -77,10 +77,12 @@ def _connection_error(exc: Exception, where: str, timed_out: bool) -> TransientB
         )
     if names & _BROKEN or not timed_out:
         cause = next((e for e in reversed(chain) if type(e).__name__ in _BROKEN), chain[-1])
-        return TransientBackendError(
+        broken = TransientBackendError(
             f"the connection to {where} broke before the answer arrived ({type(cause).__name__}: "
             f"{str(cause)[:160] or 'closed'})"
         )
+        broken.billed = (None, 0)  # type: ignore[attr-defined]  # the request went out: its prompt may be billed
+        return broken
     return TransientBackendError(f"the request to {where} timed out")
 
 

@@ -39,6 +39,7 @@ from nbllm.errors import (
     NBLLMError,
     TransientBackendError,
     UnsupportedParameterError,
+    public_url,
 )
 from nbllm.llms.base import AsyncLLM
 from nbllm.llms.openai import connection, dialect, steps, wire
@@ -120,6 +121,10 @@ class OpenAILLM(AsyncLLM):
         super().__setattr__(name, value)
         if name in ("model", "base_url", "api_key", "transport", "check_model"):
             self._forget_connection()
+
+    def __repr_args__(self) -> Any:  # str(llm), IPython's pretty print: no password shown
+        for name, value in super().__repr_args__():
+            yield name, public_url(value) if name == "base_url" and value else value
 
     def _forget_connection(self) -> None:
         client, self._client = self._client, None
@@ -293,7 +298,7 @@ class OpenAILLM(AsyncLLM):
         if getattr(endpoint, name) != value or name not in endpoint.notes:
             setattr(endpoint, name, value)
             endpoint.notes[name] = how
-            logger.info("%s at %s: %s = %r (%s)", self.model, self._where(), name, value, how)
+            logger.info("%s at %s: %s = %r (%s)", self.model, public_url(self._where()), name, value, how)
 
     def _structured_mode(self) -> str:
         if self.structured_output_mode != "auto":

@@ -11,13 +11,12 @@ import html
 import io
 import json
 import re
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nbllm.core.files import write_atomically
-from nbllm.errors import InvalidParameterError, NBLLMError
+from nbllm.errors import InvalidParameterError, NBLLMError, public_url
 
 FORMAT = "nbllm-comparison"
 VERSION = 1
@@ -207,10 +206,7 @@ def without_secrets(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def public_identity(identity: Any) -> Any:
-    """A model identity with no credentials in it (a base URL's user and password dropped)."""
+    """A model identity with no credentials in it (a base URL's user, password and query dropped)."""
     if not isinstance(identity, dict) or not isinstance(identity.get("base_url"), str):
         return identity
-    url = urllib.parse.urlsplit(identity["base_url"])
-    if url.username or url.password:
-        url = url._replace(netloc=url.hostname + (f":{url.port}" if url.port else ""))
-    return {**identity, "base_url": urllib.parse.urlunsplit(url)}
+    return {**identity, "base_url": public_url(identity["base_url"], marked=False)}

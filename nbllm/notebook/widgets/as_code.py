@@ -112,13 +112,13 @@ def llm_lines(llm: Any) -> list[str]:
         for k, v in llm.model_dump(exclude_defaults=True, exclude=excluded).items()
         if not SECRET.search(k)
     }
-    settings = public_identity(settings)  # a base URL's user and password are never written
+    settings = public_identity(settings)  # a base URL's user, password and query are never written
     settings.update(llm.params.set_values())
     lines = []
     if getattr(llm, "api_key", None) is not None:
         lines.append("# api_key is not written here: pass it again, e.g. api_key=os.environ[...]")
     if settings.get("base_url") != getattr(llm, "base_url", None):
-        lines.append("# the base URL's user and password are not written here: add them again")
+        lines.append("# the base URL's user and password (and query) are not written here: add them again")
     if getattr(llm, "budget", None) is not None:
         lines.append("# this LLM had a budget: set it again with budget=nbllm.Budget(...)")
     return [*lines, call(f"llm = nbllm.{cls.__name__}", [], settings)]
