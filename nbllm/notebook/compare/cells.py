@@ -23,6 +23,9 @@ def add_scores(frame: Any, scorers: dict[str, Any], rows: list[dict[str, Any]]) 
     texts = [t if isinstance(t, str) else None for t in frame["generation"]]
     inputs = [rows[i] if i < len(rows) else {} for i in frame["input_index"]]
     inputs = [{**row, "input": text} for row, text in zip(inputs, frame["input"])]
+    if "reasoning" in frame:  # a scorer may ask for the thinking by name (scorers._adapt)
+        thoughts = [t if isinstance(t, str) else None for t in frame["reasoning"]]
+        inputs = [{**row, "reasoning": thought} for row, thought in zip(inputs, thoughts)]
     for name, results in score_rows(scorers, texts, inputs).items():
         frame[name] = [r if isinstance(r, float) else float("nan") for r in results]
         errors = [f"{type(r).__name__}: {r}" if isinstance(r, Exception) else None for r in results]

@@ -40,6 +40,7 @@ class RunEstimate:
     speed: Optional[float]
     budget: Any = None
     label: str = ""  # the variant this part of a run is (a setting, a model, a generator)
+    thinks: bool = False  # a reasoning model: how much it thinks is not known before it answers
 
     def describe(self) -> str:
         mark = "" if self.exact else "≈"
@@ -51,6 +52,8 @@ class RunEstimate:
         ]
         if self.cost is not None:
             parts.append(f"at most ${money(self.cost)} at the CostMeter's prices")
+        if self.thinks and self.requests:
+            parts.append("the model thinks before it answers: its output (and time) may run to the bound")
         if self.seconds is not None and self.speed:
             parts.append(f"about {_duration(self.seconds)} at the recent {self.speed:.0f} tokens/s")
         elif self.requests:
@@ -110,9 +113,10 @@ def estimate_run(
     counted = counts[0].method if counts else "nothing to send"
     if len({c.method for c in counts}) > 1:
         counted = "; ".join(sorted({c.method for c in counts}))
+    thinks = "reasoning_effort" in merged or llm.parameter_support(merged).efforts is not None
     return RunEstimate(
         llm.model_name, requests, held, input_tokens, max_output, counted, exact, cost, seconds, speed, budget,
-        label,
+        label, thinks,
     )  # fmt: skip
 
 

@@ -170,21 +170,36 @@ def score_rows(
 
 
 def _adapt(fn: Callable[..., Any], where: str) -> Callable[[str, Row], Any]:
+    """A callable judges the answer (and its input row); one with a parameter named
+    ``reasoning`` is also given the model's thinking (None where there was none)."""
     try:
-        arity = len(
+        parameters = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        parameters = []
+    thinking = any(p.name == "reasoning" for p in parameters)
+    arity = (
+        len(
             [
                 p
-                for p in inspect.signature(fn).parameters.values()
-                if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                for p in parameters
+                if p.default is p.empty
+                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                and p.name != "reasoning"
             ]
         )
-    except (TypeError, ValueError):
-        arity = 1
+        if parameters
+        else 1
+    )
     if arity not in (1, 2):
         raise InvalidParameterError(
-            f"{where} takes {arity} arguments; a scorer takes the answer, or the answer and its input row.",
+            f"{where} takes {arity} arguments; a scorer takes the answer, or the answer and its input row "
+            "(and the thinking as reasoning=).",
             where,
         )
+    if thinking:
+        if arity == 2:
+            return lambda t, row: fn(t, row, reasoning=row.get("reasoning"))
+        return lambda t, row: fn(t, reasoning=row.get("reasoning"))
     return (lambda t, row: fn(t, row)) if arity == 2 else (lambda t, _: fn(t))
 
 

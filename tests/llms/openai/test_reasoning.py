@@ -198,3 +198,37 @@ def test_the_embedded_model_writing_an_inline_think_block_is_split(embedded) -> 
     assert generation.stats.reasoning_estimated and generation.stats.reasoning_tokens > 0
     streamed = list(embedded.stream(QUESTION, extra_body={"grammar": grammar}, temperature=0, thinking=True))
     assert "".join(p for p in streamed if not isinstance(p, ReasoningDelta)) == generation.text
+
+
+def test_a_scorer_may_ask_for_the_thinking_by_name(openai_conformance) -> None:
+    llm = conformance_llm(openai_conformance, "vllm/qwen3")
+    seen: list[str | None] = []
+
+    def thought_about_it(answer: str, reasoning: str | None) -> bool:
+        seen.append(reasoning)
+        return reasoning is not None and "recall" in reasoning
+
+    result = compare(
+        [QUESTION],
+        llm=llm,
+        params=[{"extra_body": {"chat_template_kwargs": {"enable_thinking": False}}}, {}],
+        scorers={"thought": thought_about_it, "paris": contains("Paris")},
+        progress=False,
+    )
+    table = result.score_table().set_index("variant")
+    assert list(table["thought"]) == [0.0, 1.0]  # the answer alone never holds the thinking
+    assert list(table["paris"]) == [1.0, 1.0]
+    assert seen[0] is None and "recall" in seen[1]
+
+
+def test_an_estimate_before_a_grid_says_thinking_makes_its_output_uncertain(openai_conformance) -> None:
+    from nbllm.notebook.compare.estimate import estimate_run
+
+    thinking = estimate_run(
+        conformance_llm(openai_conformance, "gpt-5-mini"), [QUESTION], 2, {"max_tokens": 50}
+    )
+    assert "thinks before it answers" in thinking.describe()
+    plain = estimate_run(
+        conformance_llm(openai_conformance, "gpt-4o-mini"), [QUESTION], 2, {"max_tokens": 50}
+    )
+    assert "thinks" not in plain.describe()
