@@ -422,8 +422,10 @@ def test_params_panel_offers_a_reasoning_model_only_what_it_takes() -> None:
 def test_params_panel_enables_sampling_where_the_effort_allows_it() -> None:
     panel = ParamsPanel(nbllm.OpenAILLM(model="gpt-5.1", api_key="sk-test", cache=False))
     assert "none" in [value for _, value in panel.reasoning_effort.options]
+    assert not panel.temperature.disabled  # gpt-5.1 samples at effort none, its default
+    panel.reasoning_effort.value = "high"
     assert panel.temperature.disabled
-    panel.reasoning_effort.value = "none"  # gpt-5.1 samples at effort none
+    panel.reasoning_effort.value = "none"
     assert not panel.temperature.disabled
     panel.temperature.value = 0.4
     assert panel.llm.params.temperature == 0.4

@@ -28,6 +28,9 @@ from nbllm.llms.openai.models import (
 )
 
 MAX_COMPLETION_TOKENS = "max_completion_tokens"
+# What nbllm writes into a body itself and finds out about by other means (n, structured output,
+# stream options): a refusal of one of these is not a refusal of the user's parameter.
+_MANAGED = frozenset({"model", "messages", "prompt", "n", "stream", "stream_options", "response_format"})
 _UNSUPPORTED = re.compile(r"unsupported (?:parameter|value):\s*'([a-z_]+)'", re.IGNORECASE)
 _USE_INSTEAD = re.compile(r"use '([a-z_]+)' instead", re.IGNORECASE)
 _SUPPORTED_VALUES = re.compile(r"supported values are:?\s*(.+)", re.IGNORECASE)
@@ -53,7 +56,10 @@ def refused(model: str, params: dict[str, Any], endpoint: EndpointCapabilities) 
     takes = efforts(model, endpoint)
     if effort is not None and takes is not None and effort not in takes:
         problems["reasoning_effort"] = f"it takes reasoning_effort {', '.join(takes)}"
-    if is_reasoning_model(model) and not (effort == "none" and takes_sampling_with_effort_none(model)):
+    samples_at_none = takes_sampling_with_effort_none(model)
+    if samples_at_none and effort is None:
+        effort = "none"  # these models' default effort
+    if is_reasoning_model(model) and not (effort == "none" and samples_at_none):
         for name in SAMPLING_PARAMS:
             if params.get(name) not in (None, 1, 1.0):
                 problems[name] = (
@@ -116,7 +122,7 @@ def learn(refusal: str, sent: dict[str, Any], endpoint: EndpointCapabilities) ->
     if match is None:
         return None
     name = match.group(1)
-    if name not in sent:
+    if name not in sent or name in _MANAGED:
         return None
     instead = _USE_INSTEAD.search(refusal)
     if name == "max_tokens" and instead is not None:

@@ -66,7 +66,8 @@ REASONING_EFFORTS: dict[str, tuple[str, ...] | None] = {
     "gpt-5.2": ("none", "low", "medium", "high", "xhigh"),
     "gpt-5.2-pro": ("medium", "high", "xhigh"),
 }
-# From gpt-5.1 on, temperature and top_p are taken while reasoning_effort is "none".
+# From gpt-5.1 on, temperature and top_p are taken while reasoning_effort is "none" (their
+# default effort).
 SAMPLING_WITH_EFFORT_NONE = ("gpt-5.1", "gpt-5.2")
 SAMPLING_PARAMS = ("temperature", "top_p")
 

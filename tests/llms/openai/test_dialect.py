@@ -62,6 +62,7 @@ def test_what_a_known_model_refuses_fails_naming_the_model_and_what_it_takes(
     [
         ("gpt-5-mini", {"temperature": 1, "reasoning_effort": "minimal", "max_tokens": 10}),
         ("gpt-5.1", {"reasoning_effort": "none", "temperature": 0.2}),  # 5.1 samples at effort none
+        ("gpt-5.1", {"temperature": 0.2}),  # its default effort
         ("gpt-4o", {"temperature": 0.2, "top_p": 0.9}),
         ("my-local-model", {"reasoning_effort": "xhigh", "temperature": 0.7}),
     ],
@@ -105,6 +106,13 @@ def test_a_refused_sampling_value_is_remembered_but_the_default_still_passes() -
     with pytest.raises(UnsupportedParameterError, match="temperature"):
         dialect.check("alias", {"temperature": 0.7}, endpoint)
     dialect.check("alias", {"temperature": 1}, endpoint)
+
+
+def test_a_refusal_of_what_nbllm_writes_itself_is_left_to_its_own_fallbacks() -> None:
+    endpoint = EndpointCapabilities()
+    refusal = "Unsupported parameter: 'n' is not supported with this model."
+    assert dialect.learn(refusal, {"n": 3, "max_tokens": 1}, endpoint) is None
+    assert endpoint.refused_params == {}
 
 
 def test_a_refusal_naming_a_parameter_the_request_did_not_carry_teaches_nothing() -> None:

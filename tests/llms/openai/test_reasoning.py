@@ -232,3 +232,14 @@ def test_an_estimate_before_a_grid_says_thinking_makes_its_output_uncertain(open
         conformance_llm(openai_conformance, "gpt-4o-mini"), [QUESTION], 2, {"max_tokens": 50}
     )
     assert "thinks" not in plain.describe()
+
+
+def test_gpt_5_1_samples_at_its_default_effort_and_refuses_sampling_when_it_thinks(
+    openai_conformance,
+) -> None:
+    llm = conformance_llm(openai_conformance, "gpt-5.1")
+    assert llm(QUESTION, temperature=0.2) == ANSWER  # its default effort is none
+    with pytest.raises(UnsupportedParameterError, match="temperature"):
+        llm.generate(QUESTION, temperature=0.2, reasoning_effort="low")
+    generation = llm.generate(QUESTION, reasoning_effort="low")[0].raise_for_errors().generations[0]
+    assert generation.stats.reasoning_tokens == 64
