@@ -34,10 +34,10 @@ def test_n_generations_exactly_with_statistics(server_llm: OpenAILLM) -> None:
 
 def test_uses_the_aiohttp_transport_by_default(server_llm: OpenAILLM) -> None:
     server_llm.run("hi", max_tokens=3)
-    assert "AioHttp" in type(server_llm._client._client).__name__
+    assert "AioHttp" in type(server_llm.endpoint._client._client).__name__
     httpx_llm = OpenAILLM(model=SERVER_ALIAS, base_url=server_llm.base_url, transport="httpx", cache=False)
     assert httpx_llm.run("hi", max_tokens=3)
-    assert "AioHttp" not in type(httpx_llm._client._client).__name__
+    assert "AioHttp" not in type(httpx_llm.endpoint._client._client).__name__
 
 
 def test_stop_sequences(server_llm: OpenAILLM) -> None:

@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 from nbllm.core.params import ParameterSupport
-from nbllm.errors import UnsupportedParameterError
+from nbllm.errors import NBLLMError, UnsupportedParameterError, public_url
 from nbllm.llms.openai.capabilities import EndpointCapabilities, first_line
 from nbllm.llms.openai.models import (
     SAMPLING_PARAMS,
@@ -112,6 +112,17 @@ def body_params(model: str, params: dict[str, Any], endpoint: EndpointCapabiliti
             body[field] = body.pop("max_tokens")
     body.update(params.get("extra_body") or {})
     return body
+
+
+def refused_error(model: str, where: str, learnt: tuple[str, str], error: NBLLMError) -> NBLLMError:
+    """The error for a request refused for one of its parameters: which, and that the next
+    request with it fails before it is sent."""
+    name = learnt[0].removeprefix("refuses ")
+    return UnsupportedParameterError(
+        f"{model} at {public_url(where)} refused {name}: {error.message} nbllm remembers this, "
+        f"and refuses {name} for this model before the next request.",
+        name,
+    )
 
 
 def learn(refusal: str, sent: dict[str, Any], endpoint: EndpointCapabilities) -> tuple[str, str] | None:

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 import logging
-import sys
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Literal, Optional
@@ -30,22 +28,20 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator
 
 from nbllm.core.outputs import GenerateOutputs
 from nbllm.core.params import ParameterSupport
+from nbllm.core.thinking import ReasoningDelta
 from nbllm.core.tokens import TokenStep
-from nbllm.engine import loop
 from nbllm.engine.requests import RawGeneration, RawRequest, estimate_tokens
 from nbllm.errors import (
-    AuthenticationError,
     BatchNotFinishedError,
     NBLLMError,
-    TransientBackendError,
-    UnsupportedParameterError,
     public_url,
 )
 from nbllm.llms.base import AsyncLLM
-from nbllm.llms.openai import connection, dialect, steps, wire
+from nbllm.llms.openai import dialect, steps, wire
 from nbllm.llms.openai import stream as openai_stream
 from nbllm.llms.openai import structured as structured_output
-from nbllm.llms.openai.capabilities import STRUCTURED_MODES, EndpointCapabilities, capabilities_of
+from nbllm.llms.openai.capabilities import STRUCTURED_MODES
+from nbllm.llms.openai.endpoint import OpenAIEndpoint
 from nbllm.llms.openai.errors import refused_request_text
 from nbllm.llms.openai.models import known_output_ceiling
 from nbllm.llms.openai.notes import estimated, with_seed_note
@@ -90,8 +86,7 @@ class OpenAILLM(AsyncLLM):
     supports_streaming: ClassVar[bool] = True
     checkpoint_exclude: ClassVar[frozenset[str]] = frozenset({"api_key", "prompt_formatting_fn"})
 
-    _client: Any = PrivateAttr(None)
-    _model_check: Optional[asyncio.Future[None]] = PrivateAttr(None)
+    _connection: Optional[OpenAIEndpoint] = PrivateAttr(None)
 
     @field_validator("server_params")
     @classmethod
@@ -107,77 +102,44 @@ class OpenAILLM(AsyncLLM):
     def model_name(self) -> str:
         return self.model
 
+    @property
+    def endpoint(self) -> OpenAIEndpoint:
+        """Where this LLM's requests go: the URL, the key, the client and what the endpoint was
+        found to accept (made again when the model, URL, key, transport or check changes)."""
+        if self._connection is None:
+            endpoint = OpenAIEndpoint(
+                self.model, self.base_url, self.api_key, self.transport, self.check_model
+            )
+            weakref.finalize(self, endpoint.close_soon)
+            self._connection = endpoint
+        return self._connection
+
     def _supported_params(self) -> frozenset[str]:
         return COMMON_PARAMS | OPENAI_PARAMS | self.server_params
 
     def _cache_identity(self) -> dict[str, Any]:
-        return {
-            "backend": "openai",
-            "model": self.model,
-            "base_url": self._where(),
-        }
+        return {"backend": "openai", "model": self.model, "base_url": self.endpoint.where}
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
         if name in ("model", "base_url", "api_key", "transport", "check_model"):
-            self._forget_connection()
+            connection_, self._connection = self._connection, None
+            if connection_ is not None:
+                connection_.close_soon()
 
     def __repr_args__(self) -> Any:  # str(llm), IPython's pretty print: no password shown
         for name, value in super().__repr_args__():
             yield name, public_url(value) if name == "base_url" and value else value
 
-    def _forget_connection(self) -> None:
-        client, self._client = self._client, None
-        self._model_check = None
-        if client is not None:
-            connection.close_soon(client)
-
-    def _key(self) -> str:
-        return connection.key_for(self.api_key, self._where())
-
     def _secrets(self) -> tuple[str, ...]:
-        try:
-            key = self._key()
-        except AuthenticationError:
-            return ()
-        return (key,) if key != connection.NO_KEY else ()
-
-    def _where(self) -> str:
-        """The endpoint requests go to: base_url, else OPENAI_BASE_URL (as the openai client
-        reads it), else the OpenAI API. The key rule, the cache and errors all use this one."""
-        return connection.endpoint_url(self.base_url)
-
-    def _convert(self, exc: Exception) -> NBLLMError:
-        return connection.convert_error(exc, self._secrets(), self._where(), self.api_key is not None)
+        return self.endpoint.secrets()
 
     def _check_ready(self) -> None:
-        self._key()  # fail early, before any request, when there is no key
+        self.endpoint.key()  # fail early, before any request, when there is no key
 
     def unload(self) -> None:
-        client, self._client = self._client, None
-        self._model_check = None
-        if client is not None:
-            loop.run_sync(client.close())
-
-    async def _ensure_client(self) -> Any:
-        if self._client is None:
-            if "openai" not in sys.modules:  # its first import takes a second: not on the I/O loop
-                await asyncio.to_thread(importlib.import_module, "openai")
-            if self._client is None:  # no other request made it meanwhile
-                self._client = connection.make_client(self._key(), self._where(), self.transport)
-                loop.close_at_exit(self._client.close)
-                weakref.finalize(self, connection.close_soon, self._client)
-        if self.check_model:
-            if self._model_check is None:
-                self._model_check = asyncio.ensure_future(self._check_model(self._client))
-            check = self._model_check
-            try:
-                await asyncio.shield(check)
-            except TransientBackendError:
-                if self._model_check is check:
-                    self._model_check = None  # a passing fault: the next request asks again
-                raise
-        return self._client
+        if self._connection is not None:
+            self._connection.close()
 
     def count_tokens(self, text: str) -> int:
         """Tokens in `text` by tiktoken when its encoding for this model is on this machine
@@ -206,7 +168,7 @@ class OpenAILLM(AsyncLLM):
 
     def _engine_config(self) -> Any:
         config = super()._engine_config()
-        config.supports_n = self._endpoint().n_choices is not False  # else the engine fans out
+        config.supports_n = self.endpoint.capabilities.n_choices is not False  # else the engine fans out
         config.check_params = self._check_params
         if self.use_offline_batch_generation:
             config.raw_batch = self._offline_batch
@@ -226,27 +188,22 @@ class OpenAILLM(AsyncLLM):
     async def _offline_batch(self, work: list[tuple[str, RawRequest]]) -> dict[str, Any]:
         from nbllm.llms.openai.batch import OfflineBatch
 
-        client = await self._ensure_client()
+        endpoint = self.endpoint
         batch = OfflineBatch(self, work)
         try:
-            return await batch.run(client, self.offline_batch_generation_block_until_done)
+            return await batch.run(await endpoint.client(), self.offline_batch_generation_block_until_done)
         except NBLLMError:
             raise
         except Exception as exc:
-            raise self._convert(exc) from None
-
-    async def _check_model(self, client: Any) -> None:
-        """Asked once per connection: the model is served, and its context length if stated."""
-        length = await connection.check_model(client, self.model, self._where(), self._convert)
-        if length:
-            self._learn("context_length", length, "stated in the server's model list")
+            raise endpoint.convert(exc) from None
 
     async def _output_ceiling(self, request: RawRequest) -> Optional[int]:
         """Without max_tokens an answer can be as long as the model's maximum output (known for
         OpenAI's models) or its context less the prompt (as the server's model list states it)."""
-        if self.check_model:
-            await self._ensure_client()  # reads the model list once, where the context is stated
-        limits = [known_output_ceiling(self.model), self._endpoint().context_length]
+        endpoint = self.endpoint
+        if endpoint.check_model:
+            await endpoint.client()  # reads the model list once, where the context is stated
+        limits = [known_output_ceiling(self.model), endpoint.capabilities.context_length]
         if limits[1]:
             limits[1] = max(limits[1] - estimate_tokens(request), 1)
         known = [limit for limit in limits if limit]
@@ -256,62 +213,32 @@ class OpenAILLM(AsyncLLM):
     @property
     def capabilities(self) -> dict[str, str]:
         """What nbllm has found out about this endpoint (structured output format, n > 1,
-        usage in streams, seeds), and how; shared by every OpenAILLM on the same URL and model."""
-        return self._endpoint().as_dict()
-
-    def _endpoint(self) -> EndpointCapabilities:
-        return capabilities_of(self._where(), self.model)
+        usage in streams, seeds, the parameters it refused), and how; shared by every OpenAILLM
+        on the same URL and model."""
+        return self.endpoint.capabilities.as_dict()
 
     def parameter_support(self, params: Optional[dict[str, Any]] = None) -> ParameterSupport:
         """What this model takes, given `params` (default: its own): the sampling parameters it
         refuses (by OpenAI's documentation of its models, or this endpoint's refusals) and its
         reasoning_effort values."""
         given = self.params.set_values() if params is None else params
-        return dialect.support(self.model, given, self._endpoint())
+        return dialect.support(self.model, given, self.endpoint.capabilities)
 
     def _check_params(self, params: dict[str, Any]) -> None:
         """Refuse, before any request, a parameter this model is known not to take (by OpenAI's
         documentation of its models, or a refusal this endpoint gave before)."""
-        dialect.check(self.model, params, self._endpoint())
-
-    def _learn_refusal(self, refusal: str | None, body: dict[str, Any]) -> tuple[str, str] | None:
-        """Remember a refused parameter (see dialect.learn); what was learnt, or None."""
-        learnt = dialect.learn(refusal, body, self._endpoint()) if refusal is not None else None
-        if learnt is not None:
-            name, how = learnt
-            self._endpoint().notes[name] = how
-            logger.info("%s at %s: %s (%s)", self.model, self._where(), name, how)
-        return learnt
-
-    def _refused_param(self, learnt: tuple[str, str], error: NBLLMError) -> NBLLMError:
-        """The error for a request refused for one of its parameters: which, and that the next
-        request with it fails before it is sent."""
-        name = learnt[0].removeprefix("refuses ")
-        return UnsupportedParameterError(
-            f"{self.model} at {self._where()} refused {name}: {error.message} nbllm remembers this, "
-            f"and refuses {name} for this model before the next request.",
-            name,
-        )
-
-    def _learn(self, name: str, value: Any, how: str) -> None:
-        endpoint = self._endpoint()
-        if getattr(endpoint, name) != value or name not in endpoint.notes:
-            setattr(endpoint, name, value)
-            endpoint.notes[name] = how
-            logger.info("%s at %s: %s = %r (%s)", self.model, public_url(self._where()), name, value, how)
+        dialect.check(self.model, params, self.endpoint.capabilities)
 
     def _structured_mode(self) -> str:
         if self.structured_output_mode != "auto":
             return self.structured_output_mode
-        return self._endpoint().structured_output or STRUCTURED_MODES[0]
+        return self.endpoint.capabilities.structured_output or STRUCTURED_MODES[0]
 
     def request_body(self, request: RawRequest, structured: str | None = None) -> dict[str, Any]:
         """The JSON body of a chat or completion request, as the server receives it."""
-        body: dict[str, Any] = {
-            "model": self.model,
-            **dialect.body_params(self.model, request.params, self._endpoint()),
-        }
-        if request.n > 1 and self._endpoint().n_choices is not False:
+        found = self.endpoint.capabilities
+        body: dict[str, Any] = {"model": self.model, **dialect.body_params(self.model, request.params, found)}
+        if request.n > 1 and found.n_choices is not False:
             body["n"] = request.n
         messages = list(request.messages)
         if request.response_schema is not None:
@@ -324,42 +251,48 @@ class OpenAILLM(AsyncLLM):
 
     # -- the raw calls --------------------------------------------------------------------------
     async def _agenerate_raw(self, request: RawRequest) -> list[RawGeneration]:
-        client = await self._ensure_client()
+        endpoint = self.endpoint
         mode = self._structured_mode() if request.response_schema is not None else None
         body = self.request_body(request, mode)
         asked = body.get("n", 1)
         refusal: str | None = None
         try:
-            answer = await wire.post(client, request, body)
-            results = wire.generations(answer, self._where())
+            answer = await endpoint.post(request, body)
+            results = wire.generations(answer, public_url(endpoint.where))
         except Exception as exc:
             refusal = refused_request_text(exc)
-            error: NBLLMError | None = self._convert(exc)
+            error: NBLLMError | None = endpoint.convert(exc)
         else:
             error = None
         if error is not None:
-            learnt = self._learn_refusal(refusal, body)
+            learnt = endpoint.learn_refusal(refusal, body)
             if learnt is not None:
                 if learnt[0] == "max_tokens_field":  # the same bound under the name it takes
                     return await self._agenerate_raw(request)
-                raise self._refused_param(learnt, error)
-            return await structured_output.after_refusal(self, request, error, refusal, mode, asked)
+                raise dialect.refused_error(endpoint.model, endpoint.where, learnt, error)
+            resend = self._agenerate_raw
+            mode_is_auto = self.structured_output_mode == "auto"
+            return await structured_output.after_refusal(
+                endpoint, resend, request, error, refusal, mode, asked, mode_is_auto
+            )
         if asked > 1:
             if len(results) < asked:
-                self._learn(
+                endpoint.learn(
                     "n_choices", False, f"asked for {asked} choices, the server answered {len(results)}"
                 )
             else:
-                self._learn("n_choices", True, f"answered n={asked}")
+                endpoint.learn("n_choices", True, f"answered n={asked}")
         if mode is not None and self.structured_output_mode == "auto":
-            self._learn("structured_output", mode, "accepted by the server")
+            endpoint.learn("structured_output", mode, "accepted by the server")
         if not wire.has_usage(answer):
             results = [await asyncio.to_thread(estimated, self.count_tokens, request, r) for r in results]
             if len(results) > 1:  # one prompt, billed once: counted on the first choice
                 results = [results[0], *(dataclasses.replace(r, input_tokens=0) for r in results[1:])]
         if mode in ("json_object", "prompt") and request.prompt is None:
-            results = [await structured_output.repaired(self, client, request, r, mode) for r in results]
-        return await with_seed_note(request, results, self._endpoint(), self._where(), self._secrets())
+            results = [await structured_output.repaired(endpoint, self, request, r, mode) for r in results]
+        return await with_seed_note(
+            request, results, endpoint.capabilities, endpoint.where, endpoint.secrets()
+        )
 
-    def _astream_raw(self, request: RawRequest) -> AsyncIterator[str | RawGeneration]:
-        return openai_stream.stream(self, request)
+    def _astream_raw(self, request: RawRequest) -> AsyncIterator[str | ReasoningDelta | RawGeneration]:
+        return openai_stream.stream(self.endpoint, self, request)

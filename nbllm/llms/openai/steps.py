@@ -12,9 +12,8 @@ from nbllm.core.messages import Input, to_messages
 from nbllm.core.tokens import TokenStep
 from nbllm.engine import loop
 from nbllm.engine.requests import RetryPolicy
-from nbllm.errors import BackendError, NBLLMError, UsageError
+from nbllm.errors import BackendError, NBLLMError, UsageError, public_url
 from nbllm.llms.openai.connection import OPENAI_URL
-from nbllm.llms.openai.errors import convert
 
 MAX_TOP_LOGPROBS = 20  # OpenAI's ceiling for top_logprobs
 
@@ -26,7 +25,8 @@ def token_steps(
     server, vLLM and Ollama do; OpenAI's own API answers anew instead)."""
     if loop.in_io_thread():
         raise RuntimeError("token steps block; call it outside nbllm's I/O loop.")
-    if answer_prefix and llm._where().rstrip("/") == OPENAI_URL.rstrip("/"):
+    endpoint = llm.endpoint
+    if answer_prefix and endpoint.where.rstrip("/") == OPENAI_URL.rstrip("/"):
         raise UsageError(
             "OpenAI's API does not continue an unfinished answer, so the token tree cannot fork "
             "there; its alternatives still show. Fork with the embedded model or a llama.cpp, vLLM "
@@ -39,7 +39,7 @@ def token_steps(
     body = {k: merged[k] for k in ("temperature", "top_p", "seed") if merged.get(k) is not None}
 
     async def ask() -> Any:
-        client = await llm._ensure_client()
+        client = await endpoint.client()
         return await client.chat.completions.create(
             model=llm.model,
             messages=messages,
@@ -55,7 +55,7 @@ def token_steps(
         except NBLLMError:
             raise
         except Exception as exc:  # the client's exceptions, as nbllm's (and never with the key)
-            raise convert(exc, llm._secrets(), llm._where()) from None
+            raise endpoint.convert(exc) from None
 
     policy = RetryPolicy(max_retries=llm.max_retries, max_retry_after=llm.max_retry_after)
     response = policy.call_sync(call)
@@ -63,7 +63,7 @@ def token_steps(
     content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
     if not content:
         raise BackendError(
-            f"{llm.model} at {llm._where()} sent no logprobs, so its token choices cannot be shown."
+            f"{llm.model} at {public_url(endpoint.where)} sent no logprobs, so its token choices cannot be shown."
         )
     return [
         TokenStep(c.token, float(c.logprob), [(a.token, float(a.logprob)) for a in c.top_logprobs or ()])

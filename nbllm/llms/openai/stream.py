@@ -1,9 +1,10 @@
-"""Streaming from an OpenAI-compatible server: each piece of text as it comes, then a
-RawGeneration with the stream's token counts (nbllm's estimate when the stream sends none).
-A server that refuses ``stream_options`` is learnt about and asked again without it.
+"""Streaming from an OpenAI-compatible server: the answer's pieces (and the thinking's) as they
+come, then a RawGeneration with the stream's token counts (nbllm's estimate when the stream
+sends none). A server that refuses ``stream_options`` is learnt about and asked again without
+it; a refused max_tokens is asked again under the name the server takes.
 
-``stream`` takes the OpenAILLM as ``llm`` and runs on nbllm's I/O loop; only the token
-estimate goes to a worker thread.
+``stream`` takes the LLM's endpoint and the LLM (for its public request_body and count_tokens)
+and runs on nbllm's I/O loop; only the token estimate goes to a worker thread.
 """
 
 from __future__ import annotations
@@ -13,25 +14,27 @@ import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
+from nbllm.core.thinking import ReasoningDelta
 from nbllm.engine.requests import RawGeneration, RawRequest
 from nbllm.errors import NBLLMError
-from nbllm.llms.openai import wire
+from nbllm.llms.openai import dialect, wire
 from nbllm.llms.openai.capabilities import first_line
+from nbllm.llms.openai.endpoint import OpenAIEndpoint
 from nbllm.llms.openai.errors import refused_request_text
 from nbllm.llms.openai.notes import estimated, with_seed_note
 
 
-async def stream(llm: Any, request: RawRequest) -> AsyncIterator[str | RawGeneration]:
-    client = await llm._ensure_client()
-    endpoint = llm._endpoint()
+async def stream(
+    endpoint: OpenAIEndpoint, llm: Any, request: RawRequest
+) -> AsyncIterator[str | ReasoningDelta | RawGeneration]:
     body: dict[str, Any] = {**llm.request_body(dataclasses.replace(request, n=1), None), "stream": True}
-    if endpoint.stream_options:
+    if endpoint.capabilities.stream_options:
         body["stream_options"] = {"include_usage": True}
     reader = wire.StreamReader()
     error: NBLLMError | None = None
     refusal: str | None = None
     try:
-        chunks = await wire.post_stream(client, request, body)
+        chunks = await endpoint.post_stream(request, body)
         async for chunk in chunks:
             for item in reader.read(chunk):
                 yield item
@@ -39,26 +42,26 @@ async def stream(llm: Any, request: RawRequest) -> AsyncIterator[str | RawGenera
             yield item
     except Exception as exc:
         refusal = refused_request_text(exc)
-        error = llm._convert(exc)
+        error = endpoint.convert(exc)
     if error is not None:
-        learnt = llm._learn_refusal(refusal, body)
-        if learnt is not None:
-            if learnt[0] == "max_tokens_field":  # the same bound under the name it takes
-                async for item in llm._astream_raw(request):
-                    yield item
-                return
-            raise llm._refused_param(learnt, error)
-        if not reader.pieces and not reader.thinking and refusal is not None and "stream_options" in refusal:
-            llm._learn("stream_options", False, f"refused: {first_line(refusal)}")
-            async for item in llm._astream_raw(request):
+        learnt = endpoint.learn_refusal(refusal, body)
+        if learnt is not None and learnt[0] != "max_tokens_field":
+            raise dialect.refused_error(endpoint.model, endpoint.where, learnt, error)
+        said = reader.pieces or reader.thinking
+        if learnt is not None or (not said and refusal is not None and "stream_options" in refusal):
+            if learnt is None:
+                endpoint.learn("stream_options", False, f"refused: {first_line(refusal or '')}")
+            async for item in stream(endpoint, llm, request):  # asked again as the server takes it
                 yield item
             return
         raise error
     result = reader.generation()
     if reader.usage is None:
-        llm._learn("stream_usage", False, "no usage in the stream; nbllm counts the tokens")
+        endpoint.learn("stream_usage", False, "no usage in the stream; nbllm counts the tokens")
         result = await asyncio.to_thread(estimated, llm.count_tokens, request, result, reader.text)
     else:
-        llm._learn("stream_usage", True, "usage in the last chunk")
-    (result,) = await with_seed_note(request, [result], llm._endpoint(), llm._where(), llm._secrets())
+        endpoint.learn("stream_usage", True, "usage in the last chunk")
+    (result,) = await with_seed_note(
+        request, [result], endpoint.capabilities, endpoint.where, endpoint.secrets()
+    )
     yield result

@@ -3,18 +3,19 @@ for its schema in each mode, what is sent instead when the server refuses a requ
 shape (a weaker structured-output mode, or one choice at a time), and the one repair request
 for an answer that does not fit the schema.
 
-The functions take the OpenAILLM as ``llm`` (its ``_learn``, ``_convert``, ``request_body``
-and ``_agenerate_raw``); the async ones run on nbllm's I/O loop.
+The functions take the LLM's endpoint (what it learns, how its errors read, where its requests
+go) and what to call again; the async ones run on nbllm's I/O loop.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nbllm.core.schema import parse_json_answer
 from nbllm.engine.requests import RawGeneration, RawRequest
-from nbllm.errors import BackendError, NBLLMError, ParseError, redact
+from nbllm.errors import BackendError, NBLLMError, ParseError, public_url, redact
 from nbllm.llms.openai import wire
 from nbllm.llms.openai.capabilities import (
     first_line,
@@ -24,6 +25,7 @@ from nbllm.llms.openai.capabilities import (
     schema_instruction,
     with_instruction,
 )
+from nbllm.llms.openai.endpoint import OpenAIEndpoint
 
 
 def ask_for_schema(body: dict[str, Any], request: RawRequest, mode: str) -> list[dict[str, Any]]:
@@ -45,15 +47,23 @@ def ask_for_schema(body: dict[str, Any], request: RawRequest, mode: str) -> list
 
 
 async def after_refusal(
-    llm: Any, request: RawRequest, error: NBLLMError, refusal: str | None, mode: str | None, asked: int
+    endpoint: OpenAIEndpoint,
+    resend: Callable[[RawRequest], Awaitable[list[RawGeneration]]],
+    request: RawRequest,
+    error: NBLLMError,
+    refusal: str | None,
+    mode: str | None,
+    asked: int,
+    auto: bool,
 ) -> list[RawGeneration]:
-    """A request the server refused for its shape: learn what it takes and send that, or
-    raise the error (never retried: the same request would be refused again)."""
+    """A request the server refused for its shape: learn what it takes and `resend` that, or
+    raise the error (never retried: the same request would be refused again). `auto`: the
+    structured output mode is nbllm's to choose."""
     if refusal is None:
         raise error
     if mode is not None and mentions_response_format(refusal):
         fallback = next_structured_mode(mode)
-        if llm.structured_output_mode != "auto" or fallback is None:
+        if not auto or fallback is None:
             raise redact(
                 BackendError(
                     f"{error.message} The server does not take structured_output_mode={mode!r}: "
@@ -61,18 +71,18 @@ async def after_refusal(
                 ),
                 (),
             )
-        llm._learn("structured_output", fallback, f"{mode} refused: {first_line(refusal)}")
-        return await llm._agenerate_raw(request)
+        endpoint.learn("structured_output", fallback, f"{mode} refused: {first_line(refusal)}")
+        return await resend(request)
     if asked > 1:
         # Either n is what the server refuses, or the request is wrong anyway: one choice tells.
-        results = await llm._agenerate_raw(dataclasses.replace(request, n=1))
-        llm._learn("n_choices", False, f"n={asked} refused: {first_line(refusal)}")
+        results = await resend(dataclasses.replace(request, n=1))
+        endpoint.learn("n_choices", False, f"n={asked} refused: {first_line(refusal)}")
         return results
     raise error
 
 
 async def repaired(
-    llm: Any, client: Any, request: RawRequest, result: RawGeneration, mode: str
+    endpoint: OpenAIEndpoint, llm: Any, request: RawRequest, result: RawGeneration, mode: str
 ) -> RawGeneration:
     """An answer the server did not hold to the schema, checked; if it does not fit, the model
     is shown its answer and the problem once, and asked for the corrected JSON."""
@@ -86,10 +96,10 @@ async def repaired(
         request, messages=tuple(repair_messages(list(request.messages), result.text, problem)), n=1
     )
     try:
-        answer = await wire.post(client, fix, llm.request_body(fix, mode))
+        answer = await endpoint.post(fix, llm.request_body(fix, mode))
     except Exception as exc:
-        raise llm._convert(exc) from None
-    fixed = wire.generations(answer, llm._where())[0]
+        raise endpoint.convert(exc) from None
+    fixed = wire.generations(answer, public_url(endpoint.where))[0]
     return dataclasses.replace(
         fixed,
         input_tokens=result.input_tokens + fixed.input_tokens,
