@@ -54,7 +54,7 @@ async def generate_batch(
             continue
         if config.budget is not None and key not in paid:
             paid.add(key)
-            config.budget.spend(answer.input_tokens, answer.output_tokens)
+            config.budget.spend(answer.input_tokens, answer.output_tokens, answer.reasoning_tokens)
         stats = GenerationStats(latency=latency)
         stores.append(recorder.store(config, job.component, thunk, key, answer, stats, job.request))
     await asyncio.gather(*stores)

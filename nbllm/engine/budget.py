@@ -36,7 +36,8 @@ class Budget:
     max_cost: float | None = None
     assumed_output_tokens: int = 16_384  # held for a request without max_tokens on an unknown model
     input_tokens: int = 0
-    output_tokens: int = 0
+    output_tokens: int = 0  # a reasoning model's thinking included: it is billed as output
+    reasoning_tokens: int = 0  # of output_tokens, those that were thinking
     requests: int = 0
     reserved: float = 0.0
     unmetered: float = 0.0  # estimated cost of failed attempts the provider may have billed
@@ -63,12 +64,13 @@ class Budget:
             self.reserved += estimate
         return estimate
 
-    def settle(self, hold: float, input_tokens: int, output_tokens: int) -> None:
+    def settle(self, hold: float, input_tokens: int, output_tokens: int, reasoning_tokens: int = 0) -> None:
         """Replace a hold by the real usage of the answer it was for."""
         with self._lock:
             self.reserved = max(0.0, self.reserved - hold)
             self.input_tokens += input_tokens
             self.output_tokens += output_tokens
+            self.reasoning_tokens += reasoning_tokens
             self.requests += 1
 
     def charge(self, hold: float, spent: float) -> None:
@@ -85,6 +87,6 @@ class Budget:
         with self._lock:
             self.reserved = max(0.0, self.reserved - hold)
 
-    def spend(self, input_tokens: int, output_tokens: int) -> None:
+    def spend(self, input_tokens: int, output_tokens: int, reasoning_tokens: int = 0) -> None:
         """Record usage that had no hold (an offline batch's answers)."""
-        self.settle(0.0, input_tokens, output_tokens)
+        self.settle(0.0, input_tokens, output_tokens, reasoning_tokens)

@@ -60,7 +60,8 @@ async def call(
                 used_in = results[0].input_tokens
                 used_out = sum(r.output_tokens for r in results)
                 if config.budget is not None:
-                    config.budget.settle(hold, used_in, used_out)
+                    thinking = sum(r.reasoning_tokens for r in results)
+                    config.budget.settle(hold, used_in, used_out, thinking)
                 if config.rate_limiter is not None:
                     config.rate_limiter.spend(used_in + used_out)
                 return results, GenerationStats(

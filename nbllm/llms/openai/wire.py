@@ -70,7 +70,7 @@ def answer_and_thinking(choice: dict[str, Any]) -> tuple[str, str | None]:
     """A whole choice's answer and thinking, from the reasoning field or split off the text."""
     text, reasoning = choice_text(choice), choice_reasoning(choice)
     if reasoning is not None:
-        return text, reasoning
+        return text, reasoning.strip()  # as a split-off block is
     return split_thinking(text)
 
 

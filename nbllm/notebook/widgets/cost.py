@@ -95,10 +95,11 @@ class CostMeter(w.HTML):
         run_in, run_out = self.run_tokens
         left = "" if b.max_cost is None else f" · budget left {c}{money(max(b.max_cost - b.cost, 0))}"
         requests = f"{b.requests} request{'' if b.requests == 1 else 's'}"
+        thinking = f" ({b.reasoning_tokens} of them thinking)" if b.reasoning_tokens else ""
         self.value = (
             f"<div style='font-size:13px'><b>this run</b>: {run_in} in / {run_out} out tokens · "
             f"{c}{money(b.cost_of(run_in, run_out))} &nbsp;&nbsp; <b>total</b>: {b.input_tokens} in / "
-            f"{b.output_tokens} out tokens in {requests} · {c}{money(b.cost)}{left}</div>"
+            f"{b.output_tokens} out tokens{thinking} in {requests} · {c}{money(b.cost)}{left}</div>"
             f"<style>{CSS}</style>"
         )
 

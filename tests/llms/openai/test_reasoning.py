@@ -139,6 +139,9 @@ def test_the_answer_alone_is_judged_and_thinking_is_charged_as_output(openai_con
     (output,) = llm.generate(QUESTION)
     stats = output.generations[0].stats
     assert budget.cost == pytest.approx(stats.input_tokens * 1e-6 + stats.output_tokens * 1e-5)
+    assert budget.reasoning_tokens == stats.reasoning_tokens > 0
+    meter = nbllm.CostMeter(llm)
+    assert f"({stats.reasoning_tokens} of them thinking)" in meter.value
     frame = output.to_dataframe()
     assert frame.loc[0, "generation"] == ANSWER
     assert frame.loc[0, "reasoning"].startswith("The user asks:")
@@ -243,3 +246,34 @@ def test_gpt_5_1_samples_at_its_default_effort_and_refuses_sampling_when_it_thin
         llm.generate(QUESTION, temperature=0.2, reasoning_effort="low")
     generation = llm.generate(QUESTION, reasoning_effort="low")[0].raise_for_errors().generations[0]
     assert generation.stats.reasoning_tokens == 64
+
+
+def test_thinking_and_the_new_parameters_survive_a_bundle_a_checkpoint_and_copy_as_code(
+    openai_conformance, tmp_path
+) -> None:
+    settings = {
+        "extra_body": {"chat_template_kwargs": {"enable_thinking": True}},
+        "max_completion_tokens": 80,
+    }
+    bundle = tmp_path / "lesson.nbllm"
+    with nbllm.record(bundle):
+        live = conformance_llm(openai_conformance, "vllm/qwen3", **settings)
+        recorded = live.generate(QUESTION)[0].raise_for_errors().generations[0]
+    openai_conformance.reset()
+    with nbllm.replay(bundle):
+        again = conformance_llm(openai_conformance, "vllm/qwen3", **settings)
+        replayed = again.generate(QUESTION)[0].raise_for_errors().generations[0]
+    assert openai_conformance.requests() == []  # served from the bundle
+    assert replayed.stats.recorded and replayed.text == recorded.text == ANSWER
+    assert replayed.reasoning == recorded.reasoning and replayed.reasoning
+    assert replayed.stats.reasoning_tokens == recorded.stats.reasoning_tokens > 0
+
+    path = live.save_checkpoint(tmp_path / "llm.json")
+    back = nbllm.OpenAILLM.from_checkpoint(path)
+    assert back.params.set_values() == live.params.set_values()
+    assert back.params.max_tokens == 80
+
+    code = nbllm.ParamsPanel(live).as_code()
+    namespace: dict = {}
+    exec(code, namespace)  # the copied cell runs and makes the same LLM
+    assert namespace["llm"].params.set_values() == live.params.set_values()
