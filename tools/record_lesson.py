@@ -9,6 +9,10 @@ server, no key in it).
     python tools/record_lesson.py 10   lesson 10: the reasoning server (tests/servers/
                                        reasoning_server.py: llama.cpp's server from the xllamacpp
                                        wheel, the embedded GGUF as a thinking model) on 127.0.0.1:8124
+
+A lesson's text describes the answers it replays (lesson 10: thinking did not pay), and
+tests/notebook/test_lessons.py and test_notebooks.py check a few of them: after recording, read
+the new answers, and update the text and those checks where they changed.
 """
 
 from __future__ import annotations
