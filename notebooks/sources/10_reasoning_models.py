@@ -123,7 +123,16 @@ grid.cost_table()
 grid.plot_cost("right")
 
 # %% [markdown]
-# **Does more thinking pay? Not for this model.** Thinking more than doubled the output tokens per answer (about 45 thinking tokens on top of the answer's), so it more than doubled the cost, and took longer; and the answers were no better: the model without a thought got one question of six right, the one with a thought none. The significance column says what six questions can say: a difference this small could well be noise. Look at the thoughts (`grid.frame`): several hold the right fact ("The capital of France is Paris") and the answer after them drifts elsewhere. The scorer judges the answer alone, as it should: a thought with the right fact and a wrong answer is a wrong answer.
+# The last column of the table, in full: is the difference real?
+
+# %%
+import textwrap
+
+verdict = grid.significance("smollm2-think", "smollm2-think #2", "right")
+print(textwrap.fill(verdict.text, 90))
+
+# %% [markdown]
+# **Does more thinking pay? Not for this model.** Thinking more than doubled the output tokens per answer (about 45 thinking tokens on top of the answer's), so it more than doubled the cost, and took longer; and the answers were no better: the model without a thought got one question of six right, the one with a thought none. The significance test says what six questions can say: a difference this small could well be noise. Look at the thoughts (`grid.frame`): several hold the right fact ("The capital of France is Paris") and the answer after them drifts elsewhere. The scorer judges the answer alone, as it should: a thought with the right fact and a wrong answer is a wrong answer.
 #
 # A 135M-parameter model was never trained to use a thought; reasoning models are, and for them the same table is the honest test. More thinking often pays on questions that need several steps (arithmetic, logic, code) and rarely on questions of fact, so run it on questions like yours, with enough of them for the significance column to decide.
 
