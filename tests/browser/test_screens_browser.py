@@ -21,6 +21,7 @@ LESSONS = [
     "06_playground.ipynb",
     "07_scale_out_with_ray.ipynb",
     "09_prompting_exercises.ipynb",
+    "10_reasoning_models.ipynb",
 ]
 
 

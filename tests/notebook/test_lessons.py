@@ -1,7 +1,7 @@
 """Replay bundles in real kernels against a real OpenAI-compatible server (llama.cpp's own
 llama-server, with an API key, on 127.0.0.1): record with %nbllm_record, check the live model
-for drift, then replay in a kernel with no key and no server; and the lesson shipped in
-notebooks/ replays in a kernel whose network is off."""
+for drift, then replay in a kernel with no key and no server; and the lessons shipped in
+notebooks/ (08, 10) replay in a kernel whose network is off."""
 
 from __future__ import annotations
 
@@ -126,15 +126,47 @@ def test_a_streamed_turn_the_bundle_lacks_is_answered_by_the_embedded_fallback(
     assert any("answered by SmolLM2-135M-Instruct" in n for n in generation.notes)
 
 
-def test_the_shipped_lesson_replays_with_the_network_off(tmp_path: Path) -> None:
-    """notebooks/08 in a kernel started in its own network namespace (only loopback, nothing
-    listening on it): every answer of the class's server comes from the bundle."""
+def check_sampling_lesson(nb: nbformat.NotebookNode, html: str) -> None:
+    assert html.count("nbllm-recorded") >= 3, "the replayed grid is not marked as recorded"
+    assert "0 requests to send" in html  # the estimate before the grid: the bundle holds it all
+    frame = next(o for c in nb.cells if "grid.frame[" in c.source for o in c.outputs)
+    assert "False" not in frame["data"]["text/plain"].split("recorded", 1)[1]
+
+
+def check_reasoning_lesson(nb: nbformat.NotebookNode, html: str) -> None:
+    """Lesson 10: the thinking apart from the answer in each view, and the cost of thinking."""
+    printed = "".join(
+        o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream"
+    )
+    assert "thinking: the capital of France is Paris." in printed
+    assert "28 output tokens: 11 thinking (estimated: True), 17 answer" in printed
+    assert "thinking: I'm a color." in printed  # the stream's ReasoningDelta pieces
+    assert "nbllm-recorded" in html and "thinking" in html
+    assert "<th>reasoning_tokens</th>" in html and "<th>thinking tokens</th>" in html
+    assert "scores 0.167 lower than" in html  # thinking did not pay, as the lesson says
+    images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert images, "plot_cost did not render"
+    assert "17 answers, 17 served, 0 not recorded" in html
+
+
+SHIPPED = {
+    "08_how_text_is_sampled": ("http://127.0.0.1:8080/v1", check_sampling_lesson),
+    "10_reasoning_models": ("http://127.0.0.1:8124/v1", check_reasoning_lesson),
+}
+
+
+@pytest.mark.parametrize("lesson", sorted(SHIPPED))
+def test_the_shipped_lesson_replays_with_the_network_off(tmp_path: Path, lesson: str) -> None:
+    """A replayed lesson (notebooks/08, notebooks/10) in a kernel started in its own network
+    namespace (only loopback, nothing listening on it): every answer of the lesson's server
+    comes from the bundle."""
     if shutil.which("unshare") is None or os.geteuid() != 0:
         pytest.fail("this test runs as root with unshare (util-linux), as CI does")
-    shipped = ROOT / "notebooks" / "08_how_text_is_sampled.nbllm"
+    base_url, check = SHIPPED[lesson]
+    shipped = ROOT / "notebooks" / f"{lesson}.nbllm"
     entries = json.loads(shipped.read_text())["entries"]
     assert entries and {e["identity"]["backend"] for e in entries} == {"openai"}
-    assert {e["identity"]["base_url"] for e in entries} == {"http://127.0.0.1:8080/v1"}
+    assert {e["identity"]["base_url"] for e in entries} == {base_url}
     work = tmp_path / "notebooks"
     shutil.copytree(ROOT / "notebooks", work)
     out = tmp_path / "executed.ipynb"
@@ -155,7 +187,7 @@ def test_the_shipped_lesson_replays_with_the_network_off(tmp_path: Path) -> None
             "-c",
             command,
             script,
-            str(work / "08_how_text_is_sampled.ipynb"),
+            str(work / f"{lesson}.ipynb"),
             str(out),
             str(work),
         ],
@@ -169,7 +201,4 @@ def test_the_shipped_lesson_replays_with_the_network_off(tmp_path: Path) -> None
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     html = "".join(str(o.get("data", {}).get("text/html", "")) for o in outputs)
-    assert html.count("nbllm-recorded") >= 3, "the replayed grid is not marked as recorded"
-    assert "0 requests to send" in html  # the estimate before the grid: the bundle holds it all
-    frame = next(o for c in nb.cells if "grid.frame[" in c.source for o in c.outputs)
-    assert "False" not in frame["data"]["text/plain"].split("recorded", 1)[1]
+    check(nb, html)

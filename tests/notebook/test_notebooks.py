@@ -82,7 +82,19 @@ def check_exercises_lesson(outputs: list) -> None:
     assert not [p.name for p in shipped.rglob("*") if p.name.endswith(("-wal", "-shm", "-journal"))]
 
 
-LESSON_CHECKS = {"09_prompting_exercises.ipynb": check_exercises_lesson}
+def check_reasoning_lesson(outputs: list) -> None:
+    """Lesson 10 replays its bundle: its text describes those answers (thinking that does not
+    pay), so they must still be what it shows."""
+    text = _texts(outputs)
+    assert "thinking: the capital of France is Paris." in text
+    assert "<th>thinking tokens</th>" in text and "scores 0.167 lower than" in text
+    assert "17 answers, 17 served, 0 not recorded" in text
+
+
+LESSON_CHECKS = {
+    "09_prompting_exercises.ipynb": check_exercises_lesson,
+    "10_reasoning_models.ipynb": check_reasoning_lesson,
+}
 
 
 def test_figures_and_widgets_render_in_the_kernel() -> None:

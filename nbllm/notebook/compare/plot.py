@@ -71,6 +71,10 @@ def plot_score_against_cost(table: Any, score: str, cost: str) -> Any:
         ax.scatter([x], [y], color=PALETTE[i % len(PALETTE)], s=60, zorder=3)
         ax.annotate(str(row[0]), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
     ax.set(title=f"{score} against {cost}", xlabel=cost, ylabel=f"{score} (mean)")
+    # a cost per answer is often a few millionths: ticks as 6, 8, ... with the power apart, not
+    # as 0.000060 written over one another
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4), useOffset=False)
+    ax.margins(x=0.2)  # room for the labels of the points at either end
     ax.spines[["top", "right"]].set_visible(False)
     ax.grid(alpha=0.3)
     return figure
