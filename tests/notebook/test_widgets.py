@@ -399,7 +399,7 @@ def test_cost_meter_keeps_the_budget_and_a_rerun_replaces_the_old_meter() -> Non
 def test_params_panel_offers_a_reasoning_model_only_what_it_takes() -> None:
     llm = nbllm.OpenAILLM(model="gpt-5-mini", api_key="sk-test", cache=False)
     panel = ParamsPanel(llm)
-    assert panel.effort_row.layout.display is None  # shown
+    assert panel.effort_row in panel.children
     assert [value for _, value in panel.reasoning_effort.options] == [
         None,
         "minimal",
@@ -433,5 +433,5 @@ def test_params_panel_enables_sampling_where_the_effort_allows_it() -> None:
 
 def test_params_panel_hides_the_effort_where_a_model_has_none(embedded) -> None:
     panel = ParamsPanel(embedded)
-    assert panel.effort_row.layout.display == "none"
+    assert panel.effort_row not in panel.children
     assert not panel.temperature.disabled

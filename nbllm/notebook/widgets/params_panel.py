@@ -65,7 +65,8 @@ class ParamsPanel(w.VBox):
         self.effort_row = w.HBox([self.reasoning_effort])
         rows = [w.HBox([getattr(self, n), self.notes[n], self.resets[n]]) for n in SLIDERS]
         seed_row = [self.fixed_seed, self.seed, *([self.copy] if copy_button else [])]
-        super().__init__([self.effort_row, *rows, w.HBox(seed_row)], **layout)
+        self._rows = (*rows, w.HBox(seed_row))  # the effort row goes after the sliders where it applies
+        super().__init__(self._rows, **layout)
         offline_style(self)
         self._syncing = False
         self.pull()
@@ -134,8 +135,10 @@ class ParamsPanel(w.VBox):
         self.pull()
 
     def _pull_effort(self, efforts: tuple[str, ...] | None) -> None:
-        """The effort dropdown: shown with the model's values where it has them."""
-        self.effort_row.layout.display = "none" if efforts is None else None
+        """The effort dropdown, with the model's values, where it has them (else not on the page)."""
+        shown = self._rows if efforts is None else (*self._rows[:-1], self.effort_row, self._rows[-1])
+        if tuple(self.children) != shown:
+            self.children = shown
         if efforts is None:
             return
         self.reasoning_effort.options = [("model default", None), *((e, e) for e in efforts)]
