@@ -58,12 +58,12 @@ def test_the_token_tree_forks_at_a_clicked_token_in_a_real_browser(page: Any) ->
         # a click does the same (nothing is sent)
         tokens.nth(1).click()
         page.wait_for_function(
-            "el => el.querySelector('.nbllm-tt-head').innerText.startsWith('Token #1')",
+            "el => el.querySelector('.nbllm-tt-head')?.innerText.startsWith('Token #1')",
             arg=tree.element_handle(),
         )
         tokens.nth(2).click()
         page.wait_for_function(
-            "el => el.querySelector('.nbllm-tt-head').innerText.startsWith('Token #2')",
+            "el => el.querySelector('.nbllm-tt-head')?.innerText.startsWith('Token #2')",
             arg=tree.element_handle(),
         )
         assert rows.count() >= 2

@@ -314,14 +314,14 @@ class TokenTree(w.VBox):
     def _show_alternatives(self) -> None:
         index = self.view.selected
         if not self.branches or not 0 <= index < len(self.branch.steps):
-            self.view.alternatives = []
+            with self.view.hold_sync():
+                self.view.alternatives, self.view.alternatives_at = [], -1
             return
         step = self.branch.steps[index]
         alternatives = _with_written(step)
         probs, exact = allowed(alternatives, self.temperature.value, self.top_p.value, **self._truncation)
         before = [s.token for s in self.branch.steps[:index]]
-        self.view.exact = exact
-        self.view.alternatives = [
+        rows = [
             {
                 "t": token,
                 "p": round(math.exp(lp), 4),
@@ -332,6 +332,9 @@ class TokenTree(w.VBox):
             }
             for (token, lp), q in zip(alternatives, probs)
         ]
+        # one message, so the browser never shows one token's rows under another token's head
+        with self.view.hold_sync():
+            self.view.exact, self.view.alternatives, self.view.alternatives_at = exact, rows, index
 
     def close(self) -> None:
         worker = getattr(self, "_worker", None)  # None: the tree refused its settings

@@ -66,7 +66,8 @@ function render({ model, el }) {
     }
     alts.replaceChildren();
     const rows = model.get("alternatives");
-    if (selected >= 0 && rows.length) {
+    // a token just clicked shows its alternatives once the kernel sent them, never another's
+    if (selected >= 0 && rows.length && model.get("alternatives_at") === selected) {
       const head = document.createElement("div");
       head.className = "nbllm-tt-head";
       head.textContent = `Token #${selected}: what the model could have written there` +
@@ -144,6 +145,7 @@ class TokenView(anywidget.AnyWidget):
     tokens = traitlets.List([]).tag(sync=True)
     selected = traitlets.Int(-1).tag(sync=True)
     alternatives = traitlets.List([]).tag(sync=True)
+    alternatives_at = traitlets.Int(-1).tag(sync=True)  # the token the alternatives are of
     exact = traitlets.Bool(True).tag(sync=True)
     branches = traitlets.List([]).tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
