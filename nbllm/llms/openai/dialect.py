@@ -62,14 +62,9 @@ def refused(model: str, params: dict[str, Any], endpoint: EndpointCapabilities) 
     if is_reasoning_model(model) and not (effort == "none" and samples_at_none):
         for name in SAMPLING_PARAMS:
             if params.get(name) not in (None, 1, 1.0):
+                at_none = "; with reasoning_effort='none' it takes any" if samples_at_none else ""
                 problems[name] = (
-                    "a reasoning model samples at its own settings (only the default, 1, is taken"
-                    + (
-                        "; with reasoning_effort='none' it takes any"
-                        if takes_sampling_with_effort_none(model)
-                        else ""
-                    )
-                    + ")"
+                    f"a reasoning model samples at its own settings (only the default, 1, is taken{at_none})"
                 )
     for name, words in endpoint.refused_params.items():
         if name in SAMPLING_PARAMS and params.get(name) in (1, 1.0):
