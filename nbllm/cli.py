@@ -45,6 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="start the embedded model's server in its own process, decode a few tokens, say what runs",
     )
+    serve = sub.add_parser(
+        "serve",
+        help="run one embedded-model server for every user's kernels on this machine (a service)",
+        description="Runs the embedded model's server for every kernel that names it: set "
+        "NBLLM_SERVER=HOST:PORT and NBLLM_SERVER_KEY_FILE (or NBLLM_SERVER_KEY) in the kernels' "
+        "environment. Runs until stopped (Ctrl-C or SIGTERM).",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="the address kernels connect to")
+    serve.add_argument("--port", type=int, default=8766, help="the port kernels connect to")
+    serve.add_argument(
+        "--key-file",
+        help="the file holding the key kernels must give; made (readable by its owner and group) "
+        "if missing. Default: the NBLLM_SERVER_KEY environment variable",
+    )
+    serve.add_argument("--n-parallel", type=int, help="sequences decoded together (default 16)")
+    serve.add_argument("--n-ctx", type=int, help="context tokens per sequence (default 2048)")
+    serve.add_argument("--threads", type=int, help="decode threads (default: up to 4 cores)")
     return parser
 
 
@@ -100,12 +117,53 @@ def check() -> int:
     return 0
 
 
+def serve(args: argparse.Namespace) -> int:
+    """Run the machine's embedded-model server in the foreground until stopped."""
+    import os
+    import secrets
+    import signal
+    from pathlib import Path
+
+    from nbllm.llms.llamacpp.llm import served_settings
+    from nbllm.llms.llamacpp.supervisor import Supervisor
+
+    key = os.environ.get("NBLLM_SERVER_KEY")
+    if args.key_file:
+        path = Path(args.key_file)
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(24) + "\n")
+            os.chmod(path, 0o640)
+        key = path.read_text().strip()
+    if not key:
+        print("nbllm: error: give --key-file FILE, or set NBLLM_SERVER_KEY", file=sys.stderr)
+        return 2
+    config = {"n_parallel": args.n_parallel, "n_ctx": args.n_ctx, "n_threads": args.threads}
+    try:
+        llm, settings, model = served_settings(**{k: v for k, v in config.items() if v is not None})
+        supervisor = Supervisor(settings, key, host=args.host, port=args.port, model=model)
+    except (NBLLMError, OSError) as exc:
+        print(f"nbllm: error: {exc}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, supervisor.stop)
+    where = f"NBLLM_SERVER={supervisor.lease_address}"
+    named_key = f"NBLLM_SERVER_KEY_FILE={args.key_file}" if args.key_file else "NBLLM_SERVER_KEY"
+    print(f"nbllm: serving {llm.model_name} ({settings.n_parallel} sequences of {settings.n_ctx} tokens)")
+    print(f"nbllm: kernels use it with {where} and {named_key} in their environment", flush=True)
+    try:
+        supervisor.run(start=True)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(sys.stdout, "reconfigure"):  # Windows: a redirected stdout is cp1252
         sys.stdout.reconfigure(errors="replace")
     args = build_parser().parse_args(argv)
     if args.command == "check":
         return check()
+    if args.command == "serve":
+        return serve(args)
     from nbllm.llms.default import default_llm
 
     overrides = {

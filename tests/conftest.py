@@ -24,6 +24,12 @@ if "NBLLM_MODELS_DIR" not in os.environ:
     os.environ["NBLLM_MODELS_DIR"] = tempfile.mkdtemp(prefix="nbllm-test-models-")
     atexit.register(shutil.rmtree, os.environ["NBLLM_MODELS_DIR"], ignore_errors=True)
 
+# The run's shared embedded servers (their records, locks and logs) live in a folder of its own:
+# its kernels and child processes share them with the tests, never with a developer's kernels.
+if "NBLLM_RUNTIME_DIR" not in os.environ:
+    os.environ["NBLLM_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="nbllm-test-run-")
+    os.environ.setdefault("NBLLM_SERVER_LINGER", "10")
+
 import nbllm
 from tests.scripted import ScriptedLLM
 from tests.servers.fixtures import *  # noqa: F403 (the test servers' fixtures)

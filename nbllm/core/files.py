@@ -17,11 +17,12 @@ from pathlib import Path
 NEW_FILE_MODE = 0o644  # readable by all: a teacher reads a class's files in a shared folder
 
 
-def write_atomically(path: str | Path, text: str) -> Path:
+def write_atomically(path: str | Path, text: str, mode: int | None = None) -> Path:
     """Write `text` to `path` whole or not at all: a reader never sees half a file, a failed
     write leaves the old one, and the new one is on disk before it replaces the old. The bytes
     are UTF-8 with the newlines as given (the same file on every system). A new file gets
-    ``NEW_FILE_MODE`` (not mkstemp's private 0600); a rewritten one keeps its own mode."""
+    ``NEW_FILE_MODE`` (not mkstemp's private 0600); a rewritten one keeps its own mode; `mode`,
+    where given, applies either way (0600 for a file only its owner may read)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -30,10 +31,11 @@ def write_atomically(path: str | Path, text: str) -> Path:
             out.write(text.encode("utf-8"))
             out.flush()
             os.fsync(out.fileno())  # on disk before it replaces the old file
-        try:
-            mode = path.stat().st_mode & 0o777
-        except FileNotFoundError:
-            mode = NEW_FILE_MODE
+        if mode is None:
+            try:
+                mode = path.stat().st_mode & 0o777
+            except FileNotFoundError:
+                mode = NEW_FILE_MODE
         os.chmod(temporary, mode)
         replace_file(temporary, path)
     except BaseException:

@@ -163,17 +163,20 @@ def test_the_teaching_sampler_is_the_servers_own(embedded_session: LlamaCppLLM) 
             assert ours[token] == pytest.approx(prob, abs=2e-3), (temperature, top_p, token)
 
 
-def test_unloading_the_last_llm_stops_its_server(tmp_path: Path) -> None:
+def test_unloading_the_last_llm_stops_its_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once no kernel holds it, the shared server ends after NBLLM_SERVER_LINGER seconds."""
     import gc
 
-    llm = LlamaCppLLM(cache=False, n_ctx=640)  # settings of its own: its own engine
+    from tests.processes import gone, wait_gone
+
+    monkeypatch.setenv("NBLLM_SERVER_LINGER", "1")
+    llm = LlamaCppLLM(cache=False, n_ctx=640)  # settings of its own: its own server
     llm.load()
-    proc = llm.server_process.proc
-    assert proc is not None and proc.poll() is None
+    pid = llm.server_process.pid
+    assert pid is not None and not gone(pid)
     del llm
     gc.collect()
-    proc.wait(timeout=30)
-    assert proc.returncode is not None
+    assert wait_gone(pid, timeout=30)
 
 
 def test_nbllm_default_llm_is_the_embedded_model() -> None:

@@ -19,6 +19,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
 
 from nbllm import OutputCache
+from tests.processes import wait_gone
 
 pytestmark = pytest.mark.slow
 
@@ -168,7 +169,7 @@ def test_an_interrupt_while_the_server_starts_leaves_an_llm_that_works(interrupt
             getattr(llm, interrupted)(*(["hello"] if interrupted == "count_tokens" else []))
         watcher.join(10)
         (pid,) = stopped
-        assert not _running(pid), "the half-started server was left running"
+        assert wait_gone(pid, timeout=30), "the half-started server was left running"
         assert llm.count_tokens("hello") > 0  # the next call starts a server and works
         assert llm.generate("Say hi.", max_tokens=4)[0].generations[0].ok
     finally:

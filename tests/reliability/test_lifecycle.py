@@ -15,6 +15,7 @@ import pytest
 
 import nbllm
 from nbllm.engine.usage import max_rss_to_mb
+from tests.processes import gone
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,30 +26,18 @@ def _load_embedded():
     return nbllm.LlamaCppLLM(n_threads=1)
 
 
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    # a zombie still answers kill(0): it is gone once its state is Z or it was reaped
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
-    except (FileNotFoundError, IndexError):
-        return True
-
-
 @pytest.mark.slow
 def test_a_dropped_process_llm_stops_its_child() -> None:
     member = nbllm.ProcessLLM(_load_embedded)
     assert member.model_name  # the child is up
     pid = member.pid
-    assert pid is not None and not _gone(pid)
+    assert pid is not None and not gone(pid)
     del member  # what rerunning the cell that made it does
     gc.collect()
     deadline = time.monotonic() + 60
-    while not _gone(pid) and time.monotonic() < deadline:
+    while not gone(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _gone(pid), "the child outlived its ProcessLLM"
+    assert gone(pid), "the child outlived its ProcessLLM"
 
 
 @pytest.mark.slow
@@ -61,16 +50,16 @@ def test_generators_without_an_llm_share_one_loaded_model() -> None:
 
 @pytest.mark.slow
 def test_the_embedded_model_loads_off_the_io_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    from nbllm.llms.llamacpp.server import ServerProcess
+    from nbllm.llms.llamacpp.shared import SharedServer
 
     loaded_on: list[str] = []
-    start = ServerProcess._start
+    address = SharedServer.address
 
-    def watched(self: ServerProcess) -> None:
+    def watched(self: SharedServer) -> str:
         loaded_on.append(threading.current_thread().name)
-        start(self)
+        return address(self)
 
-    monkeypatch.setattr(ServerProcess, "_start", watched)
+    monkeypatch.setattr(SharedServer, "address", watched)
     llm = nbllm.LlamaCppLLM(n_ctx=1024, cache=False)  # its own settings: a real start, not a shared one
     generator = nbllm.Generator(nbllm.Job(instruction="Answer.", template="{input}"), llm)
     generator.generate("Say yes.", max_tokens=4)

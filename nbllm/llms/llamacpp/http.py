@@ -12,7 +12,7 @@ from typing import Any
 
 from nbllm.engine import loop
 from nbllm.errors import BackendError, TransientBackendError
-from nbllm.llms.llamacpp.server import ServerProcess
+from nbllm.llms.llamacpp.shared import SharedServer
 
 
 def json_or_text(raw: bytes) -> Any:
@@ -31,7 +31,7 @@ def wait_dead(proc: Any, timeout: float = 2.0) -> bool:
     return True
 
 
-async def lost(process: ServerProcess, proc: Any, exc: Exception) -> BackendError:
+async def lost(process: SharedServer, proc: Any, exc: Exception) -> BackendError:
     """A dropped connection: the server's death (not retried) or a passing fault (retried)."""
     if proc is not None and await asyncio.to_thread(wait_dead, proc):
         return process.died_error(proc)

@@ -1,8 +1,8 @@
 """LlamaCppLLM: a GGUF model run by llama.cpp's server in a child process (the embedded default).
 
-The model never runs in the user's process: `ServerProcess` starts llama.cpp's own C++ server
-(the portable, prebuilt ``xllamacpp`` wheel) on 127.0.0.1 and this backend talks to it over HTTP
-from nbllm's I/O loop. The server decodes up to ``n_parallel`` sequences together (continuous
+The model never runs in the user's process: llama.cpp's own C++ server (the portable, prebuilt
+``xllamacpp`` wheel) runs on 127.0.0.1 in a process that every kernel of the user with the same
+settings shares (`SharedServer`), and this backend talks to it over HTTP from nbllm's I/O loop. The server decodes up to ``n_parallel`` sequences together (continuous
 batching), so the prompts of a batch, the samples of ``num_generations``, votes and grid cells
 share each decode step. If the process dies, the requests it held fail with
 `ServerDiedError` and the next request starts a new one.
@@ -37,7 +37,8 @@ from nbllm.llms.embedded import EMBEDDED_NAME, EMBEDDED_SAMPLING, EMBEDDED_SYSTE
 from nbllm.llms.llamacpp import steps
 from nbllm.llms.llamacpp.child import DIRECT
 from nbllm.llms.llamacpp.http import json_or_text, lost, shared_session, wait_dead
-from nbllm.llms.llamacpp.server import ServerProcess, ServerSettings, find_server_binary, shared_server
+from nbllm.llms.llamacpp.server import ServerSettings, find_server_binary
+from nbllm.llms.llamacpp.shared import SharedServer, shared_server
 from nbllm.llms.model_files import file_sha256
 from nbllm.llms.openai import wire
 from nbllm.llms.token_counts import TokenCount
@@ -105,8 +106,8 @@ class LlamaCppLLM(AsyncLLM):
         }
     )
 
-    _process: Optional[ServerProcess] = PrivateAttr(None)
-    _embedder: Optional[ServerProcess] = PrivateAttr(None)
+    _process: Optional[SharedServer] = PrivateAttr(None)
+    _embedder: Optional[SharedServer] = PrivateAttr(None)
 
     # -- identity and settings --------------------------------------------------------------
     @property
@@ -159,14 +160,14 @@ class LlamaCppLLM(AsyncLLM):
         )
 
     @property
-    def server_process(self) -> ServerProcess:
+    def server_process(self) -> SharedServer:
         """The server process this LLM sends to (shared by LLMs with the same settings)."""
         settings = self._settings()
         if self._process is None or self._process.settings != settings:
             self._process = self._server_for(settings)
         return self._process
 
-    def _server_for(self, settings: ServerSettings) -> ServerProcess:
+    def _server_for(self, settings: ServerSettings) -> SharedServer:
         if settings.server_binary is None:
             _check_server_installed()
         self._check_ready()
@@ -202,7 +203,7 @@ class LlamaCppLLM(AsyncLLM):
         body["messages"] = [dict(m) for m in request.messages]
         return "/v1/chat/completions", body
 
-    async def _target(self) -> tuple[ServerProcess, Any, str]:
+    async def _target(self) -> tuple[SharedServer, Any, str]:
         """The server process, the process that will hold the request, and its address."""
         process = self.server_process
         proc = process.proc
@@ -213,7 +214,7 @@ class LlamaCppLLM(AsyncLLM):
         return process, proc, address
 
     @staticmethod
-    async def _post(process: ServerProcess, address: str, path: str, body: dict[str, Any]) -> Any:
+    async def _post(process: SharedServer, address: str, path: str, body: dict[str, Any]) -> Any:
         session = await shared_session()
         return await session.post(
             address + path, json=body, headers={"Authorization": f"Bearer {process.key}"}
@@ -266,7 +267,7 @@ class LlamaCppLLM(AsyncLLM):
         return BackendError(f"llama.cpp refused the request: {message} (n_ctx={self.n_ctx} per sequence)")
 
     # -- what else the model can tell (caller's thread) -------------------------------------
-    def _post_sync(self, process: ServerProcess, path: str, body: dict[str, Any] | None) -> Any:
+    def _post_sync(self, process: SharedServer, path: str, body: dict[str, Any] | None) -> Any:
         """POST `body` to the server (GET without one) from the caller's thread."""
         if loop.in_io_thread():
             raise RuntimeError("LlamaCppLLM's sync helpers block; call them outside nbllm's I/O loop.")
@@ -365,6 +366,15 @@ class LlamaCppLLM(AsyncLLM):
             (item,) = self._post_sync(self._embedder, "/embedding", {"content": text})
             states.append(np.asarray(item["embedding"], dtype=np.float32))
         return states
+
+
+def served_settings(**config: Any) -> tuple[LlamaCppLLM, ServerSettings, dict[str, str]]:
+    """What ``nbllm serve`` runs: the LLM made of `config`, its server's settings, and the
+    model's identity (file name and sha256) that kernels check before they use it."""
+    llm = LlamaCppLLM(cache=False, **config)
+    llm._check_ready()
+    path = llm.resolved_path
+    return llm, llm._settings(), {"file": path.name, "sha256": file_sha256(path)}
 
 
 def _check_server_installed() -> None:

@@ -64,9 +64,9 @@ class ServerSettings:
 class ServerProcess:
     """One llama.cpp server process, restarted on demand after it dies."""
 
-    def __init__(self, settings: ServerSettings) -> None:
+    def __init__(self, settings: ServerSettings, key: str | None = None) -> None:
         self.settings = settings
-        self.key = secrets.token_urlsafe(24)
+        self.key = key or secrets.token_urlsafe(24)
         self.restarts = 0
         self._box: list[subprocess.Popen[str] | None] = [None]  # shared with the finalizer
         self._box_log: list[Path | None] = [None]  # likewise: the log goes when the server does
@@ -94,6 +94,17 @@ class ServerProcess:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
+
+    @property
+    def log_path(self) -> Path | None:
+        """The running server's log file."""
+        return self._log_path
+
+    @property
+    def start_error(self) -> ServerStartError | None:
+        """The error of a start that cannot work (the model file does not load), kept for every
+        later call."""
+        return self._start_error
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
@@ -181,14 +192,7 @@ class ServerProcess:
         )
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        if self._log_path is None or not self._log_path.exists():
-            return "(no log)"
-        try:
-            with open(self._log_path, encoding="utf-8", errors="replace") as f:
-                tail = deque(f, maxlen=lines)
-        except OSError:  # removed meanwhile (a restart)
-            return "(no log)"
-        return "".join(tail).rstrip() or "(empty log)"
+        return log_tail(self._log_path, lines)
 
     def stop(self) -> None:
         with self._lock:
@@ -220,6 +224,18 @@ class ServerProcess:
             except OSError:  # Windows: something still writes it
                 threading.Thread(target=_remove_after, args=(None, self._log_path), daemon=True).start()
             self._log_path = self._box_log[0] = None
+
+
+def log_tail(path: Path | None, lines: int = LOG_TAIL_LINES) -> str:
+    """The last `lines` lines of a server's log file."""
+    if path is None or not path.exists():
+        return "(no log)"
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            tail = deque(f, maxlen=lines)
+    except OSError:  # removed meanwhile (a restart)
+        return "(no log)"
+    return "".join(tail).rstrip() or "(empty log)"
 
 
 def find_server_binary(named: str | None, platform: str = sys.platform) -> str | None:
@@ -307,22 +323,7 @@ def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
     return result[0] if result else ""
 
 
-# Engines by settings: LLMs of the same file and settings share one process; it stops when the
-# last of them lets go (or at exit).
-_SHARED: weakref.WeakValueDictionary[ServerSettings, ServerProcess] = weakref.WeakValueDictionary()
 _RUNNING: weakref.WeakSet[ServerProcess] = weakref.WeakSet()
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_server(settings: ServerSettings) -> ServerProcess:
-    with _SHARED_LOCK:
-        server = _SHARED.get(settings)
-        if server is None:
-            server = ServerProcess(settings)
-            _SHARED[settings] = server
-        else:
-            server.settings = settings  # equal but for start_timeout: the newest one applies
-        return server
 
 
 def _terminate(box: list[subprocess.Popen[str] | None], log: list[Path | None]) -> None:
