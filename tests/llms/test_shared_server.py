@@ -150,6 +150,19 @@ def test_a_death_fails_each_kernels_own_rows_and_one_new_server_starts(kernels, 
     assert len(_servers(tmp_path / "run")) == 1
 
 
+def test_a_killed_supervisor_leaves_no_server_and_the_next_call_starts_one(kernels, tmp_path: Path) -> None:
+    kernel = kernels()
+    first = kernel.said()
+    (record,) = _servers(tmp_path / "run")
+    os.kill(record["pid"], signal.SIGKILL)
+    assert wait_gone(first["pid"], timeout=30), "the server outlived its supervisor"
+    kernel.ask("run")
+    after = kernel.said()
+    assert after["ok"] and after["pid"] != first["pid"]
+    (again,) = _servers(tmp_path / "run")
+    assert again["pid"] != record["pid"]
+
+
 def test_an_interrupt_cancels_only_its_own_kernels_requests(kernels, tmp_path: Path) -> None:
     first, second = kernels(), kernels()
     a, _ = first.said(), second.said()
