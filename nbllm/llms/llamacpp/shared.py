@@ -368,7 +368,7 @@ class SharedServer:
         try:
             lease.send({"hello": key})
             reply = self._reply(lease, timeout=10)
-        except OSError:
+        except (OSError, ServerStartError):  # something else listens there now, or nothing answers
             reply = None
         if reply is None or "server" not in reply:
             lease.close()
