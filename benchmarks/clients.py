@@ -32,8 +32,9 @@ def _read(answer: dict) -> str | None:
 
 
 async def _raw(base_url: str, transport: str) -> int:
-    """The raw client as its README shows it; transport "post" is its leanest use (aiohttp, a
-    JSON body through ``client.post``, the answer as a dict), which is how nbllm sends."""
+    """The raw client as its README shows it, the reasoning fields read too; transport "post" is
+    its leanest use (aiohttp, a JSON body through ``client.post``, the answer as a dict), which
+    is how nbllm sends."""
     http_client = openai.DefaultAioHttpClient() if transport in ("aiohttp", "post") else None
     client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0, http_client=http_client)
     limit = asyncio.Semaphore(CONCURRENCY)
@@ -62,7 +63,7 @@ async def _bare(base_url: str) -> int:
     limit = asyncio.Semaphore(CONCURRENCY)
     headers = {"Authorization": "Bearer bench", "Content-Type": "application/json"}
 
-    async def one(session: aiohttp.ClientSession, messages) -> str:
+    async def one(session: aiohttp.ClientSession, messages) -> str | None:
         async with limit:
             body = json.dumps({"model": "bench", "messages": messages, "max_tokens": 16})
             async with session.post(f"{base_url}/chat/completions", data=body, headers=headers) as answer:
