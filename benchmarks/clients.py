@@ -1,4 +1,8 @@
-"""Figures 1, 2 and 5, and the generator comparison: nbllm against the raw openai client."""
+"""Figures 1, 2 and 5, and the generator comparison: nbllm against the raw openai client.
+
+Both fixed-latency servers send a reasoning model's answer (benchmarks/answers.py); an answer
+counts only where its reasoning fields were read: the thinking and its reported tokens.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,13 @@ import asyncio
 import json
 import math
 import tempfile
+import urllib.request
 
 import aiohttp
 import openai
 
 import nbllm
+from benchmarks.answers import THINKING, THINKING_TOKENS
 from benchmarks.common import Figure, Timing, best, latency_server, measure
 from nbllm.generators import Job, SequentialAsyncGenerator, SequentialAsyncGenerator2
 
@@ -18,9 +24,17 @@ N, CONCURRENCY, LATENCY, REPEATS = 2000, 64, 0.05, 5
 MESSAGES = [[{"role": "user", "content": f"question {i}"}] for i in range(N)]
 
 
+def _read(answer: dict) -> str | None:
+    """A JSON answer's text, where its thinking and the thinking's tokens came with it."""
+    message, usage = answer["choices"][0]["message"], answer["usage"]
+    thought = usage["completion_tokens_details"]["reasoning_tokens"]
+    return message["content"] if message.get("reasoning_content") and thought else None
+
+
 async def _raw(base_url: str, transport: str) -> int:
-    """The raw client as its README shows it; transport "post" is its leanest use (aiohttp, a
-    JSON body through ``client.post``, the answer as a dict), which is how nbllm sends."""
+    """The raw client as its README shows it, the reasoning fields read too; transport "post" is
+    its leanest use (aiohttp, a JSON body through ``client.post``, the answer as a dict), which
+    is how nbllm sends."""
     http_client = openai.DefaultAioHttpClient() if transport in ("aiohttp", "post") else None
     client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0, http_client=http_client)
     limit = asyncio.Semaphore(CONCURRENCY)
@@ -29,10 +43,12 @@ async def _raw(base_url: str, transport: str) -> int:
         async with limit:
             if transport == "post":
                 body = {"model": "bench", "messages": messages, "max_tokens": 16}
-                answer = await client.post("/chat/completions", body=body, cast_to=object)
-                return answer["choices"][0]["message"]["content"]
+                return _read(await client.post("/chat/completions", body=body, cast_to=object))
             response = await client.chat.completions.create(model="bench", messages=messages, max_tokens=16)
-            return response.choices[0].message.content
+            message, usage = response.choices[0].message, response.usage
+            thinking = getattr(message, "reasoning_content", None)  # a field the client does not name
+            thought = usage.completion_tokens_details.reasoning_tokens if usage else None
+            return message.content if thinking and thought else None
 
     try:
         answers = await asyncio.gather(*(one(m) for m in MESSAGES))
@@ -47,11 +63,11 @@ async def _bare(base_url: str) -> int:
     limit = asyncio.Semaphore(CONCURRENCY)
     headers = {"Authorization": "Bearer bench", "Content-Type": "application/json"}
 
-    async def one(session: aiohttp.ClientSession, messages) -> str:
+    async def one(session: aiohttp.ClientSession, messages) -> str | None:
         async with limit:
             body = json.dumps({"model": "bench", "messages": messages, "max_tokens": 16})
             async with session.post(f"{base_url}/chat/completions", data=body, headers=headers) as answer:
-                return json.loads(await answer.read())["choices"][0]["message"]["content"]
+                return _read(json.loads(await answer.read()))
 
     connector = aiohttp.TCPConnector(limit=CONCURRENCY)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -66,8 +82,34 @@ def _llm(base_url: str, **config) -> nbllm.OpenAILLM:
     return llm
 
 
+def _new_cache(llm: nbllm.OpenAILLM, path: str) -> None:
+    """A new, empty cache file, so every request of the next run is looked up, missed and
+    stored; opened here, outside the timing, as a warm kernel has it."""
+    llm.cache_path = path
+    llm.engine.cache.get("warm")
+
+
+def _server_cpu(base_url: str) -> tuple[float, int]:
+    """The server's CPU seconds so far and the requests it served."""
+    with urllib.request.urlopen(base_url.removesuffix("/v1") + "/stats", timeout=5) as answer:
+        stats = json.loads(answer.read())
+    return stats["cpu_time"], stats["requests"]
+
+
+def _server_ms(base_url: str, start: tuple[float, int]) -> float:
+    """The server's CPU milliseconds a request since `start` (a _server_cpu reading)."""
+    cpu, served = _server_cpu(base_url)
+    return (cpu - start[0]) / max(served - start[1], 1) * 1000
+
+
 def _answered(outputs) -> int:
-    return sum(1 for o in outputs for g in o.generations if g.ok)
+    """Answers with their thinking and its reported token count read."""
+    return sum(
+        1
+        for o in outputs
+        for g in o.generations
+        if g.ok and g.reasoning == THINKING and g.stats.reasoning_tokens == THINKING_TOKENS
+    )
 
 
 def overhead_figures() -> list[Figure]:
@@ -94,6 +136,7 @@ def overhead_figures() -> list[Figure]:
         default = _llm(url, cache=True, cache_path=f"{folder.name}/warm.sqlite3")  # as a user has it
         job = Job(instruction="Answer.", template="{q}", params={"max_tokens": 16})
         gen2 = SequentialAsyncGenerator2(job, llm, max_concurrency=CONCURRENCY)
+        start = _server_cpu(url)
 
         async def in_loop_sync():  # a Jupyter cell: sync generate inside a running loop
             answered["sync-in-loop"] = _answered(llm.generate(MESSAGES, max_tokens=16))
@@ -112,9 +155,7 @@ def overhead_figures() -> list[Figure]:
                     lambda: answered.__setitem__("nbllm", _answered(llm.generate(MESSAGES, max_tokens=16)))
                 )
             )
-            # a new, empty cache file each time: every request is looked up, missed and stored
-            default.cache_path = f"{folder.name}/run-{len(runs['nbllm-default'])}.sqlite3"
-            default.engine.cache.get("warm")  # open the file outside the timing, as a warm kernel has it
+            _new_cache(default, f"{folder.name}/run-{len(runs['nbllm-default'])}.sqlite3")
             runs["nbllm-default"].append(
                 measure(
                     lambda: answered.__setitem__(
@@ -132,6 +173,7 @@ def overhead_figures() -> list[Figure]:
             )
             runs["sync-in-loop"].append(measure(lambda: asyncio.run(in_loop_sync())))
             runs["async"].append(measure(lambda: asyncio.run(plain_async())))
+        server_ms = _server_ms(url, start)
     b = {k: best(v) for k, v in runs.items()}
     all_answered = all(answered[k] == N for k in answered)
     raw = b["aiohttp"]
@@ -144,7 +186,8 @@ def overhead_figures() -> list[Figure]:
             "<= 1.0x",
             b["nbllm-default"].wall <= 1.0 * raw.wall and all_answered,
             "every request looked up, missed and stored in a new cache file; the raw client's leanest "
-            f"use (post, a dict back) {b['post'].wall / raw.wall:.2f}x",
+            f"use (post, a dict back) {b['post'].wall / raw.wall:.2f}x; aiohttp server, {server_ms:.2f} ms "
+            "of server CPU a request",
         ),
         Figure(
             "1b CPU/request, OpenAILLM.generate (defaults: cache on) vs raw aiohttp",
@@ -201,6 +244,63 @@ def overhead_figures() -> list[Figure]:
             "s",
             "<= 1.1x",
             b["sync-in-loop"].wall <= 1.1 * b["async"].wall,
+        ),
+    ]
+
+
+def asgi_figures() -> list[Figure]:
+    """Figures 1e and 1f: the defaults against the raw client on the ASGI server (uvicorn with
+    uvloop and httptools), which costs a fraction of the aiohttp server's CPU per request, so
+    the client's own cost decides the wall time."""
+    runs: dict[str, list[Timing]] = {k: [] for k in ("aiohttp", "post", "nbllm", "nbllm-default")}
+    answered: dict[str, int] = {}
+    with tempfile.TemporaryDirectory() as folder, latency_server(LATENCY, "asgi") as url:
+        llm = _llm(url)
+        default = _llm(url, cache=True, cache_path=f"{folder}/warm.sqlite3")  # as a user has it
+        start = _server_cpu(url)
+        for i in range(REPEATS):
+            for transport in ("aiohttp", "post"):
+                runs[transport].append(
+                    measure(lambda t=transport: answered.__setitem__(t, asyncio.run(_raw(url, t))))
+                )
+            runs["nbllm"].append(
+                measure(
+                    lambda: answered.__setitem__("nbllm", _answered(llm.generate(MESSAGES, max_tokens=16)))
+                )
+            )
+            _new_cache(default, f"{folder}/run-{i}.sqlite3")
+            runs["nbllm-default"].append(
+                measure(
+                    lambda: answered.__setitem__(
+                        "nbllm-default", _answered(default.generate(MESSAGES, max_tokens=16))
+                    )
+                )
+            )
+        server_ms = _server_ms(url, start)
+    b = {k: best(v) for k, v in runs.items()}
+    raw, nb = b["aiohttp"], b["nbllm-default"]
+    all_answered = all(answered[k] == N for k in answered)
+    return [
+        Figure(
+            "1e wall, OpenAILLM.generate (defaults: cache on) vs raw aiohttp client, ASGI server",
+            nb.wall,
+            raw.wall,
+            "s",
+            "<= 1.0x",
+            nb.wall <= raw.wall and all_answered,
+            f"uvicorn with uvloop and httptools, {server_ms:.2f} ms of server CPU a request; cache off "
+            f"{b['nbllm'].wall / raw.wall:.2f}x; the raw client's leanest use (post, a dict back) "
+            f"{b['post'].wall / raw.wall:.2f}x; answered {answered}",
+        ),
+        Figure(
+            "1f CPU/request, OpenAILLM.generate (defaults: cache on) vs raw aiohttp, ASGI server",
+            nb.cpu / N * 1000,
+            raw.cpu / N * 1000,
+            "ms",
+            "<= 1.0x",
+            nb.cpu <= raw.cpu,
+            f"CPU of the whole process, cache writer thread included; cache off "
+            f"{b['nbllm'].cpu / N * 1000:.2f} ms, the raw client's leanest use {b['post'].cpu / N * 1000:.2f} ms",
         ),
     ]
 

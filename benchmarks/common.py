@@ -1,4 +1,4 @@
-"""Shared benchmark helpers: a measured result, best-of-N timing, the latency server."""
+"""Shared benchmark helpers: a measured result, best-of-N timing, the latency servers."""
 
 from __future__ import annotations
 
@@ -56,13 +56,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The fixed-latency servers, by name: the same endpoints and answers on two stacks.
+SERVERS = {"aiohttp": "latency_server.py", "asgi": "asgi_server.py"}
+
+
 @contextlib.contextmanager
-def latency_server(latency: float) -> Iterator[str]:
-    """The fixed-latency server in its own process; yields its base URL."""
+def latency_server(latency: float, server: str = "aiohttp") -> Iterator[str]:
+    """A fixed-latency server (a name of SERVERS) in its own process; yields its base URL."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(HERE / "latency_server.py"), "--port", str(port), "--latency", str(latency)]
-    )
+    script = HERE / SERVERS[server]
+    proc = subprocess.Popen([sys.executable, str(script), "--port", str(port), "--latency", str(latency)])
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -71,7 +74,7 @@ def latency_server(latency: float) -> Iterator[str]:
                 break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("the latency server did not start") from None
+                    raise RuntimeError(f"the {server} latency server did not start") from None
                 time.sleep(0.1)
         yield f"http://127.0.0.1:{port}/v1"
     finally:

@@ -1,7 +1,8 @@
 """Runs every benchmark, prints the table and writes benchmarks/results/latest.json.
 
 python benchmarks/run.py            # everything (a few minutes)
-python benchmarks/run.py clients    # only the figures whose name contains "clients"
+python benchmarks/run.py clients    # only the suites whose name contains "clients"
+python benchmarks/run.py clients asgi --out benchmarks/results/latest.json  # two suites, one run
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from benchmarks.common import Figure
 
 SUITES = {
     "clients": clients.overhead_figures,
+    "asgi": clients.asgi_figures,
     "generators": lambda: [clients.generator_figure()],
     "cache": lambda: [clients.cache_figure()],
     "embedded": embedded.embedded_figures,

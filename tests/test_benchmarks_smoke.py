@@ -31,12 +31,18 @@ def test_runner_prints_a_table_and_writes_json(tmp_path: Path) -> None:
     assert all({"nbllm", "baseline", "ratio", "target", "met"} <= set(f) for f in data["figures"])
 
 
-def test_latency_server_answers_like_openai() -> None:
+@pytest.mark.parametrize("server", ["aiohttp", "asgi"])
+def test_latency_servers_answer_like_openai(server: str) -> None:
+    """Both servers answer as a reasoning model's server does, plain and streaming."""
     sys.path.insert(0, str(ROOT))
     import nbllm
     from benchmarks.common import latency_server
 
-    with latency_server(0.01) as url:
+    with latency_server(0.01, server) as url:
         llm = nbllm.OpenAILLM(model="bench", base_url=url, cache=False)
         (output,) = llm.generate("hi", num_generations=3)
         assert len(output.generations) == 3 and output.generations[0].stats.output_tokens > 0
+        first = output.generations[0]
+        assert first.reasoning and first.stats.reasoning_tokens and not first.stats.reasoning_estimated
+        assert "".join(llm.stream("hi")).strip() == first.text
+        assert llm.last_generation.reasoning == first.reasoning
