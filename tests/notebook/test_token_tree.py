@@ -104,7 +104,7 @@ def test_openai_s_own_api_cannot_fork_and_says_so_before_sending() -> None:
 
     llm = nbllm.OpenAILLM(model="gpt-4o-mini", api_key="sk-never-sent-anywhere-0")
     with pytest.raises(nbllm.UsageError, match="does not continue an unfinished answer"):
-        openai_steps(llm, PROMPT, "The capital", 5, {})
+        openai_steps(llm.endpoint, llm, PROMPT, "The capital", 5, {})
 
 
 def test_a_fork_in_the_shared_part_hangs_under_the_branch_that_wrote_it(

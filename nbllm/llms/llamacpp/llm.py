@@ -2,7 +2,9 @@
 
 The model never runs in the user's process: llama.cpp's own C++ server (the portable, prebuilt
 ``xllamacpp`` wheel) runs on 127.0.0.1 in a process that every kernel of the user with the same
-settings shares (`SharedServer`), and this backend talks to it over HTTP from nbllm's I/O loop. The server decodes up to ``n_parallel`` sequences together (continuous
+settings shares (`SharedServer`), and this backend talks to it from nbllm's I/O loop through an
+`OpenAIEndpoint` (its OpenAI-compatible routes: the wire format is spoken in nbllm.llms.openai,
+once for both backends). The server decodes up to ``n_parallel`` sequences together (continuous
 batching), so the prompts of a batch, the samples of ``num_generations``, votes and grid cells
 share each decode step. If the process dies, the requests it held fail with
 `ServerDiedError` and the next request starts a new one.
@@ -31,16 +33,24 @@ from nbllm.core.thinking import ReasoningDelta
 from nbllm.core.tokens import TokenStep
 from nbllm.engine import loop
 from nbllm.engine.requests import RawGeneration, RawRequest
-from nbllm.errors import BackendError, MissingDependencyError, ModelNotFoundError, TransientBackendError
+from nbllm.errors import (
+    BackendError,
+    MissingDependencyError,
+    ModelNotFoundError,
+    NBLLMError,
+    TransientBackendError,
+)
 from nbllm.llms.base import AsyncLLM
 from nbllm.llms.embedded import EMBEDDED_NAME, EMBEDDED_SAMPLING, EMBEDDED_SYSTEM_PROMPT, embedded_model_path
 from nbllm.llms.llamacpp import steps
 from nbllm.llms.llamacpp.child import DIRECT
-from nbllm.llms.llamacpp.http import json_or_text, lost, shared_session, wait_dead
+from nbllm.llms.llamacpp.http import endpoint_for, json_or_text, lost, wait_dead
 from nbllm.llms.llamacpp.server import ServerSettings, find_server_binary
 from nbllm.llms.llamacpp.shared import SharedServer, shared_server
 from nbllm.llms.model_files import file_sha256
 from nbllm.llms.openai import wire
+from nbllm.llms.openai.endpoint import OpenAIEndpoint
+from nbllm.llms.openai.errors import connection_failure
 from nbllm.llms.token_counts import TokenCount
 
 _RENAMED = {"repetition_penalty": "repeat_penalty"}
@@ -183,7 +193,9 @@ class LlamaCppLLM(AsyncLLM):
         self._embedder = None
 
     # -- the raw calls (nbllm's I/O loop) ---------------------------------------------------
-    def _body(self, request: RawRequest, stream: bool = False) -> tuple[str, dict[str, Any]]:
+    def _body(self, request: RawRequest, stream: bool = False) -> dict[str, Any]:
+        """The request as llama.cpp's server takes it: its parameter names, its own options (a
+        raw prompt goes to /v1/completions, a chat to /v1/chat/completions: wire.path_of)."""
         params = dict(request.params)
         extra = params.pop("extra_body", None) or {}
         body: dict[str, Any] = {_RENAMED.get(k, k): v for k, v in params.items()}
@@ -199,66 +211,66 @@ class LlamaCppLLM(AsyncLLM):
             body["stream_options"] = {"include_usage": True}
         if request.prompt is not None:
             body["prompt"] = request.prompt
-            return "/v1/completions", body
-        body["messages"] = [dict(m) for m in request.messages]
-        return "/v1/chat/completions", body
+        else:
+            body["messages"] = [dict(m) for m in request.messages]
+        return body
 
-    async def _target(self) -> tuple[SharedServer, Any, str]:
-        """The server process, the process that will hold the request, and its address."""
+    async def _target(self) -> tuple[SharedServer, Any, OpenAIEndpoint]:
+        """The server process, the process that will hold the request, and the OpenAI endpoint
+        at the address it runs at now."""
         process = self.server_process
         proc = process.proc
         address = process.running_address()
         if address is None:  # start it (or a new one) off the I/O loop: the model load blocks
             address = await asyncio.to_thread(process.address)
             proc = process.proc
-        return process, proc, address
-
-    @staticmethod
-    async def _post(process: SharedServer, address: str, path: str, body: dict[str, Any]) -> Any:
-        session = await shared_session()
-        return await session.post(
-            address + path, json=body, headers={"Authorization": f"Bearer {process.key}"}
-        )
+        return process, proc, endpoint_for(process, address, self.model_name)
 
     async def _agenerate_raw(self, request: RawRequest) -> list[RawGeneration]:
-        import aiohttp
-
-        path, body = self._body(request)
-        process, proc, address = await self._target()
+        body = self._body(request)
+        process, proc, endpoint = await self._target()
         try:
-            async with await self._post(process, address, path, body) as response:
-                answer = await response.json(content_type=None)
-                if response.status != 200:
-                    raise self._refused(response.status, answer)
-        except aiohttp.ClientError as exc:
-            raise await lost(process, proc, exc) from None
+            answer = await endpoint.post(request, body)
+        except Exception as exc:
+            raise await self._failed(exc, process, proc, endpoint) from None
         return wire.generations(answer, "the embedded model's server")
 
     async def _astream_raw(self, request: RawRequest) -> AsyncIterator[str | ReasoningDelta | RawGeneration]:
-        """Token by token from the server's server-sent events."""
-        import aiohttp
-
-        path, body = self._body(request, stream=True)
-        process, proc, address = await self._target()
+        """Token by token from the server's stream."""
+        body = self._body(request, stream=True)
+        process, proc, endpoint = await self._target()
         reader = wire.StreamReader()
         try:
-            async with await self._post(process, address, path, body) as response:
-                if response.status != 200:
-                    raise self._refused(response.status, await response.json(content_type=None))
-                async for line in response.content:
-                    if not line.startswith(b"data: "):
-                        continue
-                    data = line[6:].strip()
-                    if data == b"[DONE]":
-                        break
-                    for item in reader.read(json.loads(data)):
+            chunks = await endpoint.post_stream(request, body)
+            async with chunks:  # closed when the caller stops reading: the server stops the slot
+                async for chunk in chunks:
+                    for item in reader.read(chunk):
                         yield item
-        except aiohttp.ClientError as exc:
-            raise await lost(process, proc, exc) from None
+        except Exception as exc:
+            raise await self._failed(exc, process, proc, endpoint) from None
         for item in reader.close():
             yield item
         yield reader.generation()
 
+    async def _failed(
+        self, exc: Exception, process: SharedServer, proc: Any, endpoint: OpenAIEndpoint
+    ) -> NBLLMError:
+        """A failed call as nbllm's error: a dropped connection is the server's death or a passing
+        fault (`lost`); an answer is converted as any OpenAI-compatible server's is."""
+        cause = connection_failure(exc)
+        if cause is not None:
+            return await lost(process, proc, cause)
+        return self._with_context_note(endpoint.convert(exc))
+
+    def _with_context_note(self, error: NBLLMError) -> NBLLMError:
+        """A refusal that says the context is exceeded names this LLM's n_ctx."""
+        if type(error) is BackendError and "context" in error.message.lower():
+            return BackendError(f"{error.message} (n_ctx={self.n_ctx} tokens per sequence)")
+        return error
+
+    # -- what else the model can tell (caller's thread) -------------------------------------
+    # llama.cpp's own routes (/tokenize, /props, /completion, /embedding), not the OpenAI wire
+    # format: posted with urllib from the caller's thread, blocking it, never the I/O loop's.
     def _refused(self, status: int, answer: Any) -> BackendError:
         error = answer.get("error") if isinstance(answer, dict) else None
         message = error.get("message") if isinstance(error, dict) else str(answer)[:300]
@@ -266,7 +278,6 @@ class LlamaCppLLM(AsyncLLM):
             return TransientBackendError(f"the embedded model's server is busy loading: {message}")
         return BackendError(f"llama.cpp refused the request: {message} (n_ctx={self.n_ctx} per sequence)")
 
-    # -- what else the model can tell (caller's thread) -------------------------------------
     def _post_sync(self, process: SharedServer, path: str, body: dict[str, Any] | None) -> Any:
         """POST `body` to the server (GET without one) from the caller's thread."""
         if loop.in_io_thread():

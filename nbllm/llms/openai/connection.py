@@ -72,8 +72,11 @@ def convert_error(exc: Exception, secrets: tuple[str, ...], where: str, key_give
     return error
 
 
-def make_client(key: str, where: str, transport: str) -> Any:
-    """An `openai.AsyncOpenAI` without retries of its own (the engine's retry)."""
+def make_client(
+    key: str, where: str, transport: str, timeout: Optional[tuple[Optional[float], float]] = None
+) -> Any:
+    """An `openai.AsyncOpenAI` without retries of its own (the engine's retry); `timeout`, the
+    seconds (None: no limit) a request and a connection may take, replaces the client's default."""
     try:
         import openai
     except ImportError:
@@ -88,8 +91,16 @@ def make_client(key: str, where: str, transport: str) -> Any:
                 "(or pass transport='httpx')"
             ) from None
     where, headers = basic_auth(where)
+    options: dict[str, Any] = {}
+    if timeout is not None:
+        options["timeout"] = openai.Timeout(timeout[0], connect=timeout[1])
     return openai.AsyncOpenAI(
-        api_key=key, base_url=where, max_retries=0, http_client=http_client, default_headers=headers
+        api_key=key,
+        base_url=where,
+        max_retries=0,
+        http_client=http_client,
+        default_headers=headers,
+        **options,
     )
 
 

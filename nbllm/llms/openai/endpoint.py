@@ -38,11 +38,13 @@ class OpenAIEndpoint:
         api_key: Optional[SecretStr],
         transport: str,
         check_model: bool = True,
+        timeout: Optional[tuple[Optional[float], float]] = None,
     ) -> None:
         self.model = model
         self.where = connection.endpoint_url(base_url)  # base_url, OPENAI_BASE_URL or OpenAI's
         self.transport = transport
         self.check_model = check_model
+        self.timeout = timeout  # (a request's seconds, a connection's); None: the client's default
         self._api_key = api_key
         self._client: Any = None
         self._model_check: Optional[asyncio.Future[None]] = None
@@ -97,7 +99,7 @@ class OpenAIEndpoint:
             if "openai" not in sys.modules:  # its first import takes a second: not on the I/O loop
                 await asyncio.to_thread(importlib.import_module, "openai")
             if self._client is None:  # no other request made it meanwhile
-                self._client = connection.make_client(self.key(), self.where, self.transport)
+                self._client = connection.make_client(self.key(), self.where, self.transport, self.timeout)
                 loop.close_at_exit(self._client.close)
         if self.check_model:
             if self._model_check is None:

@@ -65,6 +65,17 @@ def _convert(exc: Exception, where: str) -> NBLLMError:
     return BackendError(f"malformed response or client failure: {type(exc).__name__}: {str(exc)[:300]}")
 
 
+def connection_failure(exc: Exception) -> BaseException | None:
+    """What failed when `exc` is the connection failing (refused, broken, timed out) rather than
+    an answer: the innermost cause, for a backend that tells a dead server from a passing fault
+    itself; None when `exc` is not a connection failure."""
+    import openai
+
+    if not isinstance(exc, openai.APIConnectionError):
+        return None
+    return list(_causes(exc))[-1]
+
+
 def _connection_error(exc: Exception, where: str, timed_out: bool) -> TransientBackendError:
     """Tell apart a server that is not there, a connection that broke, and a slow answer (the
     openai client reports all three as connection errors or timeouts)."""

@@ -164,7 +164,7 @@ class OpenAILLM(AsyncLLM):
     ) -> list[TokenStep]:
         """The tokens the server writes after `answer_prefix`, each with its `top_logprobs`
         alternatives (see nbllm.TokenTree)."""
-        return steps.token_steps(self, input, answer_prefix, top_k, params)
+        return steps.token_steps(self.endpoint, self, input, answer_prefix, top_k, params)
 
     def _engine_config(self) -> Any:
         config = super()._engine_config()

@@ -13,19 +13,25 @@ from nbllm.core.tokens import TokenStep
 from nbllm.engine import loop
 from nbllm.engine.requests import RetryPolicy
 from nbllm.errors import BackendError, NBLLMError, UsageError, public_url
+from nbllm.llms.base import AsyncLLM
 from nbllm.llms.openai.connection import OPENAI_URL
+from nbllm.llms.openai.endpoint import OpenAIEndpoint
 
 MAX_TOP_LOGPROBS = 20  # OpenAI's ceiling for top_logprobs
 
 
 def token_steps(
-    llm: Any, input: Input, answer_prefix: str, top_k: int, params: dict[str, Any]
+    endpoint: OpenAIEndpoint,
+    llm: AsyncLLM,
+    input: Input,
+    answer_prefix: str,
+    top_k: int,
+    params: dict[str, Any],
 ) -> list[TokenStep]:
     """The server continues `answer_prefix` as the assistant's unfinished message (llama.cpp's
     server, vLLM and Ollama do; OpenAI's own API answers anew instead)."""
     if loop.in_io_thread():
         raise RuntimeError("token steps block; call it outside nbllm's I/O loop.")
-    endpoint = llm.endpoint
     if answer_prefix and endpoint.where.rstrip("/") == OPENAI_URL.rstrip("/"):
         raise UsageError(
             "OpenAI's API does not continue an unfinished answer, so the token tree cannot fork "
@@ -41,7 +47,7 @@ def token_steps(
     async def ask() -> Any:
         client = await endpoint.client()
         return await client.chat.completions.create(
-            model=llm.model,
+            model=endpoint.model,
             messages=messages,
             max_tokens=merged.get("max_tokens", 64),
             logprobs=True,
@@ -63,7 +69,7 @@ def token_steps(
     content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
     if not content:
         raise BackendError(
-            f"{llm.model} at {public_url(endpoint.where)} sent no logprobs, so its token choices cannot be shown."
+            f"{endpoint.model} at {public_url(endpoint.where)} sent no logprobs, so its token choices cannot be shown."
         )
     return [
         TokenStep(c.token, float(c.logprob), [(a.token, float(a.logprob)) for a in c.top_logprobs or ()])

@@ -3,7 +3,7 @@ come, then a RawGeneration with the stream's token counts (nbllm's estimate when
 sends none). A server that refuses ``stream_options`` is learnt about and asked again without
 it; a refused max_tokens is asked again under the name the server takes.
 
-``stream`` takes the LLM's endpoint and the LLM (for its public request_body and count_tokens)
+``stream`` takes the LLM's endpoint and the LLM as a wire.BodyMaker (its request_body and count_tokens)
 and runs on nbllm's I/O loop; only the token estimate goes to a worker thread.
 """
 
@@ -25,7 +25,7 @@ from nbllm.llms.openai.notes import estimated, with_seed_note
 
 
 async def stream(
-    endpoint: OpenAIEndpoint, llm: Any, request: RawRequest
+    endpoint: OpenAIEndpoint, llm: wire.BodyMaker, request: RawRequest
 ) -> AsyncIterator[str | ReasoningDelta | RawGeneration]:
     body: dict[str, Any] = {**llm.request_body(dataclasses.replace(request, n=1), None), "stream": True}
     if endpoint.capabilities.stream_options:

@@ -82,7 +82,7 @@ async def after_refusal(
 
 
 async def repaired(
-    endpoint: OpenAIEndpoint, llm: Any, request: RawRequest, result: RawGeneration, mode: str
+    endpoint: OpenAIEndpoint, llm: wire.BodyMaker, request: RawRequest, result: RawGeneration, mode: str
 ) -> RawGeneration:
     """An answer the server did not hold to the schema, checked; if it does not fit, the model
     is shown its answer and the problem once, and asked for the corrected JSON."""

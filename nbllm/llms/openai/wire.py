@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from nbllm.core.thinking import ReasoningDelta, ThinkingSplitter, split_thinking
 from nbllm.engine.requests import RawGeneration, RawRequest
@@ -27,6 +27,15 @@ from nbllm.errors import BackendError
 from nbllm.llms.token_counts import estimate
 
 REASONING_FIELDS = ("reasoning", "reasoning_content")
+
+
+class BodyMaker(Protocol):
+    """What the helpers that post (stream, structured output's repair) need of an LLM: the body
+    it sends for a request, and its token count where a server sends none."""
+
+    def request_body(self, request: RawRequest, structured: str | None = None) -> dict[str, Any]: ...
+
+    def count_tokens(self, text: str) -> int: ...
 
 
 def path_of(request: RawRequest) -> str:
