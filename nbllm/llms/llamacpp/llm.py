@@ -87,6 +87,13 @@ class LlamaCppLLM(AsyncLLM):
     start_timeout: float = Field(
         120.0, gt=0, description="Seconds the server may take to load the model before the call fails."
     )
+    reproducible: bool = Field(
+        True,
+        description="Greedy (temperature 0) and seeded answers come out the same alone, inside a "
+        "batch and run after run: the server computes their prompts afresh. False lets it reuse "
+        "the prompt tokens a slot already holds (faster; such an answer may then differ by a token "
+        "between runs), and caches its answers apart from reproducible ones.",
+    )
 
     supports_streaming: ClassVar[bool] = True
     supported_params: ClassVar[frozenset[str]] = frozenset(
@@ -125,13 +132,23 @@ class LlamaCppLLM(AsyncLLM):
         return None if self.model_path else EMBEDDED_SYSTEM_PROMPT
 
     def _cache_identity(self) -> dict[str, Any]:
-        """The model file by its content (a re-exported file under the same name is another model)."""
+        """The model file by its content (a re-exported file under the same name is another model);
+        for ``reproducible=False`` also that, so answers that may vary are kept apart (the
+        default's keys are unchanged)."""
         path = self.resolved_path
         try:
             digest = file_sha256(path)
         except OSError:
             digest = None
-        return {"backend": "llama.cpp", "file": path.name, "sha256": digest, "chat_format": self.chat_format}
+        identity = {
+            "backend": "llama.cpp",
+            "file": path.name,
+            "sha256": digest,
+            "chat_format": self.chat_format,
+        }
+        if not self.reproducible:  # never served to a reproducible LLM, which promises the same text
+            identity["reproducible"] = False
+        return identity
 
     def _check_ready(self) -> None:
         """The model file must exist; the server starts in the first call, off the I/O loop."""
@@ -186,7 +203,7 @@ class LlamaCppLLM(AsyncLLM):
         params = dict(request.params)
         extra = params.pop("extra_body", None) or {}
         body: dict[str, Any] = {_RENAMED.get(k, k): v for k, v in params.items()}
-        if "seed" in body or body.get("temperature") == 0:
+        if self.reproducible and ("seed" in body or body.get("temperature") == 0):
             # reproducible requests (seeded, or greedy) are computed afresh: a reused KV prefix
             # changes the logits a little, enough to change a greedy answer
             body["cache_prompt"] = False
