@@ -1,16 +1,23 @@
-"""Figures 3a-3f: the embedded model against llama.cpp's own server, same file and threads.
+"""Figures 3a-3j: the embedded model against llama.cpp's own server, same file and threads.
 
 The baseline is llama.cpp's C++ server run by itself in its own process (the same xllamacpp
-build nbllm's engine uses, started with a few lines of its own API, no nbllm code) and driven by
-a plain aiohttp client: what a user would run instead. Every measured batch is new to the
-process that answers it (fresh_prompts), as a batch of new questions is: repeating one batch
-would let the server answer from its prompt cache, where nbllm answers a repeat from its own
-cache. On a native build (the llama-server
-binary of llama-cpp-server-py-core, an older llama.cpp built from source) nbllm runs that
-binary (server_binary=) and is measured against it alone.
+build nbllm's engine uses, started with a few lines of its own API and its own defaults, no
+nbllm code) and driven by a plain aiohttp client: what a user would run instead. Every measured
+batch is new to the process that answers it (fresh_prompts), as a batch of new questions is:
+repeating one batch would let the server answer from its prompt cache, where nbllm answers a
+repeat from its own cache. On a native build (the llama-server binary of
+llama-cpp-server-py-core, an older llama.cpp built from source) nbllm runs that binary
+(server_binary=) and is measured against it alone.
 
-python benchmarks/run.py embedded          # the figures
-python -m benchmarks.embedded sweep        # nbllm's tokens/s for each slots x threads setting
+The batch is greedy, so nbllm's defaults send it with ``cache_prompt: false`` (reproducible
+answers) while the server alone reuses prompts: 3i measures the defaults against the server sent
+those same bodies, 3j ``LlamaCppLLM(reproducible=False)`` against the server with its prompt
+cache. 3g is the server's memory, 3h what its q8_0 context costs in speed.
+
+python benchmarks/run.py embedded          # the figures (3a-3j)
+python benchmarks/run.py memory            # 3g-3h only (suite embedded-memory)
+python benchmarks/run.py reproducible      # 3i-3j only (suite embedded-reproducible)
+python -m benchmarks.embedded              # nbllm's tokens/s and memory for each setting
 """
 
 from __future__ import annotations
@@ -19,15 +26,17 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import nbllm
 from benchmarks.common import Figure, free_port
-from nbllm.llms.llamacpp.llm import _default_threads
+from nbllm.llms.llamacpp.llm import DEFAULT_PARALLEL, _default_threads
 
 SUBJECTS = (
     "the sea", "a cat", "Paris", "winter", "a robot", "the moon", "coffee", "trains",
@@ -62,8 +71,8 @@ sys.stdin.read()
 
 
 @contextlib.contextmanager
-def llama_server(parallel: int, threads: int) -> Iterator[str]:
-    """llama.cpp's server alone, in its own process; yields its base URL."""
+def llama_server(parallel: int, threads: int) -> Iterator[tuple[str, int]]:
+    """llama.cpp's server alone, in its own process; yields its base URL and process id."""
     proc = subprocess.Popen(
         [sys.executable, "-c", _SERVER, str(nbllm.embedded_model_path()), str(parallel), str(threads), KEY],
         stdin=subprocess.PIPE,
@@ -73,7 +82,7 @@ def llama_server(parallel: int, threads: int) -> Iterator[str]:
     )
     try:
         assert proc.stdout is not None
-        yield proc.stdout.readline().strip()  # printed once the model is loaded
+        yield proc.stdout.readline().strip(), proc.pid  # printed once the model is loaded
     finally:
         assert proc.stdin is not None
         proc.stdin.close()
@@ -122,8 +131,8 @@ def _body(prompt: str, **params: object) -> dict:
     return {"messages": [{"role": "user", "content": prompt}], "max_tokens": MAX_TOKENS, **params}
 
 
-def _greedy() -> list[dict]:
-    return [_body(p, temperature=0) for p in fresh_prompts()]
+def _greedy(**params: object) -> list[dict]:
+    return [_body(p, temperature=0, **params) for p in fresh_prompts()]
 
 
 def _samples() -> list[dict]:
@@ -131,11 +140,19 @@ def _samples() -> list[dict]:
     return [_body(prompt, temperature=0.8, top_p=0.9, seed=s) for s in range(8)]
 
 
-async def _direct(url: str, bodies: list[dict]) -> int:
-    """Every body at once to the server; the output tokens it reports."""
+def _session() -> Any:
+    """The direct client's session: the key, and no time limit (a busy machine takes minutes)."""
     import aiohttp
 
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {KEY}"}) as session:
+    return aiohttp.ClientSession(
+        headers={"Authorization": f"Bearer {KEY}"}, timeout=aiohttp.ClientTimeout(total=None)
+    )
+
+
+async def _direct(url: str, bodies: list[dict]) -> int:
+    """Every body at once to the server; the output tokens it reports."""
+
+    async with _session() as session:
 
         async def one(body: dict) -> int:
             async with session.post(url + "/v1/chat/completions", json=body) as response:
@@ -146,11 +163,10 @@ async def _direct(url: str, bodies: list[dict]) -> int:
 
 async def _direct_stream(url: str, body: dict) -> int:
     """One streamed answer, each event read as any client reads it (JSON, the delta's text)."""
-    import aiohttp
 
     pieces = 0
     async with (
-        aiohttp.ClientSession(headers={"Authorization": f"Bearer {KEY}"}) as session,
+        _session() as session,
         session.post(url + "/v1/chat/completions", json={**body, "stream": True}) as response,
     ):
         async for line in response.content:
@@ -172,6 +188,21 @@ def _tokens(outputs) -> int:
     return sum(g.stats.output_tokens for o in outputs for g in o.generations)
 
 
+def _batch(llm: nbllm.LlamaCppLLM) -> Callable[[], int]:
+    """The benchmark's batch through nbllm: 16 new greedy prompts; the output tokens."""
+    return lambda: _tokens(llm.generate(fresh_prompts(), max_tokens=MAX_TOKENS, temperature=0))
+
+
+def _memory_mb(pid: int | None) -> tuple[float, float]:
+    """A process's resident memory now and its peak so far, in MB (Linux's /proc; 0 elsewhere)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0, 0.0
+    kb = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", status, re.M))
+    return int(kb["VmRSS"]) * 1024 / 1e6, int(kb["VmHWM"]) * 1024 / 1e6
+
+
 def _best_of(pairs: dict[str, object]) -> dict[str, float]:
     """Tokens/s of each measurement, best of ROUNDS, taken in turn (A B A B ...)."""
     rates: dict[str, list[float]] = {name: [] for name in pairs}
@@ -187,11 +218,12 @@ def embedded_figures() -> list[Figure]:
     greedy = [_body(p, temperature=0) for p in PROMPTS]
     slots: dict[int, float] = {}
     ours: list[float] = []  # nbllm's batch, measured beside each server setting
-    batch = {"nbllm": lambda: _tokens(llm.generate(fresh_prompts(), max_tokens=MAX_TOKENS, temperature=0))}
     for parallel in (1, 4, 8, 16):
-        with llama_server(parallel, THREADS) as url:
+        with llama_server(parallel, THREADS) as (url, _):
             asyncio.run(_direct(url, greedy[:1]))
-            rates = _best_of({**batch, "server": lambda u=url: asyncio.run(_direct(u, _greedy()))})
+            rates = _best_of(
+                {"nbllm": _batch(llm), "server": lambda u=url: asyncio.run(_direct(u, _greedy()))}
+            )
             slots[parallel] = rates["server"]
             ours.append(rates["nbllm"])
             if parallel == 8:
@@ -245,6 +277,79 @@ def embedded_figures() -> list[Figure]:
     ]  # fmt: skip
 
 
+def memory_figures() -> list[Figure]:
+    """3g: the server's resident memory with the defaults, against llama.cpp's server alone with
+    the same slots and its own defaults (f16 context, its RAM prompt cache: nbllm's before);
+    3h: what the q8_0 context costs in speed, against f16 in the same run."""
+    llm = nbllm.LlamaCppLLM(cache=False, system_prompt="")
+    f16 = nbllm.LlamaCppLLM(cache=False, system_prompt="", kv_cache_type="f16")  # a server of its own
+    llm.load()
+    f16.load()
+    loaded = _memory_mb(llm.server_process.pid)[0]
+    with llama_server(DEFAULT_PARALLEL, THREADS) as (url, pid):
+        alone_loaded = _memory_mb(pid)[0]
+        rates = _best_of(
+            {"nbllm": _batch(llm), "f16": _batch(f16), "server": lambda: asyncio.run(_direct(url, _greedy()))}
+        )
+        alone = _memory_mb(pid)[1]
+    ours, f16_memory = _memory_mb(llm.server_process.pid)[1], _memory_mb(f16.server_process.pid)[1]
+    llm.unload()
+    f16.unload()
+    return [
+        Figure(f"3g MB, the server's resident memory with the defaults, at its peak over {ROUNDS} batches: "
+               f"LlamaCppLLM vs llama.cpp server alone with {DEFAULT_PARALLEL} slots x 2048 (nbllm's defaults before)",
+               ours, alone, "MB", "report", True,
+               f"after loading: {loaded:.0f} MB vs {alone_loaded:.0f} MB; the server alone grows with every "
+               f"prompt (its RAM prompt cache); LlamaCppLLM(kv_cache_type='f16'): {f16_memory:.0f} MB"),
+        Figure("3h tokens/s, the 3a batch: LlamaCppLLM defaults (q8_0 context) vs LlamaCppLLM(kv_cache_type='f16')",
+               rates["nbllm"], rates["f16"], "tok/s", ">= 0.95x", rates["nbllm"] >= 0.95 * rates["f16"],
+               f"half the context memory; server alone (f16) in the same rounds: {rates['server']:.0f} tok/s"),
+    ]  # fmt: skip
+
+
+def reproducible_figures() -> list[Figure]:
+    """3i: the defaults (reproducible: greedy requests go with cache_prompt false) against the
+    server sent the same bodies; 3j: LlamaCppLLM(reproducible=False) against the server with
+    its prompt cache. Each at the server's best slot count, nbllm measured beside each setting
+    and taken beside the best."""
+    llm = nbllm.LlamaCppLLM(cache=False, system_prompt="")
+    fast = nbllm.LlamaCppLLM(cache=False, system_prompt="", reproducible=False)  # the same server
+    llm.load()
+    by_slots: dict[int, dict[str, float]] = {}
+    for parallel in (4, 8, 16):
+        with llama_server(parallel, THREADS) as (url, _):
+            asyncio.run(_direct(url, _greedy()[:1]))
+            by_slots[parallel] = _best_of(
+                {
+                    "nbllm": _batch(llm),
+                    "reproducible=False": _batch(fast),
+                    "server": lambda u=url: asyncio.run(_direct(u, _greedy())),
+                    "server, cache_prompt false": lambda u=url: asyncio.run(
+                        _direct(u, _greedy(cache_prompt=False))
+                    ),
+                }
+            )
+    llm.unload()
+    same = max(by_slots, key=lambda k: by_slots[k]["server, cache_prompt false"])
+    cached = max(by_slots, key=lambda k: by_slots[k]["server"])
+    a, b = by_slots[same], by_slots[cached]
+
+    def sweep(name: str) -> str:
+        return ", ".join(f"{k} slots {v[name]:.0f}" for k, v in by_slots.items())
+
+    return [
+        Figure("3i tokens/s, the 3a batch (greedy): LlamaCppLLM defaults (reproducible) vs llama.cpp server at "
+               "its best slot count sent the same bodies (cache_prompt: false)",
+               a["nbllm"], a["server, cache_prompt false"], "tok/s", ">= 1.0x",
+               a["nbllm"] >= a["server, cache_prompt false"],
+               f"best: {same} slots; server alone by slots: {sweep('server, cache_prompt false')}"),
+        Figure("3j tokens/s, the 3a batch: LlamaCppLLM(reproducible=False) vs llama.cpp server at its best "
+               "slot count with its prompt cache",
+               b["reproducible=False"], b["server"], "tok/s", ">= 1.0x", b["reproducible=False"] >= b["server"],
+               f"best: {cached} slots; server alone by slots: {sweep('server')}"),
+    ]  # fmt: skip
+
+
 def _native(greedy: list[dict]) -> tuple[dict[str, float], str]:
     """nbllm's defaults run on a native llama-server binary, against that binary alone at its
     best slot count (4, 8 or 16); empty where no native build is installed."""
@@ -256,13 +361,14 @@ def _native(greedy: list[dict]) -> tuple[dict[str, float], str]:
     os.environ["LD_LIBRARY_PATH"] = str(binary.parent)  # that build's own libraries
     llm = nbllm.LlamaCppLLM(cache=False, system_prompt="", server_binary=str(binary))
     llm.load()
-    batch = {"nbllm": lambda: _tokens(llm.generate(fresh_prompts(), max_tokens=MAX_TOKENS, temperature=0))}
     alone: dict[int, float] = {}
     ours: list[float] = []
     for parallel in (4, 8, 16):
         with llama_server_binary(parallel, THREADS) as url:
             asyncio.run(_direct(url, greedy[:1]))
-            rates = _best_of({**batch, "server": lambda u=url: asyncio.run(_direct(u, _greedy()))})
+            rates = _best_of(
+                {"nbllm": _batch(llm), "server": lambda u=url: asyncio.run(_direct(u, _greedy()))}
+            )
             alone[parallel] = rates["server"]
             ours.append(rates["nbllm"])
     llm.unload()
@@ -282,19 +388,26 @@ def _first_call_seconds() -> tuple[float, float]:
 
 
 def sweep() -> None:
-    """nbllm's 16-prompt tokens/s for each slots x threads setting (to choose the defaults)."""
+    """nbllm's 16-prompt tokens/s and its server's peak memory for each slots x threads x
+    context setting (to choose the defaults)."""
     for parallel in (4, 8, 16):
         for threads in (1, 2):
-            llm = nbllm.LlamaCppLLM(cache=False, system_prompt="", concurrency=parallel, n_threads=threads)
-            llm.load()
-            rate = max(
-                _rate(
-                    lambda m=llm: _tokens(m.generate(fresh_prompts(), max_tokens=MAX_TOKENS, temperature=0))
+            for kv_cache_type in ("q8_0", "f16"):
+                llm = nbllm.LlamaCppLLM(
+                    cache=False,
+                    system_prompt="",
+                    concurrency=parallel,
+                    n_threads=threads,
+                    kv_cache_type=kv_cache_type,
                 )
-                for _ in range(ROUNDS)
-            )
-            print(f"slots {parallel:2d} threads {threads}: {rate:6.1f} tok/s", flush=True)
-            llm.unload()
+                llm.load()
+                rate = max(_rate(_batch(llm)) for _ in range(ROUNDS))
+                memory = _memory_mb(llm.server_process.pid)[1]
+                print(
+                    f"slots {parallel:2d} threads {threads} {kv_cache_type:4s}: {rate:6.1f} tok/s {memory:5.0f} MB",
+                    flush=True,
+                )
+                llm.unload()
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ SUITES = {
     "generators": lambda: [clients.generator_figure()],
     "cache": lambda: [clients.cache_figure()],
     "embedded": embedded.embedded_figures,
+    "embedded-memory": embedded.memory_figures,
+    "embedded-reproducible": embedded.reproducible_figures,
     "pool": lambda: [local.pool_figure()],
     "ray": local.ray_figures,
     "import": lambda: [local.import_figure()],

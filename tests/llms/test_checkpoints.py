@@ -58,3 +58,16 @@ def test_a_checkpoint_imports_no_module_of_its_own(tmp_path: Path, monkeypatch: 
         nbllm.LLM.from_checkpoint(path)
     assert not marker.exists(), "the checkpoint imported a module of its own"
     assert "handed_in_module" not in sys.modules
+
+
+def test_reproducible_false_is_saved_and_cached_apart(tmp_path: Path) -> None:
+    fast = nbllm.LlamaCppLLM(cache=False, reproducible=False)
+    path = fast.save_checkpoint(tmp_path / "ckpt")
+    assert json.loads(path.read_text())["config"]["reproducible"] is False
+    restored = nbllm.LLM.from_checkpoint(path)
+    assert isinstance(restored, nbllm.LlamaCppLLM) and restored.reproducible is False
+    default = nbllm.LlamaCppLLM(cache=False)
+    assert "reproducible" not in default._cache_identity()  # the default's cache keys are unchanged
+    # its answers may differ run to run, so a reproducible LLM is never served one
+    assert restored.plan("Say hi.", temperature=0).keys != default.plan("Say hi.", temperature=0).keys
+    assert restored.plan("Say hi.", temperature=0).keys == fast.plan("Say hi.", temperature=0).keys

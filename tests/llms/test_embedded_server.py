@@ -16,6 +16,7 @@ import pytest
 
 import nbllm
 from nbllm import LlamaCppLLM
+from nbllm.engine.requests import RawRequest
 from nbllm.llms.llamacpp.server import ServerDiedError, ServerStartError
 
 pytestmark = pytest.mark.slow
@@ -107,6 +108,21 @@ def test_a_seeded_sample_is_the_same_alone_and_inside_a_batch(tmp_path: Path) ->
         ["Describe a forest in one sentence."] * 3 + PROMPTS[:2], temperature=0.0, fresh=True
     )
     assert len(set(greedy + [o.generations[0].text for o in mixed[:3]])) == 1
+
+
+def test_only_reproducible_false_lets_the_server_reuse_a_greedy_prompt() -> None:
+    """The same greedy request twice: the second reuses the first's prompt tokens in the server
+    (llama.cpp's timings.cache_n) only when the LLM is not reproducible."""
+    request = RawRequest(
+        [{"role": "user", "content": "Name three rivers."}], None, {"temperature": 0, "max_tokens": 4}
+    )
+    reused = {}
+    for reproducible in (True, False):
+        llm = LlamaCppLLM(cache=False, concurrency=1, reproducible=reproducible)  # one slot for both
+        path, body = llm._body(request)
+        answers = [llm._post_sync(llm.server_process, path, body) for _ in range(2)]
+        reused[reproducible] = answers[1]["timings"]["cache_n"]
+    assert reused[True] == 0 and reused[False] > 0, reused
 
 
 def test_num_generations_are_distinct_draws(tmp_path: Path) -> None:

@@ -62,15 +62,20 @@ def test_a_binary_gets_the_same_settings_and_no_key_on_its_command_line() -> Non
     config = {
         "server_binary": "/opt/llama-server", "model_path": "/m/a model é.gguf", "n_parallel": 4,
         "n_ctx": 1024, "n_threads": 2, "n_threads_batch": 3, "n_gpu_layers": 0,
-        "chat_template": "chatml", "embedding": True,
+        "chat_template": "chatml", "embedding": True, "kv_cache_type": "q8_0",
     }  # fmt: skip
     command = llamacpp_child.binary_command(config, 8123)
     flags = dict(zip(command[1::2], command[2::2]))
     assert command[0] == "/opt/llama-server" and flags["--model"] == "/m/a model é.gguf"
     assert flags["--parallel"] == "4" and flags["--ctx-size"] == "4096" and flags["--port"] == "8123"
     assert flags["--threads-batch"] == "3" and flags["--n-gpu-layers"] == "0"
+    assert flags["--cache-type-k"] == flags["--cache-type-v"] == "q8_0"
     assert "--embeddings" in command and "--chat-template" in command
     assert not any("key" in part.lower() for part in command)
+    # what older and newer builds spell differently goes in the environment: no RAM prompt cache,
+    # flash attention for the quantized cache (f16 leaves it to the build)
+    assert llamacpp_child.binary_env(config) == {"LLAMA_ARG_CACHE_RAM": "0", "LLAMA_ARG_FLASH_ATTN": "1"}
+    assert llamacpp_child.binary_env({**config, "kv_cache_type": "f16"}) == {"LLAMA_ARG_CACHE_RAM": "0"}
 
 
 def test_a_missing_binary_is_named_before_any_start(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -48,6 +48,12 @@ def _params(config: dict) -> object:
     params.cpuparams.n_threads = config["n_threads"]
     params.cpuparams_batch.n_threads = config["n_threads_batch"]
     params.n_gpu_layers = config["n_gpu_layers"]
+    params.cache_type_k = params.cache_type_v = getattr(
+        xllamacpp.ggml_type, f"GGML_TYPE_{config['kv_cache_type'].upper()}"
+    )
+    if config["kv_cache_type"] != "f16":  # a quantized V cache is read by flash attention only
+        params.flash_attn_type = xllamacpp.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_ENABLED
+    params.cache_ram_mib = 0  # no copies of finished prompts in RAM: see binary_env
     if config["n_gpu_layers"] == 0:  # no GPU at all (as --device none): a Mac in a VM has no Metal
         params.no_op_offload = True
         params.split_mode = xllamacpp.llama_split_mode.LLAMA_SPLIT_MODE_NONE
@@ -74,7 +80,8 @@ def binary_command(config: dict, port: int) -> list[str]:
         "--port", str(port), "--parallel", str(config["n_parallel"]),
         "--ctx-size", str(config["n_ctx"] * config["n_parallel"]),
         "--threads", str(config["n_threads"]), "--threads-batch", str(config["n_threads_batch"]),
-        "--n-gpu-layers", str(config["n_gpu_layers"]), "--props",
+        "--n-gpu-layers", str(config["n_gpu_layers"]),
+        "--cache-type-k", config["kv_cache_type"], "--cache-type-v", config["kv_cache_type"], "--props",
     ]  # fmt: skip
     if config["n_gpu_layers"] == 0:
         command += ["--device", "none"]
@@ -83,6 +90,19 @@ def binary_command(config: dict, port: int) -> list[str]:
     if config.get("embedding"):
         command += ["--embeddings", "--pooling", "none"]
     return command
+
+
+def binary_env(config: dict) -> dict[str, str]:
+    """The settings a ``llama-server`` takes from its environment: those whose flags differ
+    between llama.cpp versions (an older build ignores a variable it does not know, where it
+    refuses a flag). Its prompt cache in RAM is off, as the wheel's: it copied each finished
+    prompt's context there, growing the server by megabytes a prompt up to 8 GiB, where nbllm's
+    own cache answers repeats and each slot keeps its last prompt for reuse. A quantized cache
+    turns flash attention on, which older builds leave off."""
+    env = {"LLAMA_ARG_CACHE_RAM": "0"}
+    if config["kv_cache_type"] != "f16":
+        env["LLAMA_ARG_FLASH_ATTN"] = "1"  # "-fa" alone in older builds, "-fa on" in newer ones
+    return env
 
 
 def _free_port() -> int:
@@ -134,7 +154,7 @@ def _crash_code(code: int) -> bool:
 
 def _run_binary(config: dict) -> None:
     port = _free_port()
-    env = {**os.environ, "LLAMA_API_KEY": os.environ["NBLLM_ENGINE_KEY"]}
+    env = {**os.environ, **binary_env(config), "LLAMA_API_KEY": os.environ["NBLLM_ENGINE_KEY"]}
     server = subprocess.Popen(
         binary_command(config, port),
         stdin=subprocess.DEVNULL,

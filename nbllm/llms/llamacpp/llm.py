@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import Field, PrivateAttr
 
@@ -54,8 +54,9 @@ from nbllm.llms.openai.errors import connection_failure
 from nbllm.llms.token_counts import TokenCount
 
 _RENAMED = {"repetition_penalty": "repeat_penalty"}
-# Measured here (benchmarks/embedded.py): 16 slots, each with its own context (0.9 GB; a
-# unified KV pool was 0.70x), and 2 threads gave the most tokens per second.
+# Measured here (benchmarks/embedded.py): 16 slots, each with its own context (a unified KV pool
+# of the same size was 0.70x; a smaller one fails every request in flight once it fills), and
+# 2 threads gave the most tokens per second.
 DEFAULT_PARALLEL = 16
 SYNC_TIMEOUT = 300.0
 
@@ -67,7 +68,12 @@ def _default_threads() -> int:
 class LlamaCppLLM(AsyncLLM):
     """A llama.cpp model. Without ``model_path`` it is the embedded SmolLM2-135M-Instruct.
 
-    LlamaCppLLMs of the same file and server settings share one server process.
+    LlamaCppLLMs of the same file and server settings share one server process. Its memory is
+    the model plus ``n_parallel`` x ``n_ctx`` tokens of context, allocated when it starts: each
+    slot has ``n_ctx`` of its own, so a prompt up to ``n_ctx`` always fits, however long the
+    others are. With ``kv_cache_type="q8_0"`` a token of SmolLM2's context takes 12 KB (f16:
+    22.5 KB), so the defaults' 16 x 2048 take 0.38 GiB; lower ``concurrency`` or ``n_ctx`` for
+    less.
     """
 
     model_path: Optional[str] = None
@@ -77,7 +83,18 @@ class LlamaCppLLM(AsyncLLM):
     n_parallel: Optional[int] = Field(
         None, ge=1, le=64, description="Sequences the server decodes together (default: concurrency)."
     )
-    n_ctx: int = Field(2048, ge=128, description="Context tokens per sequence.")
+    n_ctx: int = Field(
+        2048,
+        ge=128,
+        description="Context tokens per sequence, prompt and answer: every slot holds this many, "
+        "so the server's context memory is n_parallel x n_ctx tokens, allocated when it starts.",
+    )
+    kv_cache_type: Literal["q8_0", "f16"] = Field(
+        "q8_0",
+        description="How the server stores the context: q8_0 takes half of f16's memory at the "
+        "same speed (benchmarks/embedded.py); f16, llama.cpp's own default, for a GPU without "
+        "flash attention.",
+    )
     n_threads: Optional[int] = Field(None, ge=1, description="Decode threads (default: up to 4 cores).")
     n_threads_batch: Optional[int] = Field(None, ge=1, description="Prompt threads (default: n_threads).")
     chat_format: Optional[str] = Field(
@@ -97,6 +114,13 @@ class LlamaCppLLM(AsyncLLM):
     )
     start_timeout: float = Field(
         120.0, gt=0, description="Seconds the server may take to load the model before the call fails."
+    )
+    reproducible: bool = Field(
+        True,
+        description="Greedy (temperature 0) and seeded answers come out the same alone, inside a "
+        "batch and run after run: the server computes their prompts afresh. False lets it reuse "
+        "the prompt tokens a slot already holds (faster; such an answer may then differ by a token "
+        "between runs), and caches its answers apart from reproducible ones.",
     )
 
     supports_streaming: ClassVar[bool] = True
@@ -136,13 +160,23 @@ class LlamaCppLLM(AsyncLLM):
         return None if self.model_path else EMBEDDED_SYSTEM_PROMPT
 
     def _cache_identity(self) -> dict[str, Any]:
-        """The model file by its content (a re-exported file under the same name is another model)."""
+        """The model file by its content (a re-exported file under the same name is another model);
+        for ``reproducible=False`` also that, so answers that may vary are kept apart (the
+        default's keys are unchanged)."""
         path = self.resolved_path
         try:
             digest = file_sha256(path)
         except OSError:
             digest = None
-        return {"backend": "llama.cpp", "file": path.name, "sha256": digest, "chat_format": self.chat_format}
+        identity = {
+            "backend": "llama.cpp",
+            "file": path.name,
+            "sha256": digest,
+            "chat_format": self.chat_format,
+        }
+        if not self.reproducible:  # never served to a reproducible LLM, which promises the same text
+            identity["reproducible"] = False
+        return identity
 
     def _check_ready(self) -> None:
         """The model file must exist; the server starts in the first call, off the I/O loop."""
@@ -165,6 +199,7 @@ class LlamaCppLLM(AsyncLLM):
             chat_template=self.chat_format,
             embedding=embedding,
             n_gpu_layers=self.n_gpu_layers,
+            kv_cache_type=self.kv_cache_type,
             server_binary=find_server_binary(self.server_binary),
             start_timeout=self.start_timeout,
         )
@@ -199,7 +234,7 @@ class LlamaCppLLM(AsyncLLM):
         params = dict(request.params)
         extra = params.pop("extra_body", None) or {}
         body: dict[str, Any] = {_RENAMED.get(k, k): v for k, v in params.items()}
-        if "seed" in body or body.get("temperature") == 0:
+        if self.reproducible and ("seed" in body or body.get("temperature") == 0):
             # reproducible requests (seeded, or greedy) are computed afresh: a reused KV prefix
             # changes the logits a little, enough to change a greedy answer
             body["cache_prompt"] = False
