@@ -119,8 +119,8 @@ def test_only_reproducible_false_lets_the_server_reuse_a_greedy_prompt() -> None
     reused = {}
     for reproducible in (True, False):
         llm = LlamaCppLLM(cache=False, concurrency=1, reproducible=reproducible)  # one slot for both
-        path, body = llm._body(request)
-        answers = [llm._post_sync(llm.server_process, path, body) for _ in range(2)]
+        body = llm._body(request)
+        answers = [llm._post_sync(llm.server_process, "/v1/chat/completions", body) for _ in range(2)]
         reused[reproducible] = answers[1]["timings"]["cache_n"]
     assert reused[True] == 0 and reused[False] > 0, reused
 
