@@ -36,8 +36,8 @@ def say(**what):
     print(json.dumps(what), flush=True)
 say(pid=llm.server_process.pid, address=llm.server_process.running_address())
 def batch():
-    prompts = [f"Count from 1 to 200, number {i}." for i in range(4)]
-    outs = llm.generate(prompts, max_tokens=200, temperature=0, extra_body={"ignore_eos": True})
+    prompts = [f"Count from 1 to 100, number {i}." for i in range(4)]
+    outs = llm.generate(prompts, max_tokens=64, temperature=0, extra_body={"ignore_eos": True})
     gens = [g for o in outs for g in o.generations]
     say(ok=sum(g.ok for g in gens), died=sum(isinstance(g.error, ServerDiedError) for g in gens))
 def run():
@@ -67,7 +67,7 @@ class Kernel:
             text=True,
         )
 
-    def said(self, timeout: float = 180) -> dict:
+    def said(self, timeout: float = 300) -> dict:
         """Its next line (the readiness signal of each step)."""
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.append(self.proc.stdout.readline()), daemon=True)
