@@ -71,9 +71,9 @@ class LlamaCppLLM(AsyncLLM):
     LlamaCppLLMs of the same file and server settings share one server process. Its memory is
     the model plus ``n_parallel`` x ``n_ctx`` tokens of context, allocated when it starts: each
     slot has ``n_ctx`` of its own, so a prompt up to ``n_ctx`` always fits, however long the
-    others are. With ``kv_cache_type="q8_0"`` a token of SmolLM2's context takes 12 KB (f16:
-    22.5 KB), so the defaults' 16 x 2048 take 0.38 GiB; lower ``concurrency`` or ``n_ctx`` for
-    less.
+    others are. A token of SmolLM2's context takes 22.5 KB (f16, the default), so the defaults'
+    16 x 2048 take 0.7 GiB; ``kv_cache_type="q8_0"`` halves that (12 KB), and lower
+    ``concurrency`` or ``n_ctx`` take less.
     """
 
     model_path: Optional[str] = None
@@ -90,10 +90,10 @@ class LlamaCppLLM(AsyncLLM):
         "so the server's context memory is n_parallel x n_ctx tokens, allocated when it starts.",
     )
     kv_cache_type: Literal["q8_0", "f16"] = Field(
-        "q8_0",
-        description="How the server stores the context: q8_0 takes half of f16's memory at the "
-        "same speed (benchmarks/embedded.py); f16, llama.cpp's own default, for a GPU without "
-        "flash attention.",
+        "f16",
+        description="How the server stores the context: f16 (llama.cpp's own default) keeps "
+        "answers as they were; q8_0 takes half its memory at the same speed, but changes some "
+        "greedy and seeded answers a little (a machine short of memory, a Binder).",
     )
     n_threads: Optional[int] = Field(None, ge=1, description="Decode threads (default: up to 4 cores).")
     n_threads_batch: Optional[int] = Field(None, ge=1, description="Prompt threads (default: n_threads).")

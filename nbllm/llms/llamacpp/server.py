@@ -57,7 +57,7 @@ class ServerSettings:
     chat_template: str | None = None
     embedding: bool = False
     n_gpu_layers: int = 0
-    kv_cache_type: str = "q8_0"  # each slot's context: "q8_0" or "f16" (llama.cpp's default)
+    kv_cache_type: str = "f16"  # each slot's context: "f16" (llama.cpp's default) or "q8_0"
     server_binary: str | None = None  # a llama-server of the user's own; None: the xllamacpp wheel
     start_timeout: float = field(default=START_TIMEOUT, compare=False)
 
